@@ -1,0 +1,35 @@
+# Two commands do all set-up on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: demo test test-peers bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+## Main job on the embedded default (offline): train a small spiking network, print the loss.
+demo: $(STAMP)
+	$(PY) training/demo.py
+
+## Lint + tests (what CI runs through .ci/run).
+test: $(STAMP)
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest -q
+
+## Cross-checks against peer libraries from PyPI (torch CPU wheel, snnTorch, SpikingJelly, Norse).
+test-peers: $(STAMP)
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q --no-deps snntorch spikingjelly norse
+	$(PY) -m pytest -q -m peers tests/peers
+
+bench: $(STAMP)
+	$(PY) benchmarks/lif_layer.py
+
+clean:
+	rm -rf $(VENV)
