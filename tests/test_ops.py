@@ -125,7 +125,7 @@ def test_conv_shaped_input_with_per_channel_params(rng):
         (
             {"params": neurons.LIF().params(beta=jnp.full(3, 0.9))},
             ValueError,
-            r"`params.beta` has shape \(3,\), which does not broadcast to the neuron shape \(4, 8\)",
+            r"`params.beta` has shape \(3,\), which does not broadcast to the neuron shape \(4, 8",
         ),
         (
             {"state": neurons.LIFState(jnp.zeros((4, 7)))},

@@ -26,7 +26,7 @@ from tqdm import tqdm
 import snnjax.nn as snn
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
 
 def make_task(key, *, classes: int, channels: int, steps_t: int):
