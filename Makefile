@@ -25,7 +25,7 @@ test: $(STAMP)
 ## Cross-checks against peer libraries from PyPI (torch CPU wheel, snnTorch, SpikingJelly, Norse).
 test-peers: $(STAMP)
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q --no-deps snntorch spikingjelly norse
+	$(PY) -m pip install -q --no-deps snntorch spikingjelly norse loguru nir nirtorch
 	$(PY) -m pytest -q -m peers tests/peers
 
 bench: $(STAMP)

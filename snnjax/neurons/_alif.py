@@ -44,27 +44,32 @@ class ALIFParams(NamedTuple):
     v_reset: Array
 
 
-def alif_step(
+def alif_integrate(params: ALIFParams, state: ALIFState, x: Array) -> ALIFState:
+    r"""Decay + integrate: :math:`h_t = \beta v_{t-1} + x_t`, :math:`a'_t = \rho a_{t-1}`."""
+    return ALIFState(params.beta * state.v + x, params.rho * state.a)
+
+
+def alif_fire(
     params: ALIFParams,
-    state: ALIFState,
-    x: Array,
+    pre: ALIFState,
     *,
     reset: str,
     detach_reset: bool,
     surrogate: Surrogate,
 ) -> tuple[ALIFState, Array]:
-    r"""One ALIF step, threshold :math:`\vartheta_0 + b\,\rho\,a_{t-1}`;
-    then :math:`a_t = a'_t + s_t`."""
-    a = params.rho * state.a
+    r"""Spike at :math:`h_t \ge \vartheta_0 + b a'_t`, reset, then :math:`a_t = a'_t + s_t`."""
     v, s = fire_and_reset(
-        params.beta * state.v + x,
-        params.threshold + params.b * a,
-        params.v_reset,
-        reset=reset,
-        detach_reset=detach_reset,
-        surrogate=surrogate,
-    )
-    return ALIFState(v, a + s), s
+        pre.v, params.threshold + params.b * pre.a, params.v_reset,
+        reset=reset, detach_reset=detach_reset, surrogate=surrogate,
+    )  # fmt: skip
+    return ALIFState(v, pre.a + s), s
+
+
+def alif_step(
+    params: ALIFParams, state: ALIFState, x: Array, **spike_config
+) -> tuple[ALIFState, Array]:
+    """One ALIF step: :func:`alif_integrate` then :func:`alif_fire`."""
+    return alif_fire(params, alif_integrate(params, state, x), **spike_config)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,5 +124,8 @@ class ALIF(SpikingModel):
             as_param(v_reset, "v_reset"),
         )
 
-    def _step(self, params, state, x):
-        return alif_step(params, state, x, **self.spike_config)
+    def _integrate(self, params, state, x):
+        return alif_integrate(params, state, x)
+
+    def _fire(self, params, pre):
+        return alif_fire(params, pre, **self.spike_config)

@@ -7,7 +7,12 @@ per-neuron or scalar), and its dynamic variables in a ``State`` NamedTuple. The 
 pure function ``step(params, state, x) -> (state, out)``: the same function drives the
 training scan, the reference of the fused kernels and the simulator.
 
-Update order within one step, for every model: **decay → integrate → spike → reset**.
+Update order within one step, for every model: **decay → integrate → spike → reset**,
+split in two halves that the time-scan backward uses separately:
+
+* ``integrate(params, state, x) -> pre``: decay and add the input, giving the *pre-spike
+  state* ``pre`` (same NamedTuple type as the state; e.g. the membrane before reset);
+* ``fire(params, pre) -> (state, out)``: threshold, spike and reset.
 """
 
 import abc
@@ -70,7 +75,7 @@ def apply_reset(
         \text{hard:}\quad v = (1 - s)\,h + s\,v_\text{reset}
 
     With ``detach=True`` the spike is passed through ``stop_gradient`` in the reset term,
-    so no gradient flows through the reset (snnTorch's default).
+    so no gradient flows through the reset term.
     """
     if detach:
         s = jax.lax.stop_gradient(s)
@@ -122,8 +127,20 @@ class NeuronModel(abc.ABC):
         """Validated parameters as a ``Params`` NamedTuple of float32 arrays."""
 
     @abc.abstractmethod
-    def _step(self, params: NamedTuple, state: NamedTuple, x: Step) -> tuple[NamedTuple, Array]:
-        """The model's pure step function, with ``params`` already of the rank of ``x``."""
+    def _integrate(self, params: NamedTuple, state: NamedTuple, x: Step) -> NamedTuple:
+        """Decay and integrate (``params`` already of the rank of ``x``): the pre-spike state."""
+
+    @abc.abstractmethod
+    def _fire(self, params: NamedTuple, pre: NamedTuple) -> tuple[NamedTuple, Array]:
+        """Spike and reset the pre-spike state: ``(state, out)``."""
+
+    def integrate(self, params: NamedTuple, state: NamedTuple, x: Step) -> NamedTuple:
+        """First half of a step (decay → integrate): the pre-spike state."""
+        return self._integrate(align_params(params, jnp.ndim(x)), state, x)
+
+    def fire(self, params: NamedTuple, pre: NamedTuple) -> tuple[NamedTuple, Array]:
+        """Second half of a step (spike → reset): ``(state_t, out_t)``."""
+        return self._fire(align_params(params, jnp.ndim(pre[0])), pre)
 
     def step(self, params: NamedTuple, state: NamedTuple, x: Step) -> tuple[NamedTuple, Array]:
         """One time step: ``(params, state, x_t) -> (state_t, out_t)``.
@@ -131,7 +148,8 @@ class NeuronModel(abc.ABC):
         Parameters of lower rank than ``x_t`` (a scalar, or per-neuron over the trailing
         axes) get leading unit axes first, so broadcasting never relies on rank promotion.
         """
-        return self._step(align_params(params, jnp.ndim(x)), state, x)
+        params = align_params(params, jnp.ndim(x))
+        return self._fire(params, self._integrate(params, state, x))
 
     def init_state(self, params: NamedTuple, shape: tuple[int, ...], dtype=jnp.float32):
         """The resting state (all variables zero) for a batch of neurons of ``shape``."""

@@ -38,26 +38,33 @@ class CuBaLIFParams(NamedTuple):
     v_reset: Array
 
 
-def cuba_lif_step(
+def cuba_lif_integrate(params: CuBaLIFParams, state: CuBaLIFState, x: Array) -> CuBaLIFState:
+    r"""Decay + integrate: :math:`i_t = \alpha i_{t-1} + x_t`, :math:`h_t = \beta v_{t-1} + i_t`."""
+    i_syn = params.alpha * state.i_syn + x
+    return CuBaLIFState(i_syn, params.beta * state.v + i_syn)
+
+
+def cuba_lif_fire(
     params: CuBaLIFParams,
-    state: CuBaLIFState,
-    x: Array,
+    pre: CuBaLIFState,
     *,
     reset: str,
     detach_reset: bool,
     surrogate: Surrogate,
 ) -> tuple[CuBaLIFState, Array]:
-    r"""One CuBa-LIF step: :math:`i_t = \alpha i_{t-1} + x_t`, :math:`h_t = \beta v_{t-1} + i_t`."""
-    i_syn = params.alpha * state.i_syn + x
+    """Spike + reset of the pre-spike membrane (the current is not reset)."""
     v, s = fire_and_reset(
-        params.beta * state.v + i_syn,
-        params.threshold,
-        params.v_reset,
-        reset=reset,
-        detach_reset=detach_reset,
-        surrogate=surrogate,
-    )
-    return CuBaLIFState(i_syn, v), s
+        pre.v, params.threshold, params.v_reset,
+        reset=reset, detach_reset=detach_reset, surrogate=surrogate,
+    )  # fmt: skip
+    return CuBaLIFState(pre.i_syn, v), s
+
+
+def cuba_lif_step(
+    params: CuBaLIFParams, state: CuBaLIFState, x: Array, **spike_config
+) -> tuple[CuBaLIFState, Array]:
+    """One CuBa-LIF step: :func:`cuba_lif_integrate` then :func:`cuba_lif_fire`."""
+    return cuba_lif_fire(params, cuba_lif_integrate(params, state, x), **spike_config)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,5 +115,8 @@ class CuBaLIF(SpikingModel):
             as_param(v_reset, "v_reset"),
         )
 
-    def _step(self, params, state, x):
-        return cuba_lif_step(params, state, x, **self.spike_config)
+    def _integrate(self, params, state, x):
+        return cuba_lif_integrate(params, state, x)
+
+    def _fire(self, params, pre):
+        return cuba_lif_fire(params, pre, **self.spike_config)

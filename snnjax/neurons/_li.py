@@ -24,10 +24,15 @@ class LIParams(NamedTuple):
     beta: Array
 
 
+def li_integrate(params: LIParams, state: LIState, x: Array) -> LIState:
+    r"""Decay + integrate: :math:`v_t = \beta v_{t-1} + x_t`."""
+    return LIState(params.beta * state.v + x)
+
+
 def li_step(params: LIParams, state: LIState, x: Array) -> tuple[LIState, Array]:
     r"""One LI step: :math:`v_t = \beta v_{t-1} + x_t`; the output is :math:`v_t`."""
-    v = params.beta * state.v + x
-    return LIState(v), v
+    state = li_integrate(params, state, x)
+    return state, state.v
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,5 +60,9 @@ class LI(NeuronModel):
         """
         return LIParams(as_param(decay_factor(beta, tau, dt, name="beta"), "beta"))
 
-    def _step(self, params, state, x):
-        return li_step(params, state, x)
+    def _integrate(self, params, state, x):
+        return li_integrate(params, state, x)
+
+    def _fire(self, params, pre):
+        del params  # a leaky integrator never fires: its output is its membrane
+        return pre, pre.v

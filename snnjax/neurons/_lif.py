@@ -45,46 +45,45 @@ class LIFParams(NamedTuple):
     v_reset: Array
 
 
-def if_step(
-    params: IFParams,
-    state: LIFState,
-    x: Array,
+def if_integrate(params: IFParams, state: LIFState, x: Array) -> LIFState:
+    r"""IF decay + integrate: :math:`h_t = v_{t-1} + x_t` (no leak)."""
+    del params
+    return LIFState(state.v + x)
+
+
+def lif_integrate(params: LIFParams, state: LIFState, x: Array) -> LIFState:
+    r"""LIF decay + integrate: :math:`h_t = \beta v_{t-1} + x_t`."""
+    return LIFState(params.beta * state.v + x)
+
+
+def lif_fire(
+    params: LIFParams | IFParams,
+    pre: LIFState,
     *,
     reset: str,
     detach_reset: bool,
     surrogate: Surrogate,
 ) -> tuple[LIFState, Array]:
-    r"""One IF step: :math:`h_t = v_{t-1} + x_t`, then spike and reset."""
+    r"""IF/LIF spike + reset of the pre-spike membrane :math:`h_t`: ``(LIFState(v_t), s_t)``."""
     v, s = fire_and_reset(
-        state.v + x,
-        params.threshold,
-        params.v_reset,
-        reset=reset,
-        detach_reset=detach_reset,
-        surrogate=surrogate,
-    )
+        pre.v, params.threshold, params.v_reset,
+        reset=reset, detach_reset=detach_reset, surrogate=surrogate,
+    )  # fmt: skip
     return LIFState(v), s
+
+
+def if_step(params: IFParams, state: LIFState, x: Array, **spike_config) -> tuple[LIFState, Array]:
+    """One IF step: :func:`if_integrate` then :func:`lif_fire` (``spike_config``: reset,
+    detach_reset, surrogate)."""
+    return lif_fire(params, if_integrate(params, state, x), **spike_config)
 
 
 def lif_step(
-    params: LIFParams,
-    state: LIFState,
-    x: Array,
-    *,
-    reset: str,
-    detach_reset: bool,
-    surrogate: Surrogate,
+    params: LIFParams, state: LIFState, x: Array, **spike_config
 ) -> tuple[LIFState, Array]:
-    r"""One LIF step: :math:`h_t = \beta v_{t-1} + x_t`, then spike and reset."""
-    v, s = fire_and_reset(
-        params.beta * state.v + x,
-        params.threshold,
-        params.v_reset,
-        reset=reset,
-        detach_reset=detach_reset,
-        surrogate=surrogate,
-    )
-    return LIFState(v), s
+    """One LIF step: :func:`lif_integrate` then :func:`lif_fire` (``spike_config``: reset,
+    detach_reset, surrogate)."""
+    return lif_fire(params, lif_integrate(params, state, x), **spike_config)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,8 +112,11 @@ class IF(SpikingModel):
         """
         return IFParams(as_param(threshold, "threshold"), as_param(v_reset, "v_reset"))
 
-    def _step(self, params, state, x):
-        return if_step(params, state, x, **self.spike_config)
+    def _integrate(self, params, state, x):
+        return if_integrate(params, state, x)
+
+    def _fire(self, params, pre):
+        return lif_fire(params, pre, **self.spike_config)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -157,5 +159,8 @@ class LIF(SpikingModel):
             as_param(beta, "beta"), as_param(threshold, "threshold"), as_param(v_reset, "v_reset")
         )
 
-    def _step(self, params, state, x):
-        return lif_step(params, state, x, **self.spike_config)
+    def _integrate(self, params, state, x):
+        return lif_integrate(params, state, x)
+
+    def _fire(self, params, pre):
+        return lif_fire(params, pre, **self.spike_config)

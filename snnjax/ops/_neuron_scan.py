@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.custom_derivatives import SymbolicZero
 
 from .._errors import check_one_of
 from .._types import Array, PyTree, Sequence
@@ -123,58 +124,106 @@ def neuron_scan(
     return _neuron_scan_xla(model, bool(return_traces), params, state, x)
 
 
-def _scan_forward(model, params, state, x, *, return_traces: bool, save_states: bool):
+def _scan_forward(model, params, state, x, *, return_traces: bool, save_pre: bool, unroll: int):
     def body(s, x_t):
-        new, out = model.step(params, s, x_t)
-        return new, (out, new if return_traces else None, s if save_states else None)
+        pre = model.integrate(params, s, x_t)
+        new, out = model.fire(params, pre)
+        return new, (out, new if return_traces else None, pre if save_pre else None)
 
-    final, (outputs, traces, prev_states) = jax.lax.scan(body, state, x)
-    return ScanResult(outputs, final, traces), prev_states
+    final, (outputs, traces, pres) = jax.lax.scan(body, state, x, unroll=unroll)
+    return ScanResult(outputs, final, traces), pres
+
+
+def _unroll(x) -> int:
+    """Time steps per loop iteration: amortises loop overhead on small steps."""
+    return 1
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1))
 def _neuron_scan_xla_vjp(model, return_traces, params, state, x):
-    return _scan_forward(model, params, state, x, return_traces=return_traces, save_states=False)[0]
+    return _scan_forward(
+        model, params, state, x, return_traces=return_traces, save_pre=False, unroll=_unroll(x)
+    )[0]
 
 
 def _neuron_scan_xla_fwd(model, return_traces, params, state, x):
-    result, prev_states = _scan_forward(
-        model, params, state, x, return_traces=return_traces, save_states=True
+    # With symbolic zeros, every primal leaf arrives as CustomVJPPrimal(value, perturbed).
+    need_params = any(p.perturbed for p in jax.tree.leaves(params))
+    params, state, x = jax.tree.map(lambda p: p.value, (params, state, x))
+    result, pres = _scan_forward(
+        model, params, state, x, return_traces=return_traces, save_pre=True, unroll=_unroll(x)
     )
-    return result, (params, prev_states, x)
+    # The flag travels in the residuals' tree structure (() or None), never as a value.
+    return result, (params, state, pres, x, () if need_params else None)
+
+
+def _materialize(ct, like):
+    """A cotangent as an array: symbolic zeros become zeros of the primal's shape/dtype."""
+    return jnp.zeros(like.shape, like.dtype) if isinstance(ct, SymbolicZero) else ct
+
+
+def _neuron_scan_xla_bwd(model, return_traces, residuals, cotangent: ScanResult):
+    params, state0, pres, x, params_flag = residuals
+    need_params = params_flag is not None
+    T, neuron_shape = x.shape[0], x.shape[1:]
+    # Differentiate w.r.t. parameters broadcast to the neuron shape; reduce once at the end.
+    params_full, reduce_to_params = jax.vjp(
+        lambda p: jax.tree.map(lambda a: jnp.broadcast_to(a, neuron_shape), p), params
+    )
+    g_outputs = _materialize(cotangent.outputs, x)
+    g_traces = None
+    if return_traces and not all(isinstance(c, SymbolicZero) for c in cotangent.traces):
+        g_traces = model.State(*jax.tree.map(_materialize, tuple(cotangent.traces), tuple(state0)))
+    g_final = model.State(*jax.tree.map(_materialize, tuple(cotangent.final_state), tuple(state0)))
+
+    def integrate_vjp(state, x_t, g_pre):
+        """Cotangents of ``integrate`` (params, state, x) at (state, x_t) for ``g_pre``."""
+        return jax.vjp(model.integrate, params_full, state, x_t)[1](g_pre)
+
+    def body(carry, inputs):
+        # Iteration t (reverse): finishes step t + 1's `integrate` (which needs the state
+        # after step t) and differentiates step t's `fire`. The carry is the cotangent of
+        # step t + 1's pre-spike state; it is also the per-step output, so XLA writes the
+        # value it already holds, and for a model whose input enters additively (IF, LIF,
+        # LI) the input cotangent *is* that output: no extra pass.
+        g_pre_next, g_params = carry
+        t, pre_t, g_out, g_trace = inputs
+        state_t = model.fire(params_full, pre_t)[0]  # removed by XLA when unused
+        x_next = jax.lax.dynamic_index_in_dim(x, jnp.minimum(t + 1, T - 1), keepdims=False)
+        g_p_int, g_state, _ = integrate_vjp(state_t, x_next, g_pre_next)
+        g_state = jax.tree.map(lambda a, b: a + jnp.where(t == T - 1, b, 0), g_state, g_final)
+        if g_trace is not None:
+            g_state = _tree_add(g_state, g_trace)
+        g_p_fire, g_pre = jax.vjp(model.fire, params_full, pre_t)[1]((g_state, g_out))
+        if need_params:
+            g_params = _tree_add(g_params, _tree_add(g_p_fire, g_p_int))
+        return (g_pre, g_params), g_pre
+
+    init = (
+        model.State(*(jnp.zeros(neuron_shape, a.dtype) for a in pres)),
+        jax.tree.map(jnp.zeros_like, params_full) if need_params else None,
+    )
+    xs = (jnp.arange(T), pres, g_outputs, g_traces)
+    (g_pre0, g_params_full), g_pres = jax.lax.scan(body, init, xs, reverse=True)
+
+    # Step 0's `integrate` from the initial state; input cotangents for all steps at once
+    # (the state before each step is recomputed only if `integrate` needs it).
+    g_p0, g_state0, _ = integrate_vjp(state0, x[0], g_pre0)
+    fired = jax.vmap(lambda pre: model.fire(params_full, pre)[0])(pres)
+    prevs = jax.tree.map(lambda s0, f: jnp.concatenate([s0[None], f[:-1]]), state0, fired)
+    g_x = jax.vmap(lambda prev, x_t, g: integrate_vjp(prev, x_t, g)[2])(prevs, x, g_pres)
+    g_params = None
+    if need_params:
+        (g_params,) = reduce_to_params(_tree_add(g_params_full, g_p0))
+    return g_params, g_state0, g_x
+
+
+_neuron_scan_xla_vjp.defvjp(_neuron_scan_xla_fwd, _neuron_scan_xla_bwd, symbolic_zeros=True)
+_neuron_scan_xla = jax.jit(_neuron_scan_xla_vjp, static_argnums=(0, 1))
 
 
 def _tree_add(a: PyTree, b: PyTree) -> PyTree:
     return jax.tree.map(jnp.add, a, b)
-
-
-def _neuron_scan_xla_bwd(model, return_traces, residuals, cotangent: ScanResult):
-    params, prev_states, x = residuals
-    # Differentiate w.r.t. parameters broadcast to the neuron shape; reduce once at the end.
-    neuron_shape = x.shape[1:]
-    params_full, reduce_to_params = jax.vjp(
-        lambda p: jax.tree.map(lambda a: jnp.broadcast_to(a, neuron_shape), p), params
-    )
-
-    def body(carry, inputs):
-        g_state, g_params = carry
-        prev, x_t, g_out, g_trace = inputs
-        if return_traces:
-            g_state = _tree_add(g_state, g_trace)
-        _, step_vjp = jax.vjp(model.step, params_full, prev, x_t)
-        g_p, g_prev, g_x = step_vjp((g_state, g_out))
-        return (g_prev, _tree_add(g_params, g_p)), g_x
-
-    init = (cotangent.final_state, jax.tree.map(jnp.zeros_like, params_full))
-    (g_state0, g_params_full), g_x = jax.lax.scan(
-        body, init, (prev_states, x, cotangent.outputs, cotangent.traces), reverse=True
-    )
-    (g_params,) = reduce_to_params(g_params_full)
-    return g_params, g_state0, g_x
-
-
-_neuron_scan_xla_vjp.defvjp(_neuron_scan_xla_fwd, _neuron_scan_xla_bwd)
-_neuron_scan_xla = jax.jit(_neuron_scan_xla_vjp, static_argnums=(0, 1))
 
 
 def neuron_scan_reference(
@@ -194,4 +243,6 @@ def neuron_scan_reference(
     x = jnp.asarray(x)
     if state is None:
         state = model.init_state(params, x.shape[1:], x.dtype)
-    return _scan_forward(model, params, state, x, return_traces=return_traces, save_states=False)[0]
+    return _scan_forward(
+        model, params, state, x, return_traces=return_traces, save_pre=False, unroll=1
+    )[0]
