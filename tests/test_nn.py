@@ -109,6 +109,9 @@ def test_learned_decay_is_clipped_to_unit_interval():
     [
         (lambda: snn.LIF(8, beta=0.9, learn=("tau",)), r"`learn` must be one of 'beta', 'thr"),
         (lambda: snn.LIF(0, beta=0.9), r"`size` must be a positive int"),
+        (lambda: snn.LIF(8, tua=3.0), r"`LIF argument` must be one of 'reset', .*'tau'.*'tua'"),
+        (lambda: snn.LI(8, beta=0.9, reset="hard"), r"`LI argument` must be one of 'beta'"),
+        (lambda: snn.LIF(8, beta=0.9, reset="sof"), r"`reset` must be one of 'soft', 'hard'"),
         (lambda: snn.LIF(8, beta=0.9, impl="gpu"), r"`impl` must be one of"),
         (lambda: snn.LIF(8, beta=0.9, threshold=jnp.ones(5)), r"`params.threshold` has shape"),
         (lambda: snn.LIF(8, beta=0.9)(jnp.ones((5, 2, 7))), r"`x` must have shape \[T, B, \.\.\."),

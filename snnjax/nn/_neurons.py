@@ -14,6 +14,8 @@ the extra leading time axis), e.g. ``nnx.Sequential(nnx.Linear(700, 256, rngs=rn
 beta=0.9), nnx.Linear(256, 20, rngs=rngs), LI(20, beta=0.9))``.
 """
 
+import dataclasses
+import inspect
 from collections.abc import Iterable
 from typing import Any
 
@@ -23,7 +25,7 @@ from flax import nnx
 
 from .. import neurons
 from .._errors import check_one_of
-from .._types import Array, NeuronParam, PyTree, Sequence, Step
+from .._types import Array, PyTree, Sequence, Step
 from ..ops import IMPLS, neuron_scan
 
 _DECAYS = ("alpha", "beta", "rho")  # kept in [0, 1] when learned
@@ -41,26 +43,38 @@ def _as_size(size: int | Iterable[int]) -> tuple[int, ...]:
 
 
 class NeuronLayer(nnx.Module):
-    """Base class: a neuron model with its parameters as NNX variables.
+    """Base class: a neuron model (``model_type``) with its parameters as NNX variables.
+
+    Subclasses set ``model_type``; the keyword arguments are split between the model's
+    static configuration (its dataclass fields, e.g. ``reset``, ``detach_reset``,
+    ``surrogate``) and its parameters (the arguments of ``model_type().params``, e.g.
+    ``beta``/``tau``, ``dt``, ``threshold``, ``v_reset``), so a layer accepts exactly what
+    the model does and validates it the same way.
 
     Args:
-        model: the static neuron model.
-        params: its parameters (``model.params(...)``).
         size: the neuron shape: trailing axes of the input (e.g. ``1024``, or channels ``C``
             after a convolution; parameters broadcast over the other axes).
         learn: names of parameters to train, stored per neuron with shape ``size``.
         impl: time-scan implementation (see :func:`snnjax.ops.neuron_scan`).
+        **kwargs: the model's configuration and parameters (see above).
     """
+
+    model_type: type[neurons.NeuronModel]
 
     def __init__(
         self,
-        model: neurons.NeuronModel,
-        params: PyTree,
         size: int | Iterable[int],
         *,
         learn: Iterable[str] = (),
         impl: str = "auto",
+        **kwargs: Any,
     ):
+        config_names = [f.name for f in dataclasses.fields(self.model_type)]
+        param_names = list(inspect.signature(self.model_type.params).parameters)[1:]
+        for key in kwargs:
+            check_one_of(f"{type(self).__name__} argument", key, config_names + param_names)
+        model = self.model_type(**{k: v for k, v in kwargs.items() if k in config_names})
+        params = model.params(**{k: v for k, v in kwargs.items() if k in param_names})
         self.model = model
         self.size = _as_size(size)
         learn = (learn,) if isinstance(learn, str) else tuple(learn)
@@ -139,21 +153,7 @@ class IF(NeuronLayer):
         threshold: firing threshold.{_SPIKING_ARGS}
     """
 
-    def __init__(
-        self,
-        size: int | Iterable[int],
-        *,
-        threshold: NeuronParam = 1.0,
-        reset: str = "soft",
-        v_reset: NeuronParam = 0.0,
-        detach_reset: bool = False,
-        surrogate: Any = "fast_sigmoid",
-        learn: Iterable[str] = (),
-        impl: str = "auto",
-    ):
-        model = neurons.IF(reset=reset, detach_reset=detach_reset, surrogate=surrogate)
-        params = model.params(threshold=threshold, v_reset=v_reset)
-        super().__init__(model, params, size, learn=learn, impl=impl)
+    model_type = neurons.IF
 
 
 class LIF(NeuronLayer):
@@ -171,24 +171,7 @@ class LIF(NeuronLayer):
         >>> spikes = layer(jnp.ones((50, 4, 128)))  # [T, B, N]
     """
 
-    def __init__(
-        self,
-        size: int | Iterable[int],
-        *,
-        beta: NeuronParam | None = None,
-        tau: NeuronParam | None = None,
-        dt: float = 1.0,
-        threshold: NeuronParam = 1.0,
-        reset: str = "soft",
-        v_reset: NeuronParam = 0.0,
-        detach_reset: bool = False,
-        surrogate: Any = "fast_sigmoid",
-        learn: Iterable[str] = (),
-        impl: str = "auto",
-    ):
-        model = neurons.LIF(reset=reset, detach_reset=detach_reset, surrogate=surrogate)
-        params = model.params(beta=beta, tau=tau, dt=dt, threshold=threshold, v_reset=v_reset)
-        super().__init__(model, params, size, learn=learn, impl=impl)
+    model_type = neurons.LIF
 
 
 class CuBaLIF(NeuronLayer):
@@ -204,34 +187,7 @@ class CuBaLIF(NeuronLayer):
         threshold: firing threshold.{_SPIKING_ARGS}
     """
 
-    def __init__(
-        self,
-        size: int | Iterable[int],
-        *,
-        alpha: NeuronParam | None = None,
-        tau_syn: NeuronParam | None = None,
-        beta: NeuronParam | None = None,
-        tau: NeuronParam | None = None,
-        dt: float = 1.0,
-        threshold: NeuronParam = 1.0,
-        reset: str = "soft",
-        v_reset: NeuronParam = 0.0,
-        detach_reset: bool = False,
-        surrogate: Any = "fast_sigmoid",
-        learn: Iterable[str] = (),
-        impl: str = "auto",
-    ):
-        model = neurons.CuBaLIF(reset=reset, detach_reset=detach_reset, surrogate=surrogate)
-        params = model.params(
-            alpha=alpha,
-            tau_syn=tau_syn,
-            beta=beta,
-            tau=tau,
-            dt=dt,
-            threshold=threshold,
-            v_reset=v_reset,
-        )
-        super().__init__(model, params, size, learn=learn, impl=impl)
+    model_type = neurons.CuBaLIF
 
 
 class ALIF(NeuronLayer):
@@ -248,36 +204,7 @@ class ALIF(NeuronLayer):
         threshold: baseline threshold.{_SPIKING_ARGS}
     """
 
-    def __init__(
-        self,
-        size: int | Iterable[int],
-        *,
-        beta: NeuronParam | None = None,
-        tau: NeuronParam | None = None,
-        rho: NeuronParam | None = None,
-        tau_adapt: NeuronParam | None = None,
-        b: NeuronParam = 0.1,
-        dt: float = 1.0,
-        threshold: NeuronParam = 1.0,
-        reset: str = "soft",
-        v_reset: NeuronParam = 0.0,
-        detach_reset: bool = False,
-        surrogate: Any = "fast_sigmoid",
-        learn: Iterable[str] = (),
-        impl: str = "auto",
-    ):
-        model = neurons.ALIF(reset=reset, detach_reset=detach_reset, surrogate=surrogate)
-        params = model.params(
-            beta=beta,
-            tau=tau,
-            rho=rho,
-            tau_adapt=tau_adapt,
-            b=b,
-            dt=dt,
-            threshold=threshold,
-            v_reset=v_reset,
-        )
-        super().__init__(model, params, size, learn=learn, impl=impl)
+    model_type = neurons.ALIF
 
 
 class LI(NeuronLayer):
@@ -292,17 +219,4 @@ class LI(NeuronLayer):
         impl: time-scan implementation, ``'auto'``, ``'xla'`` or ``'pallas'``.
     """
 
-    def __init__(
-        self,
-        size: int | Iterable[int],
-        *,
-        beta: NeuronParam | None = None,
-        tau: NeuronParam | None = None,
-        dt: float = 1.0,
-        learn: Iterable[str] = (),
-        impl: str = "auto",
-    ):
-        model = neurons.LI()
-        super().__init__(
-            model, model.params(beta=beta, tau=tau, dt=dt), size, learn=learn, impl=impl
-        )
+    model_type = neurons.LI

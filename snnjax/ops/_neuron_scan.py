@@ -112,16 +112,22 @@ def neuron_scan(
         >>> spikes, final, _ = neuron_scan(model, params, x)
     """
     check_one_of("impl", impl, IMPLS)
-    check_scan_args(model, params, x, state)
+    x, state = _prepare(model, params, x, state)
     if impl == "pallas":
         raise NotImplementedError(
             "impl='pallas' (the fused GPU kernels) is not implemented yet; use impl='xla' or "
             "impl='auto'"
         )
+    return _neuron_scan_xla(model, bool(return_traces), params, state, x)
+
+
+def _prepare(model, params, x, state):
+    """Validated ``x`` as an array and the initial state (rest when ``None``)."""
+    check_scan_args(model, params, x, state)
     x = jnp.asarray(x)
     if state is None:
         state = model.init_state(params, x.shape[1:], x.dtype)
-    return _neuron_scan_xla(model, bool(return_traces), params, state, x)
+    return x, state
 
 
 def _scan_forward(model, params, state, x, *, return_traces: bool, save_pre: bool, unroll: int):
@@ -239,10 +245,7 @@ def neuron_scan_reference(
     The reference that tests compare :func:`neuron_scan` against (and the "naive" baseline
     of ``benchmarks/lif_layer.py``). Same arguments and result as :func:`neuron_scan`.
     """
-    check_scan_args(model, params, x, state)
-    x = jnp.asarray(x)
-    if state is None:
-        state = model.init_state(params, x.shape[1:], x.dtype)
+    x, state = _prepare(model, params, x, state)
     return _scan_forward(
         model, params, state, x, return_traces=return_traces, save_pre=False, unroll=1
     )[0]
