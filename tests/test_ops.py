@@ -134,7 +134,7 @@ def test_conv_shaped_input_with_per_channel_params(rng):
             ValueError,
             r"`impl` must be one of 'auto', 'xla', 'pallas'; got 'cuda'",
         ),
-        ({"impl": "pallas"}, NotImplementedError, r"impl='pallas'.*not implemented yet"),
+        ({"memory": "low"}, ValueError, r"`memory` must be one of 'save_pre', 'recompute'"),
         ({"model": "lif"}, ValueError, r"`model` must be a snnjax.neurons model"),
         ({"params": (0.9, 1.0, 0.0)}, ValueError, r"`params` must be a LIFParams"),
         (
@@ -159,9 +159,9 @@ def test_bad_arguments_raise_before_tracing(kwargs, error, match):
     args = {"model": model, "params": model.params(beta=0.9), "x": jnp.ones((5, 4, 8))}
     args.update(kwargs)
     state = args.pop("state", None)
-    impl = args.pop("impl", "auto")
-    with jax.log_compiles(False), pytest.raises(error, match=match):
-        neuron_scan(args["model"], args["params"], args["x"], state, impl=impl)
+    kw = {k: args.pop(k) for k in ("impl", "memory") if k in args}
+    with pytest.raises(error, match=match):
+        neuron_scan(args["model"], args["params"], args["x"], state, **kw)
 
 
 def test_no_recompile_on_second_train_step(rng):
