@@ -4,7 +4,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from model_cases import CASES, case_id, make_model, random_params
+from grad_check import check_against_reference, make_problem, rel_err
+from model_cases import CASES, case_id
 
 from snnjax import neurons
 from snnjax.ops import neuron_scan, neuron_scan_reference
@@ -19,74 +20,23 @@ GRAD_CASES = [
 ]
 
 
-def _rel_err(a, b):
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    return np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-30)
-
-
-def _loss_fn(scan, model, w_out, w_traces):
-    """A scalar loss touching outputs, every trace and the final state with random weights."""
-
-    def loss(params, state, x):
-        res = scan(model, params, x, state, return_traces=True)
-        total = jnp.sum(res.outputs * w_out)
-        for tr, w in zip(res.traces, w_traces, strict=True):
-            total += jnp.sum(jnp.tanh(tr) * w)
-        return total + sum(jnp.sum(jnp.sin(s)) for s in res.final_state)
-
-    return loss
-
-
-def _compare_gradients(case, surrogate, rng, *, dtype, scalar_first_param, tol):
-    name, reset, detach = case
-    model = make_model(name, reset, detach, surrogate)
-    T, B, N = 25, 3, 12
-
-    def arr(a):
-        return jnp.asarray(a, dtype)
-
-    params = model.Params(**{k: arr(v) for k, v in random_params(name, rng, N).items()})
-    if scalar_first_param:
-        params = params._replace(**{params._fields[0]: params[0][0]})
-    x = arr(rng.normal(0.3, 0.5, (T, B, N)))
-    state = model.State(*(arr(rng.normal(0, 0.3, (B, N))) for _ in model.State._fields))
-    w_out = arr(rng.normal(size=(T, B, N)))
-    w_traces = [arr(rng.normal(size=(T, B, N))) for _ in model.State._fields]
-
-    fwd = neuron_scan(model, params, x, state, return_traces=True)
-    ref = neuron_scan_reference(model, params, x, state, return_traces=True)
-    np.testing.assert_array_equal(fwd.outputs, ref.outputs)
-    if model.spiking:
-        assert 0 < float(fwd.outputs.mean()) < 1
-
-    argnums = (0, 1, 2)
-    g = jax.grad(_loss_fn(neuron_scan, model, w_out, w_traces), argnums)(params, state, x)
-    g_ref = jax.grad(_loss_fn(neuron_scan_reference, model, w_out, w_traces), argnums)(
-        params, state, x
-    )
-    paths = [jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_flatten_with_path(g_ref)[0]]
-    for path, a, b in zip(paths, jax.tree.leaves(g), jax.tree.leaves(g_ref), strict=True):
-        assert a.shape == b.shape and a.dtype == b.dtype, path
-        assert np.all(np.isfinite(a)), path
-        assert _rel_err(a, b) <= tol, f"{path}: rel. err {_rel_err(a, b):.2e}"
-
-
 @pytest.mark.parametrize(("case", "surrogate"), GRAD_CASES)
 def test_custom_vjp_matches_autodiff_reference(case, surrogate, rng):
-    """float32, per-neuron parameters: every gradient leaf within rel. err 1e-5."""
-    _compare_gradients(case, surrogate, rng, dtype=jnp.float32, scalar_first_param=False, tol=1e-5)
+    """float32, per-neuron parameters (tolerances in ``grad_check``)."""
+    problem = make_problem(case, rng, (25, 3, 12), surrogate=surrogate)
+    check_against_reference(*problem, impl="xla")
 
 
 @pytest.mark.parametrize("case", CASES, ids=case_id)
 def test_custom_vjp_matches_autodiff_reference_float64(case, rng):
-    """float64, with a scalar parameter (gradient summed over all of B, N, T): the two
-    backward passes are the same mathematics, so they agree to float64 rounding. (A scalar
-    parameter's float32 gradient sums ~1000 terms of both signs, and the two summation
-    orders differ by up to ~1e-5 from cancellation alone, hence this check in float64.)"""
+    """float64, with a scalar parameter (its gradient sums over all of B, N, T): the two
+    backward passes are the same mathematics, so they agree to float64 rounding."""
     with jax.enable_x64(True):
-        _compare_gradients(
-            case, SURROGATES[1], rng, dtype=jnp.float64, scalar_first_param=True, tol=1e-10
-        )
+        problem = make_problem(
+            case, rng, (25, 3, 12), dtype=jnp.float64, surrogate=SURROGATES[1],
+            scalar_first_param=True,
+        )  # fmt: skip
+        check_against_reference(*problem, tol=1e-10, param_tol=1e-10, impl="xla")
 
 
 def test_gradient_without_traces_and_only_wrt_input(rng):
@@ -101,7 +51,7 @@ def test_gradient_without_traces_and_only_wrt_input(rng):
 
     g = jax.grad(lambda x: loss(neuron_scan, x))(x)
     g_ref = jax.grad(lambda x: loss(neuron_scan_reference, x))(x)
-    assert _rel_err(g, g_ref) <= 1e-5
+    assert rel_err(g, g_ref) <= 1e-5
 
 
 def test_vmap_and_jit_compose(rng):
