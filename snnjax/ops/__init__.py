@@ -7,3 +7,4 @@ from ._neuron_scan import neuron_scan_reference as neuron_scan_reference
 from ._pallas_backend import BACKENDS as BACKENDS
 from ._pallas_backend import MEMORY_MODES as MEMORY_MODES
 from ._pallas_backend import BlockSizes as BlockSizes
+from ._pipeline import neuron_scan_pipelined as neuron_scan_pipelined
