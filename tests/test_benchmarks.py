@@ -1,0 +1,29 @@
+"""The benchmark scripts run (tiny shapes; the figures themselves live in RESULTS.md)."""
+
+import pathlib
+import runpy
+import sys
+
+BENCH = pathlib.Path(__file__).parents[1] / "benchmarks"
+
+
+def _main(name):
+    sys.path.insert(0, str(BENCH))
+    try:
+        return runpy.run_path(str(BENCH / name))["main"]
+    finally:
+        sys.path.remove(str(BENCH))
+
+
+def test_lif_layer_benchmark_runs(capsys):
+    _main("lif_layer.py")(
+        ["--T", "3", "--batch", "2", "--n-in", "4", "--n-out", "8", "--reps", "1"]
+    )
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| 3 |")]
+    assert len(rows) == 1
+
+
+def test_lif_kernels_benchmark_smoke(capsys):
+    _main("lif_kernels.py")(["--smoke", "--reps", "1"])
+    out = capsys.readouterr().out
+    assert "| 12 | 8 |" in out and "| 16 | 6 | 2 |" in out
