@@ -48,6 +48,21 @@ from ._pallas_backend import BlockSizes
 # ----------------------------------------------------------------------------- forward
 
 
+def _block_specs(bt: int, bs: BlockSizes):
+    """Block specs of a per-neuron row ``[M]`` and of a time block ``[bt, M]``."""
+    row = pl.BlockSpec((bs.block_m,), lambda i: (i,))
+    return row, pl.BlockSpec((bt, bs.block_m), lambda i: (0, i))
+
+
+def _call(kernel, in_specs, out_specs, out_shape, bs: BlockSizes, interpret: bool, name: str):
+    """``pallas_call`` over the row blocks, with the backend's compiler parameters."""
+    M = out_shape[0].shape[-1]
+    return pl.pallas_call(
+        kernel, grid=(M // bs.block_m,), in_specs=in_specs, out_specs=out_specs,
+        out_shape=out_shape, interpret=interpret, compiler_params=bs.compiler_params(), name=name,
+    )  # fmt: skip
+
+
 def _forward_kernel(x_ref, *refs, model, n_params, n_state, block_t, save_pre, return_traces):
     p_refs, s_refs = refs[:n_params], refs[n_params : n_params + n_state]
     out_ref, *rest = refs[n_params + n_state :]
@@ -74,8 +89,7 @@ def _forward_block(model, params_m, state_m, x_blk, bs, *, save_pre, return_trac
     """One ``pallas_call`` over a time block ``x_blk[bt, M]``: ``(out, final, pres, traces)``."""
     bt, M = x_blk.shape
     n_p, n_s = len(params_m), len(state_m)
-    row = pl.BlockSpec((bs.block_m,), lambda i: (i,))
-    seq = pl.BlockSpec((bt, bs.block_m), lambda i: (0, i))
+    row, seq = _block_specs(bt, bs)
     seq_shapes = [jax.ShapeDtypeStruct((bt, M), s.dtype) for s in state_m]
     out_shape = [jax.ShapeDtypeStruct((bt, M), x_blk.dtype)]
     out_shape += [jax.ShapeDtypeStruct((M,), s.dtype) for s in state_m]
@@ -88,16 +102,11 @@ def _forward_block(model, params_m, state_m, x_blk, bs, *, save_pre, return_trac
         _forward_kernel, model=model, n_params=n_p, n_state=n_s, block_t=bt,
         save_pre=save_pre, return_traces=return_traces,
     )  # fmt: skip
-    outs = pl.pallas_call(
-        kernel,
-        grid=(M // bs.block_m,),
-        in_specs=[seq] + [row] * (n_p + n_s),
-        out_specs=out_specs,
-        out_shape=out_shape,
-        interpret=interpret,
-        compiler_params=bs.compiler_params(),
-        name=f"snnjax_{type(model).__name__.lower()}_fwd",
-    )(x_blk, *params_m, *state_m)
+    name = f"snnjax_{type(model).__name__.lower()}_fwd"
+    in_specs = [seq] + [row] * (n_p + n_s)
+    outs = _call(kernel, in_specs, out_specs, out_shape, bs, interpret, name)(
+        x_blk, *params_m, *state_m
+    )
     out, final, rest = outs[0], model.State(*outs[1 : 1 + n_s]), outs[1 + n_s :]
     pres = model.State(*rest[:n_s]) if save_pre else None
     traces = model.State(*rest[n_s if save_pre else 0 :]) if return_traces else None
@@ -188,8 +197,7 @@ def _backward_block(
     bt, M = x_blk.shape
     n_p, n_s = len(params_m), len(pres)
     has_traces, need_params = g_traces is not None, g_params is not None
-    row = pl.BlockSpec((bs.block_m,), lambda i: (i,))
-    seq = pl.BlockSpec((bt, bs.block_m), lambda i: (0, i))
+    row, seq = _block_specs(bt, bs)
     args = [x_blk, x_next, g_out, *pres, *(g_traces or ()), *g_pre_next, *g_extra, *params_m]
     specs = [seq, row, seq] + [seq] * n_s * (2 if has_traces else 1) + [row] * (2 * n_s + n_p)
     out_shape = [jax.ShapeDtypeStruct((bt, M), p.dtype) for p in pres]
@@ -203,16 +211,8 @@ def _backward_block(
         _backward_kernel, model=model, n_params=n_p, n_state=n_s, block_t=bt,
         has_traces=has_traces, need_params=need_params,
     )  # fmt: skip
-    outs = pl.pallas_call(
-        kernel,
-        grid=(M // bs.block_m,),
-        in_specs=specs,
-        out_specs=out_specs,
-        out_shape=out_shape,
-        interpret=interpret,
-        compiler_params=bs.compiler_params(),
-        name=f"snnjax_{type(model).__name__.lower()}_bwd",
-    )(*args)
+    name = f"snnjax_{type(model).__name__.lower()}_bwd"
+    outs = _call(kernel, specs, out_specs, out_shape, bs, interpret, name)(*args)
     g_pres = model.State(*outs[:n_s])
     return g_pres, (model.Params(*outs[n_s:]) if need_params else None)
 
