@@ -12,9 +12,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e ".[dev]"
 	touch $(STAMP)
 
-## Main job on the embedded default (offline): train a small spiking network, print the loss.
+## Main job on the embedded default (offline): train the default config on randman.
 demo: $(STAMP)
-	$(PY) training/demo.py
+	$(PY) training/train.py --config configs/randman_rsnn.yaml --no-resume
 
 ## Lint + tests (what CI runs through .ci/run).
 test: $(STAMP)
