@@ -30,6 +30,7 @@ test-peers: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/lif_layer.py
+	$(PY) benchmarks/train_step.py
 
 clean:
 	rm -rf $(VENV)

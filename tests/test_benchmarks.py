@@ -27,3 +27,8 @@ def test_lif_kernels_benchmark_smoke(capsys):
     _main("lif_kernels.py")(["--smoke", "--reps", "1"])
     out = capsys.readouterr().out
     assert "| 12 | 8 |" in out and "| 16 | 6 | 2 |" in out
+
+
+def test_train_step_benchmark_runs(capsys):
+    _main("train_step.py")(["--batch", "8", "--T", "5", "--reps", "1"])
+    assert "| 8 |" in capsys.readouterr().out
