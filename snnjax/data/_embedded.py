@@ -9,11 +9,9 @@ datasets. ``root/<name>/params.json`` records the seed and parameters.
 import json
 import os
 import pathlib
-import shutil
-import tempfile
 
 from ._config import EMBEDDED, get_spec
-from ._formats import encode_nmnist_events, write_hsd_h5
+from ._formats import atomic_directory, encode_nmnist_events, write_hsd_h5
 
 __all__ = ["ensure_embedded", "make_embedded"]
 
@@ -89,20 +87,12 @@ def make_embedded(
                 f"{target} exists with other settings (see {target / 'params.json'}); pass "
                 "overwrite=True to replace it"
             )
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = pathlib.Path(tempfile.mkdtemp(prefix=f".{name}-", dir=root))
-    try:
+    with atomic_directory(target) as tmp:
         if name == "randman":
             _write_randman(tmp, seed, params)
         else:
             _write_digits(tmp, seed, params)
         (tmp / "params.json").write_text(json.dumps(settings, indent=1, sort_keys=True) + "\n")
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
     return target
 
 

@@ -11,8 +11,11 @@ fixtures) and cheap validators that name a corrupt file before any sample is dec
   (read by the constructors).
 """
 
+import contextlib
 import os
 import pathlib
+import shutil
+import tempfile
 
 import h5py
 import numpy as np
@@ -163,3 +166,18 @@ def write_hsd_h5(
         f.create_dataset("extra/speaker", data=np.zeros(len(labels), dtype=np.uint16))
         for key, value in (attrs or {}).items():
             f.attrs[key] = value
+
+
+@contextlib.contextmanager
+def atomic_directory(target: pathlib.Path):
+    """Yield a fresh folder beside ``target`` that replaces it only if the block succeeds."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = pathlib.Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        yield tmp
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)

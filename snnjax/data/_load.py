@@ -5,8 +5,6 @@ import hashlib
 import json
 import os
 import pathlib
-import shutil
-import tempfile
 
 import h5py
 import numpy as np
@@ -20,6 +18,7 @@ from ._config import (
     get_spec,
 )
 from ._embedded import ensure_embedded
+from ._formats import atomic_directory
 from ._frames import Framer
 from ._tonic import SourceFiles, locate, open_reader, sample_path
 from ._tonic import download as fetch
@@ -247,15 +246,7 @@ def _read_cache(path: pathlib.Path):
 
 def _write_cache(path: pathlib.Path, x: np.ndarray, y: np.ndarray, meta: dict) -> None:
     """Write atomically: a temporary folder renamed into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = pathlib.Path(tempfile.mkdtemp(prefix=f".{path.name}-", dir=path.parent))
-    try:
+    with atomic_directory(path) as tmp:
         np.save(tmp / "x.npy", x)
         np.save(tmp / "y.npy", y)
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1, sort_keys=True))
-        if path.exists():
-            shutil.rmtree(path)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
