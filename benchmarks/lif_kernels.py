@@ -41,8 +41,9 @@ def scan_fwd_bwd(impl, interpret, block_sizes):
     model, params = _lif()
 
     def loss(x, c):
-        out = neuron_scan(model, params, x, impl=impl, interpret=interpret,
-                          block_sizes=block_sizes).outputs  # fmt: skip
+        out = neuron_scan(
+            model, params, x, impl=impl, interpret=interpret, block_sizes=block_sizes
+        ).outputs
         return jnp.sum(out * c)
 
     return jax.jit(jax.value_and_grad(loss))
@@ -52,8 +53,9 @@ def layer_fwd_bwd(impl, interpret, block_sizes):
     model, params = _lif()
 
     def loss(w, x, c):
-        out = neuron_scan(model, params, x @ w, impl=impl, interpret=interpret,
-                          block_sizes=block_sizes).outputs  # fmt: skip
+        out = neuron_scan(
+            model, params, x @ w, impl=impl, interpret=interpret, block_sizes=block_sizes
+        ).outputs
         return jnp.sum(out * c)
 
     return jax.jit(jax.value_and_grad(loss))
@@ -97,8 +99,10 @@ def main(argv=None):
 
     print("\n| n | T | batch | pallas fwd+bwd ms | xla fwd+bwd ms | speed-up |")
     print("|---:|---:|---:|---:|---:|---:|")
-    layer = {"pallas": layer_fwd_bwd("pallas", interpret, bs),
-             "xla": layer_fwd_bwd("xla", interpret, bs)}  # fmt: skip
+    layer = {
+        "pallas": layer_fwd_bwd("pallas", interpret, bs),
+        "xla": layer_fwd_bwd("xla", interpret, bs),
+    }
     for n in (16,) if args.smoke else (4096, 16384):
         T, batch = (6, 2) if args.smoke else (500, 16)
         w = jax.random.normal(key, (n, n)) / n**0.5

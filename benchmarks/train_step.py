@@ -24,8 +24,10 @@ from snnjax.train._loop import make_steps
 
 
 def make_step(recurrent: bool, T: int, B: int):
-    cfg = load_config(None, ["model.hidden=[256]", "model.neuron=lif",
-                             f"model.recurrent={str(recurrent).lower()}"])  # fmt: skip
+    cfg = load_config(
+        None,
+        ["model.hidden=[256]", "model.neuron=lif", f"model.recurrent={str(recurrent).lower()}"],
+    )
     model = build_model(cfg.model, (700,), 20, spiking_readout=False, seed=0)
     optimizer = nnx.Optimizer(model, make_optimizer(cfg.optim, 1000), wrt=nnx.Param)
     graphdef, state = nnx.split((model, optimizer))
@@ -46,16 +48,20 @@ def main(argv=None):
     parser.add_argument("--T", type=int, default=100)
     parser.add_argument("--reps", type=int, default=10)
     args = parser.parse_args(argv)
-    print(f"# {datetime.date.today()}  {platform.node()}  {jax.devices()[0].device_kind}  "
-          f"x{len(jax.devices())}  jax {jax.__version__}  T={args.T}")  # fmt: skip
+    print(
+        f"# {datetime.date.today()}  {platform.node()}  {jax.devices()[0].device_kind}  "
+        f"x{len(jax.devices())}  jax {jax.__version__}  T={args.T}"
+    )
     print("| batch | recurrent LIF (samples/s) | feed-forward LIF (samples/s) |")
     print("|---:|---:|---:|")
     for B in args.batch:
         fns, inputs = {}, {}
         for name, rec in (("recurrent", True), ("feedforward", False)):
             fns[name], *inputs[name] = make_step(rec, args.T, B)
-        t = {name: median_times({name: fns[name]}, *inputs[name], reps=args.reps)[name]
-             for name in fns}  # fmt: skip
+        t = {
+            name: median_times({name: fns[name]}, *inputs[name], reps=args.reps)[name]
+            for name in fns
+        }
         print(f"| {B} | {B / t['recurrent']:.0f} | {B / t['feedforward']:.0f} |", flush=True)
 
 

@@ -20,8 +20,9 @@ def rel_err(a, b):
     return np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-30)
 
 
-def make_problem(case, rng, shape, *, dtype=jnp.float32, surrogate="fast_sigmoid",
-                 scalar_first_param=False):  # fmt: skip
+def make_problem(
+    case, rng, shape, *, dtype=jnp.float32, surrogate="fast_sigmoid", scalar_first_param=False
+):
     """A random model/params/input/state and loss weights for ``case``."""
     name, reset, detach = case
     model = make_model(name, reset, detach, surrogate)

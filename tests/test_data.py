@@ -549,7 +549,6 @@ def test_download_failure_is_reported_with_the_directory(tmp_path, monkeypatch):
     monkeypatch.setattr(tonic.datasets.SHD, "download", fail)
     frames = sd.FrameConfig(n_time_bins=10)
     with pytest.raises(FileNotFoundError, match=r"dataset 'shd', split 'train': download into"):
-        sd.load_dataset("shd", tmp_path, "train", frames, download=True,
-                                 download_timeout=7.0)  # fmt: skip
+        sd.load_dataset("shd", tmp_path, "train", frames, download=True, download_timeout=7.0)
     assert seen["timeout"] == 7.0
     assert socket.getdefaulttimeout() is None

@@ -40,8 +40,9 @@ def test_sequence_equals_step_by_step(name, rng):
 def test_layer_matches_core_model():
     layer = snn.LIF(5, tau=4.0, threshold=0.7, reset="hard", v_reset=-0.1)
     x = jnp.linspace(-1.0, 2.0, 40 * 2 * 5, dtype=jnp.float32).reshape(40, 2, 5)
-    ref = neuron_scan_reference(layer.model, layer.model.params(tau=4.0, threshold=0.7,
-                                v_reset=-0.1), x)  # fmt: skip
+    ref = neuron_scan_reference(
+        layer.model, layer.model.params(tau=4.0, threshold=0.7, v_reset=-0.1), x
+    )
     np.testing.assert_array_equal(layer(x), ref.outputs)
 
 
@@ -61,14 +62,18 @@ def test_recurrent_weights_change_dynamics(rng):
 def test_composes_with_linear_and_conv():
     rngs = nnx.Rngs(0)
     dense = nnx.Sequential(
-        nnx.Linear(12, 16, rngs=rngs), snn.LIF(16, beta=0.9), nnx.Linear(16, 3, rngs=rngs),
+        nnx.Linear(12, 16, rngs=rngs),
+        snn.LIF(16, beta=0.9),
+        nnx.Linear(16, 3, rngs=rngs),
         snn.LI(3, beta=0.9),
-    )  # fmt: skip
+    )
     assert dense(jnp.ones((7, 2, 12))).shape == (7, 2, 3)
     conv = nnx.Sequential(
-        nnx.Conv(2, 4, (3, 3), rngs=rngs), snn.LIF(4, beta=0.9, learn="threshold"),
-        nnx.Conv(4, 4, (3, 3), strides=2, rngs=rngs), snn.CuBaLIF(4, alpha=0.5, beta=0.9),
-    )  # fmt: skip
+        nnx.Conv(2, 4, (3, 3), rngs=rngs),
+        snn.LIF(4, beta=0.9, learn="threshold"),
+        nnx.Conv(4, 4, (3, 3), strides=2, rngs=rngs),
+        snn.CuBaLIF(4, alpha=0.5, beta=0.9),
+    )
     assert conv(jnp.ones((5, 2, 8, 8, 2))).shape == (5, 2, 4, 4, 4)
 
 

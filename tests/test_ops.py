@@ -33,9 +33,13 @@ def test_custom_vjp_matches_autodiff_reference_float64(case, rng):
     backward passes are the same mathematics, so they agree to float64 rounding."""
     with jax.enable_x64(True):
         problem = make_problem(
-            case, rng, (25, 3, 12), dtype=jnp.float64, surrogate=SURROGATES[1],
+            case,
+            rng,
+            (25, 3, 12),
+            dtype=jnp.float64,
+            surrogate=SURROGATES[1],
             scalar_first_param=True,
-        )  # fmt: skip
+        )
         check_against_reference(*problem, tol=1e-10, param_tol=1e-10, impl="xla")
 
 

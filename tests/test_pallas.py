@@ -34,9 +34,13 @@ def test_kernels_match_reference_float64(case, rng):
     with jax.enable_x64(True):
         problem = make_problem(case, rng, (11, 3, 5), dtype=jnp.float64, scalar_first_param=True)
         check_against_reference(
-            *problem, tol=1e-10, param_tol=1e-10, impl="pallas", block_sizes=SMALL,
+            *problem,
+            tol=1e-10,
+            param_tol=1e-10,
+            impl="pallas",
+            block_sizes=SMALL,
             interpret=True,
-        )  # fmt: skip
+        )
 
 
 @pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16], ids=["f32", "bf16"])
@@ -88,8 +92,9 @@ def test_bad_block_sizes(kwargs, match):
 def test_bad_block_sizes_argument():
     model = neurons.LIF()
     with pytest.raises(ValueError, match=r"`block_sizes` must be a BlockSizes"):
-        neuron_scan(model, model.params(beta=0.9), jnp.ones((4, 2, 3)), impl="pallas",
-                    block_sizes=(8, 4))  # fmt: skip
+        neuron_scan(
+            model, model.params(beta=0.9), jnp.ones((4, 2, 3)), impl="pallas", block_sizes=(8, 4)
+        )
 
 
 LOWERING_MODELS = [
@@ -122,8 +127,9 @@ def test_lowers_for_cuda(model, dtype, memory):
 
     def train(params, x):
         def loss(params, x):
-            res = neuron_scan(model, params, x, impl="pallas", interpret=False,
-                              return_traces=True, memory=memory)  # fmt: skip
+            res = neuron_scan(
+                model, params, x, impl="pallas", interpret=False, return_traces=True, memory=memory
+            )
             return jnp.sum(res.outputs.astype(jnp.float32)) + sum(jnp.sum(t) for t in res.traces)
 
         return jax.grad(loss, (0, 1))(params, x)

@@ -17,8 +17,13 @@ from snnjax.surrogate import (
 
 SURROGATES = [FastSigmoid(25.0), ArcTan(2.0), Sigmoid(5.0), Triangle(0.5), Rectangle(0.8)]
 # Area under each derivative, from its smooth stand-in: sigma(+inf) - sigma(-inf).
-AREAS = {FastSigmoid: lambda s: 2.0 / s.slope, ArcTan: lambda s: 1.0, Sigmoid: lambda s: 1.0,
-         Triangle: lambda s: 1.0, Rectangle: lambda s: 1.0}  # fmt: skip
+AREAS = {
+    FastSigmoid: lambda s: 2.0 / s.slope,
+    ArcTan: lambda s: 1.0,
+    Sigmoid: lambda s: 1.0,
+    Triangle: lambda s: 1.0,
+    Rectangle: lambda s: 1.0,
+}
 
 
 @pytest.mark.parametrize("surrogate", SURROGATES, ids=lambda s: type(s).__name__)

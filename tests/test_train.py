@@ -21,11 +21,19 @@ def data_root(tmp_path_factory):
 
 
 def _cfg(data_root, log_dir, *extra):
-    return load_config(None, [
-        "data.dataset=randman", f"data.root={data_root}", "data.n_time_bins=20",
-        "model.hidden=[32]", "train.batch_size=16", f"train.log_dir={log_dir}",
-        "optim.lr=0.005", *extra,
-    ])  # fmt: skip
+    return load_config(
+        None,
+        [
+            "data.dataset=randman",
+            f"data.root={data_root}",
+            "data.n_time_bins=20",
+            "model.hidden=[32]",
+            "train.batch_size=16",
+            f"train.log_dir={log_dir}",
+            "optim.lr=0.005",
+            *extra,
+        ],
+    )
 
 
 def _params(trainer):
@@ -68,8 +76,9 @@ def test_data_parallel_matches_single_device(data_root, tmp_path):
     assert len(jax.local_devices()) == 8
     runs = {}
     for dp in (True, False):
-        t = Trainer(_cfg(data_root, tmp_path / str(dp), f"train.data_parallel={dp}"),
-                    progress=False)  # fmt: skip
+        t = Trainer(
+            _cfg(data_root, tmp_path / str(dp), f"train.data_parallel={dp}"), progress=False
+        )
         x, y = next(t._batches(t.train_ds, 0, shuffle=True))
         assert len(x.sharding.device_set) == (8 if dp else 1)
         runs[dp] = _loss_and_grads(t, x, y)
@@ -92,8 +101,15 @@ def test_train_step_compiles_once(data_root, tmp_path):
 
 @pytest.mark.parametrize("recurrent", [True, False])
 def test_nir_round_trip(data_root, tmp_path, recurrent):
-    cfg = _cfg(data_root, tmp_path, f"model.recurrent={recurrent}", "model.learn_decay=true",
-               "model.hidden=[24, 16]", "model.threshold=0.2", "train.max_steps=3")  # fmt: skip
+    cfg = _cfg(
+        data_root,
+        tmp_path,
+        f"model.recurrent={recurrent}",
+        "model.learn_decay=true",
+        "model.hidden=[24, 16]",
+        "model.threshold=0.2",
+        "train.max_steps=3",
+    )
     t = Trainer(cfg, progress=False)
     t.fit()
     model, _ = nnx.merge(t.graphdef, t.state)

@@ -10,8 +10,15 @@ CONFIG = pathlib.Path(__file__).parents[1] / "configs" / "randman_rsnn.yaml"
 
 def test_default_config_beats_the_non_spiking_baseline(tmp_path):
     main = runpy.run_path(str(TRAIN))["main"]
-    summary = main(["--config", str(CONFIG), "--no-resume", f"data.root={tmp_path / 'data'}",
-                    f"train.log_dir={tmp_path / 'run'}"])  # fmt: skip
+    summary = main(
+        [
+            "--config",
+            str(CONFIG),
+            "--no-resume",
+            f"data.root={tmp_path / 'data'}",
+            f"train.log_dir={tmp_path / 'run'}",
+        ]
+    )
     # Documented in benchmarks/RESULTS.md: ~0.9 test accuracy; the baseline is at chance.
     assert summary["test_accuracy"] >= 0.8
     assert summary["logistic_baseline_accuracy"] <= 0.15

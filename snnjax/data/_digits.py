@@ -84,8 +84,12 @@ def _render(images: np.ndarray, shifts: np.ndarray, sensor: int) -> np.ndarray:
         # the image placed at integer offset (ix, iy) + 1, then interpolated between the
         # four integer placements around (dx, dy)
         acc = np.zeros((n, sensor, sensor), dtype=np.float32)
-        for ox, oy, weight in ((0, 0, (1 - fx) * (1 - fy)), (1, 0, fx * (1 - fy)),
-                               (0, 1, (1 - fx) * fy), (1, 1, fx * fy)):  # fmt: skip
+        for ox, oy, weight in (
+            (0, 0, (1 - fx) * (1 - fy)),
+            (1, 0, fx * (1 - fy)),
+            (0, 1, (1 - fx) * fy),
+            (1, 1, fx * fy),
+        ):
             if weight == 0:
                 continue
             padded[:] = 0

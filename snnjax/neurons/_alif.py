@@ -59,9 +59,13 @@ def alif_fire(
 ) -> tuple[ALIFState, Array]:
     r"""Spike at :math:`h_t \ge \vartheta_0 + b a'_t`, reset, then :math:`a_t = a'_t + s_t`."""
     v, s = fire_and_reset(
-        pre.v, params.threshold + params.b * pre.a, params.v_reset,
-        reset=reset, detach_reset=detach_reset, surrogate=surrogate,
-    )  # fmt: skip
+        pre.v,
+        params.threshold + params.b * pre.a,
+        params.v_reset,
+        reset=reset,
+        detach_reset=detach_reset,
+        surrogate=surrogate,
+    )
     return ALIFState(v, pre.a + s), s
 
 

@@ -54,9 +54,13 @@ def cuba_lif_fire(
 ) -> tuple[CuBaLIFState, Array]:
     """Spike + reset of the pre-spike membrane (the current is not reset)."""
     v, s = fire_and_reset(
-        pre.v, params.threshold, params.v_reset,
-        reset=reset, detach_reset=detach_reset, surrogate=surrogate,
-    )  # fmt: skip
+        pre.v,
+        params.threshold,
+        params.v_reset,
+        reset=reset,
+        detach_reset=detach_reset,
+        surrogate=surrogate,
+    )
     return CuBaLIFState(pre.i_syn, v), s
 
 

@@ -66,9 +66,13 @@ def lif_fire(
 ) -> tuple[LIFState, Array]:
     r"""IF/LIF spike + reset of the pre-spike membrane :math:`h_t`: ``(LIFState(v_t), s_t)``."""
     v, s = fire_and_reset(
-        pre.v, params.threshold, params.v_reset,
-        reset=reset, detach_reset=detach_reset, surrogate=surrogate,
-    )  # fmt: skip
+        pre.v,
+        params.threshold,
+        params.v_reset,
+        reset=reset,
+        detach_reset=detach_reset,
+        surrogate=surrogate,
+    )
     return LIFState(v), s
 
 

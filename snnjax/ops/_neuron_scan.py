@@ -92,9 +92,15 @@ def neuron_scan(
         impl = "pallas" if jax.default_backend() == "gpu" else "xla"
     if impl == "pallas":
         return neuron_scan_pallas(
-            model, params, x, state, return_traces=bool(return_traces), memory=memory,
-            block_sizes=block_sizes, interpret=interpret,
-        )  # fmt: skip
+            model,
+            params,
+            x,
+            state,
+            return_traces=bool(return_traces),
+            memory=memory,
+            block_sizes=block_sizes,
+            interpret=interpret,
+        )
     return _neuron_scan_xla(model, bool(return_traces), params, state, x)
 
 

@@ -58,9 +58,15 @@ def _call(kernel, in_specs, out_specs, out_shape, bs: BlockSizes, interpret: boo
     """``pallas_call`` over the row blocks, with the backend's compiler parameters."""
     M = out_shape[0].shape[-1]
     return pl.pallas_call(
-        kernel, grid=(M // bs.block_m,), in_specs=in_specs, out_specs=out_specs,
-        out_shape=out_shape, interpret=interpret, compiler_params=bs.compiler_params(), name=name,
-    )  # fmt: skip
+        kernel,
+        grid=(M // bs.block_m,),
+        in_specs=in_specs,
+        out_specs=out_specs,
+        out_shape=out_shape,
+        interpret=interpret,
+        compiler_params=bs.compiler_params(),
+        name=name,
+    )
 
 
 def _forward_kernel(x_ref, *refs, model, n_params, n_state, block_t, save_pre, return_traces):
@@ -99,9 +105,14 @@ def _forward_block(model, params_m, state_m, x_blk, bs, *, save_pre, return_trac
             out_shape += seq_shapes
             out_specs += [seq] * n_s
     kernel = functools.partial(
-        _forward_kernel, model=model, n_params=n_p, n_state=n_s, block_t=bt,
-        save_pre=save_pre, return_traces=return_traces,
-    )  # fmt: skip
+        _forward_kernel,
+        model=model,
+        n_params=n_p,
+        n_state=n_s,
+        block_t=bt,
+        save_pre=save_pre,
+        return_traces=return_traces,
+    )
     name = f"snnjax_{type(model).__name__.lower()}_fwd"
     in_specs = [seq] + [row] * (n_p + n_s)
     outs = _call(kernel, in_specs, out_specs, out_shape, bs, interpret, name)(
@@ -128,9 +139,14 @@ def _forward(model, params_m, state_m, x_m, bs, *, return_traces, save, interpre
     T, M = x_m.shape
     bt, n_full, tail = _time_blocks(T, bs.block_t)
     run = functools.partial(
-        _forward_block, model, params_m, bs=bs, save_pre=save == "save_pre",
-        return_traces=return_traces, interpret=interpret,
-    )  # fmt: skip
+        _forward_block,
+        model,
+        params_m,
+        bs=bs,
+        save_pre=save == "save_pre",
+        return_traces=return_traces,
+        interpret=interpret,
+    )
 
     def body(state, x_blk):
         out, final, pres, traces = run(state, x_blk)
@@ -190,9 +206,20 @@ def _backward_kernel(*refs, model, n_params, n_state, block_t, has_traces, need_
 
 
 def _backward_block(
-    model, params_m, x_blk, x_next, g_out, pres, g_traces, g_pre_next, g_extra, g_params,
-    bs, *, interpret,
-):  # fmt: skip
+    model,
+    params_m,
+    x_blk,
+    x_next,
+    g_out,
+    pres,
+    g_traces,
+    g_pre_next,
+    g_extra,
+    g_params,
+    bs,
+    *,
+    interpret,
+):
     """One reverse ``pallas_call`` over a time block: ``(g_pres[bt, M], g_params)``."""
     bt, M = x_blk.shape
     n_p, n_s = len(params_m), len(pres)
@@ -208,17 +235,35 @@ def _backward_block(
         out_shape += [jax.ShapeDtypeStruct((M,), p.dtype) for p in params_m]
         out_specs += [row] * n_p
     kernel = functools.partial(
-        _backward_kernel, model=model, n_params=n_p, n_state=n_s, block_t=bt,
-        has_traces=has_traces, need_params=need_params,
-    )  # fmt: skip
+        _backward_kernel,
+        model=model,
+        n_params=n_p,
+        n_state=n_s,
+        block_t=bt,
+        has_traces=has_traces,
+        need_params=need_params,
+    )
     name = f"snnjax_{type(model).__name__.lower()}_bwd"
     outs = _call(kernel, specs, out_specs, out_shape, bs, interpret, name)(*args)
     g_pres = model.State(*outs[:n_s])
     return g_pres, (model.Params(*outs[n_s:]) if need_params else None)
 
 
-def _backward(model, params_m, state_m, x_m, saved, g_out, g_traces, g_final, bs, *, memory,
-              need_params, interpret):  # fmt: skip
+def _backward(
+    model,
+    params_m,
+    state_m,
+    x_m,
+    saved,
+    g_out,
+    g_traces,
+    g_final,
+    bs,
+    *,
+    memory,
+    need_params,
+    interpret,
+):
     """Reverse pass over all time blocks: ``(g_x[T, M], g_state0, g_params_m)``."""
     T, M = x_m.shape
     bt, n_full, tail = _time_blocks(T, bs.block_t)
@@ -229,18 +274,33 @@ def _backward(model, params_m, state_m, x_m, saved, g_out, g_traces, g_final, bs
         x_blk = jax.lax.dynamic_slice_in_dim(x_m, t0, length)
         if memory == "recompute":
             pres_blk = _forward_block(
-                model, params_m, state_in, x_blk, bs, save_pre=True, return_traces=False,
+                model,
+                params_m,
+                state_in,
+                x_blk,
+                bs,
+                save_pre=True,
+                return_traces=False,
                 interpret=interpret,
-            )[2]  # fmt: skip
+            )[2]
         take = functools.partial(
             jax.tree.map, lambda a: jax.lax.dynamic_slice_in_dim(a, t0, length)
         )
         x_next = x_m[jnp.minimum(t0 + length, T - 1)]
         g_pres, g_params = _backward_block(
-            model, params_m, x_blk, x_next, take(g_out), pres_blk,
-            None if g_traces is None else take(g_traces), carry[0], g_extra, carry[1], bs,
+            model,
+            params_m,
+            x_blk,
+            x_next,
+            take(g_out),
+            pres_blk,
+            None if g_traces is None else take(g_traces),
+            carry[0],
+            g_extra,
+            carry[1],
+            bs,
             interpret=interpret,
-        )  # fmt: skip
+        )
         g_x = input_cotangents(model, params_m, state_in, pres_blk, x_blk, g_pres)
         return (jax.tree.map(lambda a: a[0], g_pres), g_params), g_x
 
@@ -309,9 +369,15 @@ def _pallas_scan(model, return_traces, memory, bs, interpret, params, state, x):
 def _pallas_forward(model, return_traces, bs, interpret, params, state, x, *, save):
     params_m, state_m, x_m, _ = _to_rows(params, state, x, bs)
     out, final, traces, saved = _forward(
-        model, params_m, state_m, x_m, bs, return_traces=return_traces, save=save,
+        model,
+        params_m,
+        state_m,
+        x_m,
+        bs,
+        return_traces=return_traces,
+        save=save,
         interpret=interpret,
-    )  # fmt: skip
+    )
     shape = x.shape
     result = ScanResult(
         _from_rows(out, shape),
@@ -337,10 +403,19 @@ def _pallas_scan_bwd(model, return_traces, memory, bs, interpret, residuals, cot
     M_pad, T = x_m.shape[1], x.shape[0]
     seq_rows = functools.partial(jax.tree.map, lambda a: _pad_rows(a.reshape(T, -1), M_pad))
     g_x, g_state0, g_params_m = _backward(
-        model, params_m, state_m, x_m, saved, seq_rows(g_out), seq_rows(g_traces),
+        model,
+        params_m,
+        state_m,
+        x_m,
+        saved,
+        seq_rows(g_out),
+        seq_rows(g_traces),
         jax.tree.map(lambda a: _pad_rows(a.reshape(-1), M_pad), g_final),
-        bs, memory=memory, need_params=need_params, interpret=interpret,
-    )  # fmt: skip
+        bs,
+        memory=memory,
+        need_params=need_params,
+        interpret=interpret,
+    )
     g_params = None
     if need_params:
         g_params_full = jax.tree.map(lambda a: _from_rows(a, x.shape[1:]), g_params_m)

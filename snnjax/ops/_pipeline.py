@@ -79,9 +79,12 @@ def neuron_scan_pipelined(
     # the program (and its transpose) needs no mesh context.
     auto_mesh = Mesh(mesh.devices, mesh.axis_names, axis_types=(AxisType.Auto,) * mesh.devices.ndim)
     sharded = jax.shard_map(
-        run, mesh=auto_mesh, in_specs=(P(), P(), P(axis_name)), out_specs=(P(axis_name), P()),
+        run,
+        mesh=auto_mesh,
+        in_specs=(P(), P(), P(axis_name)),
+        out_specs=(P(axis_name), P()),
         check_vma=False,
-    )  # fmt: skip
+    )
     outputs, final = jax.jit(sharded)(params, state, x)
     return ScanResult(outputs, final, None)
 

@@ -108,8 +108,13 @@ class Trainer:
             )
         self.total_steps = cfg.train.max_steps or cfg.train.epochs * self.steps_per_epoch
         spiking_readout = cfg.loss.readout == "spike_count"
-        model = build_model(cfg.model, self.train_ds.x.shape[2:], self.train_ds.n_classes,
-                            spiking_readout=spiking_readout, seed=cfg.seed)  # fmt: skip
+        model = build_model(
+            cfg.model,
+            self.train_ds.x.shape[2:],
+            self.train_ds.n_classes,
+            spiking_readout=spiking_readout,
+            seed=cfg.seed,
+        )
         optimizer = nnx.Optimizer(model, make_optimizer(cfg.optim, self.total_steps), wrt=nnx.Param)
         self.graphdef, state = nnx.split((model, optimizer))
         self.state = jax.device_put(state, self.replicated)
@@ -144,23 +149,33 @@ class Trainer:
 
     # ------------------------------------------------------------------------ loop
     def _batches(self, ds, epoch, *, shuffle, drop_last=True):
-        it = snn_data.batches(ds, self.cfg.train.batch_size, seed=self.cfg.seed, epoch=epoch,
-                              shuffle=shuffle, drop_last=drop_last)  # fmt: skip
+        it = snn_data.batches(
+            ds,
+            self.cfg.train.batch_size,
+            seed=self.cfg.seed,
+            epoch=epoch,
+            shuffle=shuffle,
+            drop_last=drop_last,
+        )
         # Batches are cut and copied to the devices in a background thread, ahead of use.
         return snn_data.prefetch(it, size=2, sharding=(self.x_sharding, self.y_sharding))
 
     def evaluate(self) -> float:
         """Accuracy on the test split (the last partial batch padded and masked)."""
         bs, correct = self.cfg.train.batch_size, 0
-        for x, y in snn_data.batches(self.test_ds, bs, seed=0, epoch=0, shuffle=False,
-                                      drop_last=False):  # fmt: skip
+        for x, y in snn_data.batches(
+            self.test_ds, bs, seed=0, epoch=0, shuffle=False, drop_last=False
+        ):
             n = len(y)
             mask = np.arange(bs) < n
             if n < bs:
                 x = np.concatenate([x, np.zeros((x.shape[0], bs - n, *x.shape[2:]), x.dtype)], 1)
                 y = np.concatenate([y, np.zeros(bs - n, y.dtype)])
-            args = (jax.device_put(x, self.x_sharding), jax.device_put(y, self.y_sharding),
-                    jax.device_put(mask, self.y_sharding))  # fmt: skip
+            args = (
+                jax.device_put(x, self.x_sharding),
+                jax.device_put(y, self.y_sharding),
+                jax.device_put(mask, self.y_sharding),
+            )
             correct += int(self.eval_step(self.state, *args))
         return correct / len(self.test_ds.y)
 
@@ -168,8 +183,13 @@ class Trainer:
         """Train until ``total_steps``; returns the final metrics."""
         cfg = self.cfg
         log = (self.log_dir / "metrics.jsonl").open("a")
-        bar = tqdm(total=self.total_steps, initial=self.step, desc="train", file=sys.stdout,
-                   disable=None if self.progress else True)  # fmt: skip
+        bar = tqdm(
+            total=self.total_steps,
+            initial=self.step,
+            desc="train",
+            file=sys.stdout,
+            disable=None if self.progress else True,
+        )
         result: dict[str, Any] = {}
         epoch = self.step // self.steps_per_epoch
         while self.step < self.total_steps:
@@ -181,9 +201,13 @@ class Trainer:
                 self.state, m = self.train_step(self.state, x, y)
                 self.step += 1
                 correct, seen = correct + int(m["correct"]), seen + len(y)
-                record = {"step": self.step, "epoch": epoch, "loss": float(m["loss"]),
-                          "train_accuracy_batch": int(m["correct"]) / len(y),
-                          "rates": [float(r) for r in m["rates"]]}  # fmt: skip
+                record = {
+                    "step": self.step,
+                    "epoch": epoch,
+                    "loss": float(m["loss"]),
+                    "train_accuracy_batch": int(m["correct"]) / len(y),
+                    "rates": [float(r) for r in m["rates"]],
+                }
                 log.write(json.dumps(record) + "\n")
                 bar.update(1)
                 bar.set_postfix(loss=f"{record['loss']:.3f}")
@@ -194,8 +218,12 @@ class Trainer:
                 self.step >= self.total_steps
             ):
                 acc = self.evaluate()
-                result = {"step": self.step, "epoch": epoch, "test_accuracy": acc,
-                          "train_accuracy": correct / max(seen, 1)}  # fmt: skip
+                result = {
+                    "step": self.step,
+                    "epoch": epoch,
+                    "test_accuracy": acc,
+                    "train_accuracy": correct / max(seen, 1),
+                }
                 log.write(json.dumps(result) + "\n")
                 tqdm.write(f"epoch {epoch}: step {self.step}  test accuracy {acc:.3f}")
                 self.save({"test_accuracy": acc})

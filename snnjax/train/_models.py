@@ -51,8 +51,9 @@ def _readout(cfg: ModelConfig, n_classes: int, spiking: bool):
 class RSNN(nnx.Module):
     """Dense (optionally recurrent) spiking network with a leaky-integrator readout."""
 
-    def __init__(self, cfg: ModelConfig, n_in: int, n_classes: int, *, spiking_readout: bool,
-                 rngs: nnx.Rngs):  # fmt: skip
+    def __init__(
+        self, cfg: ModelConfig, n_in: int, n_classes: int, *, spiking_readout: bool, rngs: nnx.Rngs
+    ):
         layer_type = snn.ALIF if cfg.neuron == "alif" else snn.LIF
         self.inputs, self.neurons = nnx.List(), nnx.List()
         prev = n_in
@@ -76,8 +77,15 @@ class RSNN(nnx.Module):
 class CSNN(nnx.Module):
     """Convolutional spiking network for event-camera frames."""
 
-    def __init__(self, cfg: ModelConfig, in_shape: tuple[int, ...], n_classes: int, *,
-                 spiking_readout: bool, rngs: nnx.Rngs):  # fmt: skip
+    def __init__(
+        self,
+        cfg: ModelConfig,
+        in_shape: tuple[int, ...],
+        n_classes: int,
+        *,
+        spiking_readout: bool,
+        rngs: nnx.Rngs,
+    ):
         if len(in_shape) != 3:
             raise ValueError(f"`csnn` needs frames [P, H, W]; got feature shape {in_shape}")
         c_in, h, w = in_shape
@@ -103,11 +111,18 @@ class CSNN(nnx.Module):
         return self.readout(self.head(x.reshape(T, B, -1))), spikes
 
 
-def build_model(cfg: ModelConfig, feature_shape: tuple[int, ...], n_classes: int, *,
-                spiking_readout: bool, seed: int) -> nnx.Module:  # fmt: skip
+def build_model(
+    cfg: ModelConfig,
+    feature_shape: tuple[int, ...],
+    n_classes: int,
+    *,
+    spiking_readout: bool,
+    seed: int,
+) -> nnx.Module:
     """The network for ``cfg``, for inputs of one time step and sample of ``feature_shape``."""
     rngs = nnx.Rngs(jax.random.key(seed))
     if cfg.kind == "csnn":
         return CSNN(cfg, feature_shape, n_classes, spiking_readout=spiking_readout, rngs=rngs)
-    return RSNN(cfg, math.prod(feature_shape), n_classes, spiking_readout=spiking_readout,
-                rngs=rngs)  # fmt: skip
+    return RSNN(
+        cfg, math.prod(feature_shape), n_classes, spiking_readout=spiking_readout, rngs=rngs
+    )

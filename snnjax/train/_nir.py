@@ -47,10 +47,12 @@ def export_nir(model: RSNN, cfg: ModelConfig) -> nir.NIRGraph:
             np.asarray(linear.kernel[...], np.float64).T, np.asarray(linear.bias[...], np.float64)
         )
         nodes[f"lif{i}"] = nir.LIF(
-            tau=tau, r=r, v_leak=np.zeros(size),
+            tau=tau,
+            r=r,
+            v_leak=np.zeros(size),
             v_threshold=np.broadcast_to(np.asarray(p.threshold, np.float64), size).copy(),
             v_reset=np.broadcast_to(np.asarray(p.v_reset, np.float64), size).copy(),
-        )  # fmt: skip
+        )
         edges += [(prev, f"affine{i}"), (f"affine{i}", f"lif{i}")]
         if isinstance(neurons, snn.Recurrent):
             nodes[f"rec{i}"] = nir.Linear(np.asarray(neurons.w_rec[...], np.float64).T)
@@ -67,9 +69,14 @@ def export_nir(model: RSNN, cfg: ModelConfig) -> nir.NIRGraph:
     nodes["li"] = nir.LI(tau=tau, r=r, v_leak=np.zeros(n_out))
     nodes["output"] = nir.Output(output_type={"output": np.array([n_out])})
     edges += [(prev, "affine_out"), ("affine_out", "li"), ("li", "output")]
-    meta = {"dt": dt, "reset": cfg.reset, "detach_reset": cfg.detach_reset,
-            "surrogate": cfg.surrogate, "surrogate_scale": cfg.surrogate_scale,
-            "producer": "snnjax"}  # fmt: skip
+    meta = {
+        "dt": dt,
+        "reset": cfg.reset,
+        "detach_reset": cfg.detach_reset,
+        "surrogate": cfg.surrogate,
+        "surrogate_scale": cfg.surrogate_scale,
+        "producer": "snnjax",
+    }
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata=meta)
 
 
@@ -84,12 +91,18 @@ def import_nir(graph: nir.NIRGraph) -> tuple[RSNN, ModelConfig]:
     recurrent = {f"rec{i}" in graph.nodes for i in range(n_layers)}
     if len(recurrent) != 1:
         raise ValueError("mixed recurrent/feed-forward layers are not supported")
-    cfg = ModelConfig(kind="rsnn", hidden=hidden, neuron="lif", recurrent=recurrent.pop(),
-                      dt=dt, reset=meta.get("reset", "soft"),
-                      detach_reset=bool(meta.get("detach_reset", True)),
-                      surrogate=meta.get("surrogate", "fast_sigmoid"),
-                      surrogate_scale=float(meta.get("surrogate_scale", 10.0)),
-                      learn_decay=True)  # fmt: skip
+    cfg = ModelConfig(
+        kind="rsnn",
+        hidden=hidden,
+        neuron="lif",
+        recurrent=recurrent.pop(),
+        dt=dt,
+        reset=meta.get("reset", "soft"),
+        detach_reset=bool(meta.get("detach_reset", True)),
+        surrogate=meta.get("surrogate", "fast_sigmoid"),
+        surrogate_scale=float(meta.get("surrogate_scale", 10.0)),
+        learn_decay=True,
+    )
     n_in = int(np.asarray(graph.nodes["affine0"].weight).shape[1])
     n_out = int(np.size(graph.nodes["li"].tau))
     model = RSNN(cfg, n_in, n_out, spiking_readout=False, rngs=nnx.Rngs(0))
