@@ -22,11 +22,11 @@ test: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q
 
-## Cross-checks against peer libraries from PyPI (torch CPU wheel, snnTorch, SpikingJelly, Norse).
+## Cross-checks against peers from PyPI (torch CPU wheel, snnTorch, SpikingJelly, Norse, NEST).
 test-peers: $(STAMP)
-	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q --no-deps snntorch spikingjelly norse loguru nir nirtorch
-	$(PY) -m pytest -q -m peers tests/peers
+	$(PY) -m pip install -q torch==2.13.0 nest-simulator==3.10.0
+	$(PY) -m pip install -q --no-deps snntorch spikingjelly norse loguru nirtorch
+	$(PY) -m pytest -q -m peers tests
 
 bench: $(STAMP)
 	$(PY) benchmarks/lif_layer.py

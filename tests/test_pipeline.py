@@ -26,7 +26,10 @@ def _loss(scan, model, w, **kw):
 @pytest.mark.parametrize("D", [2, 4, 8])
 def test_pipeline_equals_single_device(D, micro_batches, rng):
     model = neurons.ALIF(reset="hard")
-    params = model.params(beta=jnp.linspace(0.8, 0.95, 6), rho=0.95, b=0.2)
+    # Per-neuron parameters: their gradients sum over batch and time only (see grad_check).
+    params = model.params(
+        beta=jnp.linspace(0.8, 0.95, 6), rho=jnp.full(6, 0.95), b=jnp.full(6, 0.2)
+    )
     x = jnp.asarray(rng.normal(0.3, 0.6, (16, 4, 6)), jnp.float32)
     state = model.State(*(jnp.asarray(rng.normal(0, 0.3, (4, 6)), jnp.float32) for _ in "va"))
     w = jnp.asarray(rng.normal(size=x.shape), jnp.float32)
@@ -43,8 +46,8 @@ def test_pipeline_equals_single_device(D, micro_batches, rng):
     g = jax.grad(_loss(neuron_scan_pipelined, model, w, **kw), (0, 1, 2))(params, state, x)
     g_ref = jax.grad(_loss(neuron_scan, model, w), (0, 1, 2))(params, state, x)
     # Same arithmetic up to float32 rounding (see above); parameter cotangents are also
-    # summed over devices in another order.
-    for part, part_ref, tol in zip(g, g_ref, (1e-5, 1e-5, 1e-5), strict=True):
+    # summed over devices in another order (tolerances as in grad_check).
+    for part, part_ref, tol in zip(g, g_ref, (1e-4, 1e-5, 1e-5), strict=True):
         for a, b in zip(jax.tree.leaves(part), jax.tree.leaves(part_ref), strict=True):
             assert rel_err(a, b) <= tol
 

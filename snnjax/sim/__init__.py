@@ -1,0 +1,59 @@
+"""NEST-compatible simulation: point-neuron models with NEST's exact integration and update order.
+
+One pure ``step(props, params, state, in_ex, in_in, i_stim) -> (state, spikes)`` per model, over
+NamedTuples, meant to be called vectorised over a population once per time step ``h`` with the
+summed input of the step from the ring buffers. See :mod:`snnjax.sim._models` for the time grid
+and delivery conventions.
+"""
+
+from ._connect import CSR as CSR
+from ._connect import RULES as RULES
+from ._connect import ConnSpec as ConnSpec
+from ._connect import Synapses as Synapses
+from ._connect import connect as connect
+from ._connect import to_csr as to_csr
+from ._models import DEFAULTS as DEFAULTS
+from ._models import INITIAL_STATE as INITIAL_STATE
+from ._models import MODEL_NAMES as MODEL_NAMES
+from ._models import TICS_PER_MS as TICS_PER_MS
+from ._models import IafPscAlphaParams as IafPscAlphaParams
+from ._models import IafPscAlphaProps as IafPscAlphaProps
+from ._models import IafPscAlphaState as IafPscAlphaState
+from ._models import IafPscDeltaParams as IafPscDeltaParams
+from ._models import IafPscDeltaProps as IafPscDeltaProps
+from ._models import IafPscDeltaState as IafPscDeltaState
+from ._models import IafPscExpParams as IafPscExpParams
+from ._models import IafPscExpProps as IafPscExpProps
+from ._models import IafPscExpState as IafPscExpState
+from ._models import IzhikevichParams as IzhikevichParams
+from ._models import IzhikevichProps as IzhikevichProps
+from ._models import IzhikevichState as IzhikevichState
+from ._models import NestModel as NestModel
+from ._models import ParrotNeuronParams as ParrotNeuronParams
+from ._models import ParrotNeuronProps as ParrotNeuronProps
+from ._models import ParrotNeuronState as ParrotNeuronState
+from ._models import get_model as get_model
+from ._models import iaf_propagator_alpha as iaf_propagator_alpha
+from ._models import iaf_propagator_exp as iaf_propagator_exp
+from ._models import iaf_psc_alpha_init_state as iaf_psc_alpha_init_state
+from ._models import iaf_psc_alpha_propagators as iaf_psc_alpha_propagators
+from ._models import iaf_psc_alpha_step as iaf_psc_alpha_step
+from ._models import iaf_psc_delta_init_state as iaf_psc_delta_init_state
+from ._models import iaf_psc_delta_propagators as iaf_psc_delta_propagators
+from ._models import iaf_psc_delta_step as iaf_psc_delta_step
+from ._models import iaf_psc_exp_init_state as iaf_psc_exp_init_state
+from ._models import iaf_psc_exp_propagators as iaf_psc_exp_propagators
+from ._models import iaf_psc_exp_step as iaf_psc_exp_step
+from ._models import izhikevich_init_state as izhikevich_init_state
+from ._models import izhikevich_propagators as izhikevich_propagators
+from ._models import izhikevich_step as izhikevich_step
+from ._models import make_params as make_params
+from ._models import parrot_neuron_init_state as parrot_neuron_init_state
+from ._models import parrot_neuron_propagators as parrot_neuron_propagators
+from ._models import parrot_neuron_step as parrot_neuron_step
+from ._models import refractory_steps as refractory_steps
+from ._random import Parameter as Parameter
+from ._random import lognormal as lognormal
+from ._random import normal as normal
+from ._random import redraw as redraw
+from ._random import uniform as uniform

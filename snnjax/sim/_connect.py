@@ -1,0 +1,379 @@
+"""Connection rules, built shard-locally from keyed random streams, stored as CSR.
+
+Every random draw of a synapse comes from a key that depends only on ``(seed, projection,
+target id, synapse index)`` (for ``fixed_outdegree``: the source id), so each shard builds
+just the incoming synapses of the neurons it owns and the network is identical however it
+is split. Rules and their parameters follow NEST's ``conn_spec``; weights and delays take a
+number, an array or a random parameter (:mod:`snnjax.sim.random`).
+
+Storage (:class:`CSR`): grouped by source, then delay, then target; per synapse one
+``uint32`` packing the local target index (24 bits) and the delay in steps (8 bits) plus a
+``float32`` weight: **8 bytes per synapse**, plus one ``int64`` row pointer per source.
+"""
+
+import dataclasses
+import functools
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .._errors import check_one_of, check_range
+from ._random import Parameter
+
+RULES = (
+    "one_to_one",
+    "all_to_all",
+    "fixed_indegree",
+    "fixed_outdegree",
+    "fixed_total_number",
+    "pairwise_bernoulli",
+)
+_RULE_PARAMS = {
+    "one_to_one": (),
+    "all_to_all": (),
+    "fixed_indegree": ("indegree",),
+    "fixed_outdegree": ("outdegree",),
+    "fixed_total_number": ("N",),
+    "pairwise_bernoulli": ("p",),
+}
+MAX_DELAY_STEPS = 255  # 8 bits in the packed CSR entry
+MAX_LOCAL_TARGETS = 1 << 24
+_CHUNK = 1 << 20  # synapses drawn per jitted call
+
+
+@dataclasses.dataclass(frozen=True)
+class ConnSpec:
+    """A NEST ``conn_spec``: the rule, its parameter and the autapse/multapse flags."""
+
+    rule: str
+    indegree: int | None = None
+    outdegree: int | None = None
+    N: int | None = None
+    p: float | None = None
+    allow_autapses: bool = True
+    allow_multapses: bool = True
+
+    def __post_init__(self):
+        check_one_of("conn_spec rule", self.rule, RULES)
+        for name in ("indegree", "outdegree", "N", "p"):
+            needed = name in _RULE_PARAMS[self.rule]
+            value = getattr(self, name)
+            if needed and value is None:
+                raise ValueError(f"rule {self.rule!r} needs `{name}` in conn_spec")
+            if not needed and value is not None:
+                raise ValueError(f"`{name}` does not apply to rule {self.rule!r}")
+        for name in ("indegree", "outdegree", "N"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int | np.integer) or value < 0):
+                raise ValueError(f"`{name}` must be an int >= 0; got {value!r}")
+        if self.p is not None:
+            check_range("p", self.p, low=0.0, high=1.0)
+
+    @classmethod
+    def from_nest(cls, spec: Any) -> "ConnSpec":
+        """From PyNEST's ``conn_spec``: a rule name or a dict with ``'rule'``."""
+        if spec is None:
+            return cls("all_to_all")
+        if isinstance(spec, str):
+            return cls(spec)
+        if not isinstance(spec, dict) or "rule" not in spec:
+            raise ValueError(f"`conn_spec` must be a rule name or a dict with 'rule'; got {spec!r}")
+        valid = {f.name for f in dataclasses.fields(cls)}
+        for key in spec:
+            check_one_of("conn_spec key", key, sorted(valid))
+        return cls(**spec)
+
+
+@dataclasses.dataclass
+class Synapses:
+    """Synapses onto a shard's targets (global ids), in canonical order."""
+
+    source: np.ndarray  # int64 global ids
+    target: np.ndarray  # int64 global ids
+    weight: np.ndarray  # float32
+    delay: np.ndarray  # int32 steps
+
+
+def _keys(seed: int, projection: int, domain: int):
+    return jax.random.fold_in(jax.random.fold_in(jax.random.key(seed), projection), domain)
+
+
+def _synapse_keys(base, owner, index):
+    """One key per synapse from ``(owner id, index within owner)``."""
+    return jax.vmap(lambda o, i: jax.random.fold_in(jax.random.fold_in(base, o), i))(owner, index)
+
+
+def _bucket(n: int) -> int:
+    """Padded chunk length (powers of two from 1024): few distinct shapes, few compiles."""
+    return max(1024, 1 << (n - 1).bit_length())
+
+
+def _draw_in_chunks(fn, *arrays):
+    """Apply a jitted per-synapse function chunk by chunk (bounded device memory)."""
+    n = len(arrays[0])
+    if n == 0:
+        return np.zeros(0)
+    outs = []
+    for i in range(0, n, _CHUNK):
+        part = [a[i : i + _CHUNK] for a in arrays]
+        m = len(part[0])
+        padded = [np.pad(a, (0, _bucket(m) - m)) for a in part]
+        outs.append(np.asarray(fn(*padded))[:m])
+    return np.concatenate(outs)
+
+
+@jax.jit
+def _uniform_index(base, owner, index, n, self_pos):
+    """A uniform index in ``[0, n)`` per synapse; ``self_pos >= 0`` is excluded."""
+    keys = _synapse_keys(base, owner, index)
+    has_self = self_pos >= 0
+    hi = jnp.where(has_self, n - 1, n)
+    r = jax.vmap(lambda k, h: jax.random.randint(k, (), 0, h))(keys, hi)
+    return jnp.where(has_self & (r >= self_pos), r + 1, r)
+
+
+def _random_sources(seed, projection, owner, index, n_src, self_pos):
+    """A uniform source index in ``[0, n_src)`` per synapse; ``self_pos >= 0`` excludes it."""
+    base = _keys(seed, projection, 0)
+    return _draw_in_chunks(
+        lambda o, i, s: _uniform_index(base, o, i, n_src, s), owner, index, self_pos
+    )
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _sample_per_synapse(spec, base, owner, index):
+    keys = _synapse_keys(base, owner, index)
+    return jax.vmap(lambda k: spec.sample(k, ()))(keys)
+
+
+def _values(spec, seed, projection, domain, owner, index):
+    """Per-synapse weight or delay values (domain 1: weight, 2: delay)."""
+    if not isinstance(spec, Parameter):
+        return None
+    base = _keys(seed, projection, domain)
+    return _draw_in_chunks(lambda o, i: _sample_per_synapse(spec, base, o, i), owner, index)
+
+
+def _position(ids: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Index of each value in ``ids`` (``-1`` where absent)."""
+    order = np.argsort(ids, kind="stable")
+    pos = np.searchsorted(ids, values, sorter=order)
+    pos = np.clip(pos, 0, len(ids) - 1)
+    found = ids[order[pos]] == values
+    return np.where(found, order[pos], -1)
+
+
+def connect(
+    seed: int,
+    projection: int,
+    sources: np.ndarray,
+    targets: np.ndarray,
+    local_targets: np.ndarray,
+    conn: ConnSpec,
+    weight: Any,
+    delay: Any,
+    resolution: float,
+) -> Synapses:
+    """The synapses of one projection onto ``local_targets`` (a subset of ``targets``).
+
+    Args:
+        seed: the kernel's ``rng_seed``.
+        projection: this projection's index (its ``Connect`` call number).
+        sources, targets: global ids of the projection's pre- and postsynaptic neurons.
+        local_targets: the global ids of ``targets`` owned by this shard.
+        conn: the rule.
+        weight, delay: a number, a per-synapse array (``one_to_one``/``all_to_all``) or a
+            random parameter; delays in ms, rounded to steps of ``resolution`` as NEST does.
+        resolution: the time step ``h`` in ms.
+
+    Raises:
+        ValueError: impossible rule parameters or delays outside ``[h, 255 h]``.
+    """
+    sources, targets = np.asarray(sources, np.int64), np.asarray(targets, np.int64)
+    local = np.asarray(local_targets, np.int64)
+    n_src, n_tgt = len(sources), len(targets)
+    if conn.rule == "fixed_outdegree":
+        src_idx, owner, index = _outdegree(seed, projection, sources, targets, local, conn)
+    elif conn.rule == "pairwise_bernoulli":
+        src_idx, owner, index = _bernoulli(seed, projection, sources, local, conn)
+    else:
+        counts = _counts(seed, projection, conn, n_src, n_tgt, sources, targets, local)
+        owner = np.repeat(local, counts)
+        index = np.arange(len(owner)) - np.repeat(np.cumsum(counts) - counts, counts)
+        self_pos = _position(sources, owner) if not conn.allow_autapses else np.full_like(owner, -1)
+        if conn.rule == "one_to_one":
+            src_idx = _position(targets, owner)
+        elif conn.rule == "all_to_all":
+            src_idx = index + ((self_pos >= 0) & (index >= self_pos))
+        elif conn.rule == "fixed_indegree" and not conn.allow_multapses:
+            src_idx = _distinct_sources(seed, projection, local, conn.indegree, n_src, sources)
+        else:
+            src_idx = _random_sources(seed, projection, owner, index, n_src, self_pos)
+    w = _values(weight, seed, projection, 1, owner, index)
+    d = _values(delay, seed, projection, 2, owner, index)
+    w = np.broadcast_to(np.asarray(weight, np.float32), owner.shape) if w is None else w
+    d = np.broadcast_to(np.asarray(delay, np.float64), owner.shape) if d is None else d
+    if np.any(~np.isfinite(w)):
+        raise ValueError("`weight` draws could not be kept within their redraw bounds")
+    steps = _delay_steps(d, resolution)
+    return Synapses(
+        sources[src_idx.astype(np.int64)], owner, np.asarray(w, np.float32).copy(), steps
+    )
+
+
+def _delay_steps(delay_ms, h):
+    delay_ms = np.asarray(delay_ms, np.float64)
+    if delay_ms.size and not np.all(np.isfinite(delay_ms)):
+        raise ValueError("`delay` draws could not be kept within their redraw bounds")
+    steps = np.floor(delay_ms * (1.0 / h) + 0.5).astype(np.int64)  # NEST: ld_round(d * steps/ms)
+    if steps.size and (steps.min() < 1 or steps.max() > MAX_DELAY_STEPS):
+        raise ValueError(
+            f"`delay` must lie in [resolution, {MAX_DELAY_STEPS} x resolution] = [{h:g}, "
+            f"{MAX_DELAY_STEPS * h:g}] ms; got values from {delay_ms.min():g} to "
+            f"{delay_ms.max():g} ms"
+        )
+    return steps.astype(np.int32)
+
+
+def _counts(seed, projection, conn, n_src, n_tgt, sources, targets, local):
+    """Incoming synapses per local target for the count-based rules."""
+    is_source = _position(sources, local) >= 0
+    if conn.rule == "one_to_one":
+        if n_src != n_tgt:
+            raise ValueError(f"one_to_one needs as many sources as targets; got {n_src}, {n_tgt}")
+        pos = _position(targets, local)
+        return np.where(conn.allow_autapses | (sources[pos] != local), 1, 0)
+    if conn.rule == "all_to_all":
+        return np.where(is_source & ~conn.allow_autapses, n_src - 1, n_src)
+    if conn.rule == "fixed_indegree":
+        k = conn.indegree
+        available = n_src - (0 if conn.allow_autapses else 1)
+        if (k > 0 and available <= 0) or (not conn.allow_multapses and k > available):
+            raise ValueError(
+                f"`indegree`={k} is impossible with {n_src} sources (autapses="
+                f"{conn.allow_autapses}, multapses={conn.allow_multapses})"
+            )
+        return np.full(len(local), k, np.int64)
+    # fixed_total_number: one global draw of every synapse's target (keyed by projection
+    # only), the same on every shard; then each target's sources from its own stream.
+    if not conn.allow_multapses:
+        raise ValueError("fixed_total_number supports only allow_multapses=True")
+    tgt_of = jax.random.randint(_keys(seed, projection, 3), (conn.N,), 0, n_tgt)
+    per_target = np.bincount(np.asarray(tgt_of), minlength=n_tgt)
+    return per_target[_position(targets, local)]
+
+
+def _distinct_sources(seed, projection, local, k, n_src, sources):
+    """``k`` distinct sources per target (no multapses): a keyed permutation per target."""
+    base = _keys(seed, projection, 4)
+    excl = _position(sources, local)
+
+    @jax.jit
+    def draw(t, self_pos):
+        key = jax.random.fold_in(base, t)
+        order = jax.random.permutation(key, n_src)
+        order = order[jnp.argsort(order == self_pos, stable=True)]  # self (if any) last
+        return order[:k]
+
+    return _per_target_rows(jax.vmap(draw), local, excl).reshape(-1)
+
+
+def _per_target_rows(fn, local, excl, rows_per_call: int = 1024):
+    """``fn`` (vmapped over targets) applied to chunks of targets, rows stacked."""
+    if len(local) == 0:
+        return np.zeros((0, 0), np.int64)
+    chunks = [
+        np.asarray(fn(local[i : i + rows_per_call], excl[i : i + rows_per_call]))
+        for i in range(0, len(local), rows_per_call)
+    ]
+    return np.concatenate(chunks)
+
+
+def _bernoulli(seed, projection, sources, local, conn):
+    """Each (source, target) pair independently with probability ``p``."""
+    base = _keys(seed, projection, 5)
+    n_src = len(sources)
+    excl = _position(sources, local)
+
+    @jax.jit
+    def draw(t, self_pos):
+        u = jax.random.uniform(jax.random.fold_in(base, t), (n_src,))
+        return (u < conn.p) & ((jnp.arange(n_src) != self_pos) | conn.allow_autapses)
+
+    hits = _per_target_rows(jax.vmap(draw), local, excl).reshape(len(local), n_src)
+    row, src_idx = np.nonzero(hits)  # row-major: targets in order, sources ascending
+    owner = local[row]
+    counts = np.bincount(_position(local, owner), minlength=len(local))
+    index = np.arange(len(owner)) - np.repeat(np.cumsum(counts) - counts, counts)
+    return src_idx, owner, index
+
+
+def _outdegree(seed, projection, sources, targets, local, conn):
+    """``outdegree`` random targets per source, drawn from the source's stream; every
+    shard draws them all and keeps those onto its own targets."""
+    n_src, n_tgt, k = len(sources), len(targets), conn.outdegree
+    owner_src = np.repeat(np.arange(n_src), k)
+    j = np.tile(np.arange(k), n_src)
+    self_pos = _position(targets, sources[owner_src]) if not conn.allow_autapses else None
+    if self_pos is None:
+        self_pos = np.full(len(owner_src), -1)
+    if not conn.allow_multapses:
+        raise ValueError("fixed_outdegree supports only allow_multapses=True")
+    tgt_idx = _random_sources(seed, projection, sources[owner_src], j, n_tgt, self_pos)
+    tgt = targets[tgt_idx.astype(np.int64)]
+    keep = _position(local, tgt) >= 0
+    src_idx, tgt = owner_src[keep], tgt[keep]
+    # Canonical order per target: by (source, draw index); synapse index within target.
+    order = np.lexsort((j[keep], src_idx, _position(local, tgt)))
+    src_idx, tgt = src_idx[order], tgt[order]
+    counts = np.bincount(_position(local, tgt), minlength=len(local))
+    index = np.arange(len(tgt)) - np.repeat(np.cumsum(counts) - counts, counts)
+    return src_idx, tgt, index
+
+
+@dataclasses.dataclass
+class CSR:
+    """Outgoing synapses of every source onto one shard's neurons.
+
+    Attributes:
+        ptr: ``int64[n_sources + 1]``: synapses of source ``s`` are ``ptr[s]:ptr[s + 1]``.
+        packed: ``uint32[nnz]``: local target index (low 24 bits) | delay steps << 24.
+        weight: ``float32[nnz]``.
+    """
+
+    ptr: np.ndarray
+    packed: np.ndarray
+    weight: np.ndarray
+
+    @property
+    def n_synapses(self) -> int:
+        return len(self.weight)
+
+    @property
+    def nbytes(self) -> int:
+        return self.ptr.nbytes + self.packed.nbytes + self.weight.nbytes
+
+    @property
+    def target(self) -> np.ndarray:
+        return (self.packed & 0xFFFFFF).astype(np.int64)
+
+    @property
+    def delay(self) -> np.ndarray:
+        return (self.packed >> 24).astype(np.int32)
+
+
+def to_csr(n_sources: int, syn: Synapses, local_ids: np.ndarray) -> CSR:
+    """Group ``syn`` by source, then delay, then target (the canonical delivery order)."""
+    local_ids = np.asarray(local_ids, np.int64)
+    if len(local_ids) > MAX_LOCAL_TARGETS:
+        raise ValueError(f"a shard may own at most {MAX_LOCAL_TARGETS} neurons")
+    tgt_local = _position(local_ids, syn.target)
+    if np.any(tgt_local < 0):
+        raise ValueError("synapses onto neurons this shard does not own")
+    order = np.lexsort((tgt_local, syn.delay, syn.source))
+    src = syn.source[order]
+    ptr = np.searchsorted(src, np.arange(n_sources + 1)).astype(np.int64)
+    packed = tgt_local[order].astype(np.uint32) | (syn.delay[order].astype(np.uint32) << 24)
+    return CSR(ptr, packed, syn.weight[order])
