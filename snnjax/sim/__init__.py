@@ -15,6 +15,7 @@ from ._connect import to_csr as to_csr
 from ._delivery import DeliveryStats as DeliveryStats
 from ._delivery import DeviceCSR as DeviceCSR
 from ._delivery import deliver as deliver
+from ._engine import Simulator as Simulator
 from ._models import DEFAULTS as DEFAULTS
 from ._models import INITIAL_STATE as INITIAL_STATE
 from ._models import MODEL_NAMES as MODEL_NAMES

@@ -74,6 +74,8 @@ def deliver(
     """
     counts = spiked.astype(jnp.float32)
     n_spikes = jnp.sum(spiked != 0)
+    if csr.weight.shape[0] == 0:  # no synapses from anyone (shapes are static)
+        return ring, DeliveryStats(n_spikes, jnp.zeros((), csr.ptr.dtype))
     (src,) = jnp.nonzero(spiked, size=max_spikes, fill_value=0)
     valid = jnp.arange(max_spikes) < n_spikes
     start = csr.ptr[src]
