@@ -9,6 +9,7 @@ import functools
 import math
 import pathlib
 import runpy
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -436,7 +437,7 @@ def test_nest_model_is_a_static_jit_argument():
 
 
 def test_nest_cross_check_says_so_without_nest(monkeypatch, capsys):
-    monkeypatch.setitem(__import__("sys").modules, "nest", None)  # `import nest` fails
+    monkeypatch.setitem(sys.modules, "nest", None)  # `import nest` fails
     assert runpy.run_path(str(BENCH))["main"](["--T", "1"]) is None
     assert "NEST is not installed" in capsys.readouterr().out
 
