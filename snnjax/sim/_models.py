@@ -566,15 +566,20 @@ def _read(params: NamedTuple, props: NamedTuple, ndim: int):
 # --------------------------------------------------------------------------------------------
 
 
+def _iaf_init_state(params_cls, state_cls, params, n, V_m):
+    """An iaf state at ``V_m`` (absolute mV) with every current zero and no refractoriness."""
+    n = _check_n(n)
+    _check_params_type(params_cls, params, n)
+    v = _initial("V_m", V_m, n) - _f32(params.E_L)
+    zeros, r = jnp.zeros((n,), jnp.float32), jnp.zeros((n,), jnp.int32)
+    return state_cls(**{f: v if f == "v" else r if f == "r" else zeros for f in state_cls._fields})
+
+
 def iaf_psc_delta_init_state(
     params: IafPscDeltaParams, n: int, *, V_m: ArrayLike = -70.0
 ) -> IafPscDeltaState:
     """NEST's initial state of ``n`` neurons (see :data:`INITIAL_STATE`), no input."""
-    n = _check_n(n)
-    _check_params_type(IafPscDeltaParams, params, n)
-    v = _initial("V_m", V_m, n) - _f32(params.E_L)
-    zeros = jnp.zeros((n,), jnp.float32)
-    return IafPscDeltaState(v, zeros, jnp.zeros((n,), jnp.int32), zeros)
+    return _iaf_init_state(IafPscDeltaParams, IafPscDeltaState, params, n, V_m)
 
 
 def iaf_psc_delta_propagators(params: IafPscDeltaParams, h: float) -> IafPscDeltaProps:
@@ -670,11 +675,7 @@ def iaf_psc_exp_init_state(
     params: IafPscExpParams, n: int, *, V_m: ArrayLike = -70.0
 ) -> IafPscExpState:
     """NEST's initial state of ``n`` neurons (see :data:`INITIAL_STATE`), no currents."""
-    n = _check_n(n)
-    _check_params_type(IafPscExpParams, params, n)
-    v = _initial("V_m", V_m, n) - _f32(params.E_L)
-    zeros = jnp.zeros((n,), jnp.float32)
-    return IafPscExpState(v, zeros, zeros, zeros, jnp.zeros((n,), jnp.int32))
+    return _iaf_init_state(IafPscExpParams, IafPscExpState, params, n, V_m)
 
 
 def iaf_psc_exp_propagators(params: IafPscExpParams, h: float) -> IafPscExpProps:
@@ -784,11 +785,7 @@ def iaf_psc_alpha_init_state(
     params: IafPscAlphaParams, n: int, *, V_m: ArrayLike = -70.0
 ) -> IafPscAlphaState:
     """NEST's initial state of ``n`` neurons (see :data:`INITIAL_STATE`), no currents."""
-    n = _check_n(n)
-    _check_params_type(IafPscAlphaParams, params, n)
-    v = _initial("V_m", V_m, n) - _f32(params.E_L)
-    zeros = jnp.zeros((n,), jnp.float32)
-    return IafPscAlphaState(v, zeros, zeros, zeros, zeros, zeros, jnp.zeros((n,), jnp.int32))
+    return _iaf_init_state(IafPscAlphaParams, IafPscAlphaState, params, n, V_m)
 
 
 def iaf_psc_alpha_propagators(params: IafPscAlphaParams, h: float) -> IafPscAlphaProps:
