@@ -11,6 +11,7 @@ data order is a function of ``(seed, epoch)``, so a resumed run replays the same
 """
 
 import dataclasses
+import itertools
 import json
 import pathlib
 import sys
@@ -148,15 +149,12 @@ class Trainer:
         return True
 
     # ------------------------------------------------------------------------ loop
-    def _batches(self, ds, epoch, *, shuffle, drop_last=True):
+    def _batches(self, ds, epoch, *, shuffle, skip=0):
+        """The epoch's batches on the devices, from the ``skip``-th on (host-side skip)."""
         it = snn_data.batches(
-            ds,
-            self.cfg.train.batch_size,
-            seed=self.cfg.seed,
-            epoch=epoch,
-            shuffle=shuffle,
-            drop_last=drop_last,
+            ds, self.cfg.train.batch_size, seed=self.cfg.seed, epoch=epoch, shuffle=shuffle
         )
+        it = itertools.islice(it, skip, None)  # resume mid-epoch: the same data order
         # Batches are cut and copied to the devices in a background thread, ahead of use.
         return snn_data.prefetch(it, size=2, sharding=(self.x_sharding, self.y_sharding))
 
@@ -195,9 +193,7 @@ class Trainer:
         while self.step < self.total_steps:
             skip = self.step - epoch * self.steps_per_epoch
             correct = seen = 0
-            for i, (x, y) in enumerate(self._batches(self.train_ds, epoch, shuffle=True)):
-                if i < skip:
-                    continue  # resume mid-epoch: replay the same data order
+            for x, y in self._batches(self.train_ds, epoch, shuffle=True, skip=skip):
                 self.state, m = self.train_step(self.state, x, y)
                 self.step += 1
                 correct, seen = correct + int(m["correct"]), seen + len(y)
