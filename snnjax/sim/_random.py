@@ -65,7 +65,7 @@ class lognormal(Parameter):
         check_range("std", self.std, low=0.0)
 
     def sample(self, key, shape):
-        return jnp.exp(self.mean + self.std * jax.random.normal(key, shape, jnp.float32))
+        return jnp.exp(normal(self.mean, self.std).sample(key, shape))
 
 
 @dataclasses.dataclass(frozen=True)
