@@ -1,20 +1,27 @@
-"""NEST-compatible simulation: point-neuron models with NEST's exact integration and update order.
+"""NEST-compatible simulation; ``import snnjax.sim as nest`` runs the core of a PyNEST script.
 
-One pure ``step(props, params, state, in_ex, in_in, i_stim) -> (state, spikes)`` per model, over
-NamedTuples, meant to be called vectorised over a population once per time step ``h`` with the
-summed input of the step from the ring buffers. See :mod:`snnjax.sim._models` for the time grid
-and delivery conventions.
+Layers: the models (one pure ``step(props, params, state, in_ex, in_in, i_stim)`` per NEST
+model, :mod:`._models`), connectivity (:func:`connect` keyed by target, :class:`CSR`),
+delivery (:func:`deliver`), the functional core (:func:`run_blocks` over :class:`Layout` +
+:class:`NetworkArrays`), the :class:`Simulator`, and the PyNEST facade (``Create``,
+``Connect``, ``Simulate``, :class:`NodeCollection`, kernel attributes such as
+``nest.resolution``; see :mod:`._nest` for the documented differences from NEST).
 """
 
+import sys as _sys
+
+from . import math as math
+from . import random as random
 from ._connect import CSR as CSR
 from ._connect import RULES as RULES
 from ._connect import ConnSpec as ConnSpec
 from ._connect import Synapses as Synapses
 from ._connect import connect as connect
 from ._connect import to_csr as to_csr
-from ._delivery import DeliveryStats as DeliveryStats
+from ._delivery import Delivered as Delivered
 from ._delivery import DeviceCSR as DeviceCSR
 from ._delivery import deliver as deliver
+from ._engine import DEVICES as DEVICES
 from ._engine import Simulator as Simulator
 from ._models import DEFAULTS as DEFAULTS
 from ._models import INITIAL_STATE as INITIAL_STATE
@@ -56,8 +63,32 @@ from ._models import parrot_neuron_init_state as parrot_neuron_init_state
 from ._models import parrot_neuron_propagators as parrot_neuron_propagators
 from ._models import parrot_neuron_step as parrot_neuron_step
 from ._models import refractory_steps as refractory_steps
+from ._nest import Cleanup as Cleanup
+from ._nest import Connect as Connect
+from ._nest import CopyModel as CopyModel
+from ._nest import Create as Create
+from ._nest import GetDefaults as GetDefaults
+from ._nest import GetKernelStatus as GetKernelStatus
+from ._nest import GetStatus as GetStatus
+from ._nest import KernelModule as _KernelModule
+from ._nest import NodeCollection as NodeCollection
+from ._nest import Prepare as Prepare
+from ._nest import ResetKernel as ResetKernel
+from ._nest import Run as Run
+from ._nest import SetDefaults as SetDefaults
+from ._nest import SetKernelStatus as SetKernelStatus
+from ._nest import SetStatus as SetStatus
+from ._nest import Simulate as Simulate
+from ._nest import set_verbosity as set_verbosity
+from ._network import Layout as Layout
+from ._network import NetworkArrays as NetworkArrays
+from ._network import SimState as SimState
+from ._network import run_blocks as run_blocks
 from ._random import Parameter as Parameter
 from ._random import lognormal as lognormal
 from ._random import normal as normal
 from ._random import redraw as redraw
 from ._random import uniform as uniform
+
+# Kernel attributes as module attributes (``nest.resolution = 0.1``), as PyNEST does.
+_sys.modules[__name__].__class__ = _KernelModule

@@ -1,17 +1,24 @@
 r"""Event-driven spike delivery into ring buffers, with fixed capacities and overflow checks.
 
-Per step, only the sources that spiked are expanded: their CSR rows (grouped by source,
-then delay, then target; see :class:`~snnjax.sim.CSR`) are flattened into a buffer of fixed
-``capacity`` synapses and their weights added into a ring buffer
-``ring[slot, target]`` at ``slot = (t + delay) mod D``. Shapes are static (``jit``), so
-the number of spiking sources and of synapses to expand are bounded by ``max_spikes`` and
-``capacity``; the function returns how many were *needed*, and the caller stops and
-reports (or grows the buffers and re-runs) whenever that exceeds the capacity, so no
-spike is ever dropped silently.
+Delivery runs once per *block* of ``m`` steps, ``m`` no longer than the smallest delay
+(NEST's ``min_delay`` communication interval): a spike emitted in step ``t0 + j`` of the
+block with delay ``d >= m`` lands in step ``t0 + j + d >= t0 + m``, after the block, so the
+neurons can be updated for ``m`` steps before the block's spikes are delivered in one go.
 
-Accumulation order: spikes in ascending source id, each source's synapses in CSR order, as
-one serial scatter-add: a canonical order that does not depend on how the sources were
-distributed (the basis for bit-identical sharded runs).
+Only the sources that spiked are expanded: their CSR rows (grouped by source, then delay,
+then target; see :class:`~snnjax.sim.CSR`) are flattened into a buffer of fixed
+``capacity`` synapses and their weights added into the ring buffer
+``ring[channel, slot, target]``, ``slot = (t0 + j + delay) mod D``, ``channel`` 0 for
+weights ``>= 0`` (excitatory) and 1 for negative weights (inhibitory), as NEST's psc models
+split their input. The synapses are expanded ``tile`` at a time in a loop that runs as often
+as the block's spikes need (work follows the activity, no bound on synapses). The spikes
+themselves are gathered into a buffer of static size ``max_spikes`` (``jit``); the function
+returns how many there were, and the caller stops and reports (or grows the buffer and
+re-runs) whenever that exceeds the capacity, so no spike is ever dropped silently.
+
+Accumulation order: spikes by step, then ascending source id, each source's synapses in CSR
+order, as one serial scatter-add: a canonical order per target that does not depend on how
+the targets are distributed (the basis for identical sharded runs).
 """
 
 from typing import NamedTuple
@@ -40,69 +47,89 @@ class DeviceCSR(NamedTuple):
         )
 
 
-class DeliveryStats(NamedTuple):
-    """What one delivery needed: compare with the capacities to detect overflow."""
+class Delivered(NamedTuple):
+    """What one block delivered: the spikes (for recording) and the capacities needed."""
 
-    n_spikes: jax.Array
-    n_synapses: jax.Array
+    index: jax.Array  #: ``int32[max_spikes]``: ``j * n_sources + source`` of each spike
+    count: jax.Array  #: ``float32[max_spikes]``: its multiplicity (0 past ``n_spikes``)
+    n_spikes: jax.Array  #: spikes in the block (compare with ``max_spikes``)
+    n_synapses: jax.Array  #: synapses expanded
 
 
 def deliver(
     ring: jax.Array,
     csr: DeviceCSR,
-    spiked: jax.Array,
-    t: jax.Array,
+    spikes: jax.Array,
+    t0: jax.Array,
     *,
     max_spikes: int,
-    capacity: int,
-) -> tuple[jax.Array, DeliveryStats]:
-    """Add the weights of the synapses of the sources that ``spiked`` at step ``t``.
+    tile: int = 1 << 14,
+) -> tuple[jax.Array, Delivered]:
+    """Add the weights of the synapses of the sources that spiked in a block of steps.
 
     Args:
-        ring: ``float32[D, n_local]`` ring buffer; slot ``(t + d) % D`` receives input for
-            step ``t + d`` (``D`` must exceed the largest delay).
+        ring: ``float32[2, D, n_local]`` ring buffer (excitatory, inhibitory); slot
+            ``(t + d) % D`` receives the input of step ``t + d``. ``D`` must be at least
+            the largest delay plus the block length.
         csr: outgoing synapses of every source onto the local neurons.
-        spiked: ``bool[n_sources]`` (or spike counts): which sources spiked at step ``t``.
-            A count ``c > 1`` (multiplicity) adds the weight ``c`` times.
-        t: the current step.
-        max_spikes: capacity for spiking sources in one step.
-        capacity: capacity for expanded synapses in one step.
+        spikes: ``[m, n_sources]`` spike counts of the block's ``m`` steps (a count
+            ``c > 1``, a multiplicity, adds the weight ``c`` times).
+        t0: the block's first step.
+        max_spikes: capacity for spikes (source, step) in the block.
+        tile: synapses expanded per iteration of the delivery loop (the loop runs
+            ``ceil(n_synapses / tile)`` times: work follows the actual spikes).
 
     Returns:
-        ``(ring, stats)``; the result is exact if ``stats.n_spikes <= max_spikes`` and
-        ``stats.n_synapses <= capacity``, and must be discarded otherwise.
+        ``(ring, delivered)``; exact if ``delivered.n_spikes <= max_spikes``, to be
+        discarded otherwise.
     """
-    counts = spiked.astype(jnp.float32)
-    n_spikes = jnp.sum(spiked != 0)
-    if csr.weight.shape[0] == 0:  # no synapses from anyone (shapes are static)
-        return ring, DeliveryStats(n_spikes, jnp.zeros((), csr.ptr.dtype))
-    (src,) = jnp.nonzero(spiked, size=max_spikes, fill_value=0)
+    flat = spikes.reshape(-1).astype(jnp.float32)
+    n_src = spikes.shape[1]
+    n_spikes = jnp.count_nonzero(flat)
+    (index,) = jnp.nonzero(flat, size=max_spikes, fill_value=0)
     valid = jnp.arange(max_spikes) < n_spikes
+    count = jnp.where(valid, flat[index], 0.0)
+    index = index.astype(jnp.int32)
+    if csr.weight.shape[0] == 0:  # no synapses from anyone (shapes are static)
+        return ring, Delivered(index, count, n_spikes, jnp.zeros((), csr.ptr.dtype))
+    step, src = index // n_src, index % n_src
     start = csr.ptr[src]
     length = jnp.where(valid, csr.ptr[src + 1] - start, 0)
     offsets = jnp.cumsum(length) - length  # exclusive prefix sum
     n_syn = jnp.sum(length)
-    k = jnp.arange(capacity)
-    owner = jnp.clip(jnp.searchsorted(offsets, k, side="right") - 1, 0, max_spikes - 1)
-    syn = start[owner] + (k - offsets[owner])
-    live = k < jnp.minimum(n_syn, capacity)
-    syn = jnp.where(live, syn, 0)
-    packed = csr.packed[syn]
-    target = packed & 0xFFFFFF
-    delay = (packed >> 24) & 0xFF
-    w = jnp.where(live, csr.weight[syn] * counts[src[owner]], 0.0)
-    slot = (t + delay) % ring.shape[0]
-    ring = ring.at[slot, target].add(w, indices_are_sorted=False, unique_indices=False)
-    return ring, DeliveryStats(n_spikes, n_syn)
+    _, D, n_local = ring.shape
+
+    def expand(i, flat_ring):
+        k0 = i * tile
+        k = k0 + jnp.arange(tile, dtype=offsets.dtype)
+        live = k < n_syn
+        # The spike whose row holds expanded synapse k: the last (valid) row starting at or
+        # before k (empty rows share their offset with the next one), counted as the rows
+        # starting before the tile plus a running count of the row starts inside it.
+        before = jnp.sum(valid & (offsets < k0))
+        inside = jnp.where(offsets >= k0, offsets - k0, tile)  # tile: out of range, dropped
+        marks = jnp.zeros(tile, jnp.int32).at[inside].add(valid.astype(jnp.int32), mode="drop")
+        owner = jnp.clip(before + jnp.cumsum(marks) - 1, 0, max_spikes - 1)
+        syn = jnp.where(live, start[owner] + (k - offsets[owner]), 0)
+        packed = csr.packed[syn]
+        weight = csr.weight[syn]
+        slot = (t0 + step[owner] + ((packed >> 24) & 0xFF)) % D
+        target = ((weight < 0).astype(jnp.int32) * D + slot) * n_local + (packed & 0xFFFFFF)
+        return flat_ring.at[target].add(jnp.where(live, weight * count[owner], 0.0))
+
+    n_tiles = (n_syn + tile - 1) // tile
+    flat_ring = jax.lax.fori_loop(0, n_tiles, expand, ring.reshape(-1))
+    return flat_ring.reshape(ring.shape), Delivered(index, count, n_spikes, n_syn)
 
 
-def deliver_reference(ring: np.ndarray, csr: CSR, spiked: np.ndarray, t: int) -> np.ndarray:
-    """Plain NumPy loop over spiking sources and their synapses (for tests)."""
+def deliver_reference(ring: np.ndarray, csr: CSR, spikes: np.ndarray, t0: int) -> np.ndarray:
+    """Plain NumPy loop over the block's spikes and their synapses (for tests)."""
     ring = np.array(ring, np.float64)
-    for s in np.flatnonzero(spiked):
+    D = ring.shape[1]
+    for j, s in zip(*np.nonzero(spikes), strict=True):
         for i in range(csr.ptr[s], csr.ptr[s + 1]):
-            d = int(csr.packed[i] >> 24)
-            ring[(t + d) % ring.shape[0], int(csr.packed[i] & 0xFFFFFF)] += float(
-                csr.weight[i]
-            ) * float(spiked[s])
+            d, w = int(csr.packed[i] >> 24), float(csr.weight[i])
+            ring[int(w < 0), (t0 + j + d) % D, int(csr.packed[i] & 0xFFFFFF)] += w * float(
+                spikes[j, s]
+            )
     return ring

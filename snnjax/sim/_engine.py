@@ -1,21 +1,23 @@
-"""A first simulation engine: populations, Poisson/DC input, connections, spike recording.
+"""The simulator: NEST's nodes and connections on the host, the functional core on the device.
 
-Single shard for now (all neurons on one device), built so that sharding can follow: every
-neuron has a global id, connectivity comes from :func:`~snnjax.sim.connect` (keyed by
-target), and spikes are delivered by :func:`~snnjax.sim.deliver` in ascending source id.
+:class:`Simulator` keeps what ``Create``/``Connect``/``set`` describe (NEST node ids from 1
+in creation order, neurons and devices alike), builds it once (:meth:`Simulator.prepare`:
+connectivity from keyed random streams, propagators, generator inputs, a compiled chunk)
+and then advances it chunk by chunk (:meth:`Simulator.run`) with
+:func:`~snnjax.sim._network.run_blocks`. After each chunk the spike count of every block is
+checked against the spike buffer (``max_spikes``): when automatic, the buffer grows and the
+chunk is re-run from its start; when set explicitly, an overflow raises with the capacity
+needed. Recorded spikes and samples are copied to the host after each chunk and filtered
+there, so device memory stays bounded. A progress bar shows simulated time.
 
-Per step ``k`` (NEST's order, see :mod:`snnjax.sim._models`): read ring-buffer slot
-``k mod D`` (excitatory and inhibitory input, split by the sign of the weight as NEST's
-psc models do) and the DC current; update every population; deliver the new spikes to
-slot ``(k + d) mod D``; add this step's Poisson input (one independent train per
-generator-target connection, as NEST's ``poisson_generator``). Steps run in jitted chunks
-of ``chunk`` steps; after each chunk the needed spike/synapse counts are checked against
-the buffers' capacities (an overflow raises with the capacity needed: never dropped) and
-recorded spikes are copied to the host. A progress bar shows simulated time.
+Single shard: every neuron is local. Everything random is keyed by ids (connections by
+target, Poisson input by target and step, random parameters by node id), so the network
+and its input do not depend on how it is split.
 """
 
 import dataclasses
 import functools
+import math
 from typing import Any
 
 import jax
@@ -24,48 +26,80 @@ import numpy as np
 from tqdm import tqdm
 
 from .._errors import check_one_of, check_range
-from ._connect import ConnSpec, Synapses, connect, to_csr
-from ._delivery import DeviceCSR, deliver
-from ._models import MODEL_NAMES, get_model
+from ._connect import MAX_DELAY_STEPS, ConnSpec, Synapses, connect, to_csr
+from ._delivery import DeviceCSR
+from ._models import DEFAULTS, INITIAL_STATE, MODEL_NAMES, get_model
+from ._network import (
+    RECORDABLES,
+    CurrentInput,
+    Layout,
+    NetworkArrays,
+    PoissonInput,
+    SimState,
+    SpikeInput,
+    poisson_table,
+    run_blocks,
+)
+from ._random import Parameter
 
-DEVICES = ("poisson_generator", "dc_generator", "spike_recorder")
+#: NEST's devices and their parameters (defaults).
+DEVICE_DEFAULTS: dict[str, dict[str, Any]] = {
+    "poisson_generator": {"rate": 0.0},
+    "dc_generator": {"amplitude": 0.0, "start": 0.0, "stop": math.inf},
+    "spike_generator": {"spike_times": (), "spike_multiplicities": ()},
+    "spike_recorder": {"start": 0.0, "stop": math.inf},
+    "multimeter": {"record_from": (), "interval": 1.0, "start": 0.0, "stop": math.inf},
+}
+DEVICES = tuple(DEVICE_DEFAULTS)
+_GENERATORS = ("poisson_generator", "dc_generator", "spike_generator")
+_KEY_PARAMS, _KEY_POISSON = 0x7A1, 0x9015
 
 
 @dataclasses.dataclass
-class _Population:
-    model: Any
-    ids: np.ndarray
-    params: Any
+class _Group:
+    """The nodes of one ``create`` call: ids ``first .. first + n - 1``."""
+
+    model: str
+    first: int
+    n: int
+    values: dict  # neurons: name -> float64[n]; devices: name -> list of n values
+    offset: int = -1  # neurons: index of the first one in the neuron axis
+
+    @property
+    def is_neuron(self) -> bool:
+        return self.model in MODEL_NAMES
 
 
 @dataclasses.dataclass
-class _Device:
+class _DeviceConn:
     kind: str
-    ids: np.ndarray
-    params: dict
+    device: np.ndarray  # device positions within their kind
+    neuron: np.ndarray  # neuron indices
+    weight: np.ndarray
+    delay: np.ndarray  # steps
 
 
 class Simulator:
-    """Build a network with ``create``/``connect``, then ``simulate``.
+    """A NEST-style network: ``create``, ``connect``, ``set``/``get``, ``simulate``.
 
     Args:
-        resolution: time step ``h`` in ms.
-        seed: the seed of every random draw (connectivity, Poisson input).
-        max_spikes: capacity for neurons spiking in one step. ``None`` (with
-            ``synapse_capacity`` also ``None``): 5 % of the neurons, grown automatically
-            (and the chunk re-run) when a step needs more. Set explicitly, an overflow
-            raises ``RuntimeError`` with the capacity needed.
-        synapse_capacity: capacity for synapses expanded in one step (``None``: the largest
-            out-degree times ``max_spikes``, grown like ``max_spikes``).
-        chunk: steps per jitted chunk.
+        resolution: the time step ``h`` in ms.
+        seed: the seed of every random draw (connectivity, Poisson input, random
+            parameters); NEST's ``rng_seed``.
+        max_spikes: capacity of the spike buffer of one block of steps. ``None``: sized
+            from a 100 Hz guess and grown automatically (the chunk is re-run). Set
+            explicitly, an overflow raises ``RuntimeError`` with the capacity needed.
+        chunk: steps per compiled chunk (rounded down to whole blocks).
+        tile: synapses expanded per iteration of the delivery loop.
+        progress: show a progress bar over simulated time.
 
     Examples:
         >>> sim = Simulator(resolution=0.1, seed=1)
-        >>> exc = sim.create("iaf_psc_exp", 100, I_e=380.0)
+        >>> exc = sim.create("iaf_psc_exp", 100, {"I_e": 380.0})
         >>> rec = sim.create("spike_recorder")
         >>> sim.connect(exc, rec)
         >>> sim.simulate(100.0)
-        >>> senders, times = sim.spikes(rec)
+        >>> events = sim.events(rec[0])
     """
 
     def __init__(
@@ -74,240 +108,604 @@ class Simulator:
         seed: int = 0,
         *,
         max_spikes: int | None = None,
-        synapse_capacity: int | None = None,
-        chunk: int = 100,
+        chunk: int = 1000,
+        tile: int = 1 << 14,
         progress: bool = False,
     ):
         check_range("resolution", resolution, low=0.0, low_inclusive=False)
-        self.h, self.seed, self.chunk, self.progress = float(resolution), int(seed), chunk, progress
-        self.max_spikes, self.synapse_capacity = max_spikes, synapse_capacity
-        self.n = 0
-        self.populations: list[_Population] = []
-        self.devices: list[_Device] = []
+        get_model("iaf_psc_delta").propagators(get_model("iaf_psc_delta").params(), resolution)
+        if not isinstance(seed, int | np.integer) or seed < 0:
+            raise ValueError(f"`seed` must be an int >= 0; got {seed!r}")
+        for name, value in (("chunk", chunk), ("tile", tile)):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"`{name}` must be a positive int; got {value!r}")
+        if max_spikes is not None and (not isinstance(max_spikes, int) or max_spikes < 1):
+            raise ValueError(f"`max_spikes` must be a positive int or None; got {max_spikes!r}")
+        self.h, self.seed = float(resolution), int(seed)
+        self.max_spikes, self.chunk, self.tile, self.progress = max_spikes, chunk, tile, progress
+        self.groups: list[_Group] = []
+        self.n_neurons = 0
         self.projections: list[tuple] = []
-        self.poisson: list[tuple] = []
-        self.dc: list[tuple] = []
-        self.recorded: dict[int, np.ndarray] = {}
-        self._built = None
+        self.device_conns: list[_DeviceConn] = []
+        self.watch: dict[int, set[int]] = {}  # spike_recorder id -> neuron indices
+        self.sampled: dict[int, list[int]] = {}  # multimeter id -> neuron indices
+        self.n_device_connections = 0
         self.t_steps = 0
-        self._spikes: list[tuple[np.ndarray, np.ndarray]] = []
+        self._built = None
+        self._spikes: list[tuple[np.ndarray, np.ndarray]] = []  # (neuron index, step)
+        self._samples: dict[int, list[np.ndarray]] = {}
 
-    # ------------------------------------------------------------------ network
-    def create(self, model: str, n: int = 1, **params) -> np.ndarray:
-        """``n`` neurons of a NEST ``model`` (or one device); returns their global ids."""
+    # ------------------------------------------------------------------------ nodes
+    @property
+    def n_nodes(self) -> int:
+        return sum(g.n for g in self.groups)
+
+    def create(self, model: str, n: int = 1, params: dict | None = None) -> np.ndarray:
+        """``n`` nodes of a NEST ``model`` (neuron or device); returns their ids (from 1).
+
+        ``params`` values: a scalar, one value per node, or a random parameter
+        (:mod:`snnjax.sim.random`) drawn per node id.
+        """
         check_one_of("model", model, (*MODEL_NAMES, *DEVICES))
-        if not isinstance(n, int) or n < 1:
+        if not isinstance(n, int | np.integer) or n < 1:
             raise ValueError(f"`n` must be a positive int; got {n!r}")
+        self._check_not_built("create")
+        first = self.n_nodes + 1
+        if model in MODEL_NAMES:
+            values = {
+                k: np.full(n, v, bool if isinstance(v, bool) else np.float64)
+                for k, v in {**DEFAULTS[model], **INITIAL_STATE[model]}.items()
+            }
+            group = _Group(model, first, int(n), values, offset=self.n_neurons)
+            self.n_neurons += n
+        else:
+            values = {k: [v] * n for k, v in DEVICE_DEFAULTS[model].items()}
+            group = _Group(model, first, int(n), values)
+        self.groups.append(group)
+        ids = np.arange(first, first + n)
+        try:
+            self.set(ids, params or {})
+        except ValueError:
+            self.groups.pop()
+            self.n_neurons -= n if group.is_neuron else 0
+            raise
+        return ids
+
+    def _group_of(self, ids: np.ndarray) -> list[tuple[_Group, np.ndarray]]:
+        """``(group, positions)`` of the nodes ``ids`` (in order, consecutive runs)."""
+        ids = np.asarray(ids, np.int64).reshape(-1)
+        if ids.size and (ids.min() < 1 or ids.max() > self.n_nodes):
+            raise ValueError(
+                f"node ids must be in [1, {self.n_nodes}]; got {ids.min()}..{ids.max()}"
+            )
+        starts = np.array([g.first for g in self.groups])
+        which = np.searchsorted(starts, ids, side="right") - 1
+        cuts = np.flatnonzero(np.diff(which)) + 1
+        return [
+            (self.groups[w[0]], part - self.groups[w[0]].first)
+            for w, part in zip(np.split(which, cuts), np.split(ids, cuts), strict=True)
+            if len(part)
+        ]
+
+    def model_of(self, ids) -> str:
+        """The model of the nodes ``ids`` (all must have the same)."""
+        models = {g.model for g, _ in self._group_of(ids)}
+        if len(models) != 1:
+            raise ValueError(f"the nodes must all have one model; got {sorted(models)}")
+        return models.pop()
+
+    def set(self, ids, params: dict) -> None:
+        """Set parameters (or the initial state, e.g. ``V_m``) of the nodes ``ids``."""
+        if not isinstance(params, dict):
+            raise ValueError(f"`params` must be a dict; got {params!r}")
+        ids = np.asarray(ids, np.int64).reshape(-1)
+        if params:
+            self._check_not_built("set")
+        done = 0
+        for group, pos in self._group_of(ids):
+            for key, value in params.items():
+                check_one_of(f"{group.model} parameter", key, sorted(group.values))
+                vals = self._values_for(key, value, ids[done : done + len(pos)], len(ids), done)
+                if group.is_neuron:
+                    group.values[key][pos] = vals
+                else:
+                    for p, v in zip(pos, vals, strict=True):
+                        group.values[key][p] = _device_value(group.model, key, v, self.h)
+            done += len(pos)
+        for group, _ in self._group_of(ids):
+            if group.is_neuron:  # validate the whole population now, not at build time
+                self._neuron_params(group)
+
+    def _values_for(self, key, value, ids, n_total, done):
+        if isinstance(value, Parameter):
+            base = jax.random.fold_in(jax.random.key(self.seed), _KEY_PARAMS)
+            base = jax.random.fold_in(base, int.from_bytes(key.encode()[:4], "little"))
+            draw = jax.vmap(lambda i: value.sample(jax.random.fold_in(base, i), ()))
+            return np.asarray(draw(jnp.asarray(ids, jnp.int32)), np.float64)
+        if isinstance(value, list | tuple | np.ndarray) and not _is_array_param(key):
+            arr = np.asarray(value)
+            if arr.ndim == 1 and len(arr) == n_total:
+                return arr[done : done + len(ids)]
+            if arr.ndim != 0:
+                raise ValueError(
+                    f"`{key}` must be a scalar or have one value per node ({n_total}); "
+                    f"got shape {arr.shape}"
+                )
+        return [value] * len(ids) if _is_array_param(key) else np.full(len(ids), value)
+
+    def get(self, ids, key: str) -> list:
+        """The value of ``key`` for each node of ``ids`` (NEST units)."""
+        out = []
+        for group, pos in self._group_of(ids):
+            if key == "model":
+                out += [group.model] * len(pos)
+                continue
+            check_one_of(f"{group.model} parameter", key, [*sorted(group.values), "model"])
+            if group.is_neuron and key in INITIAL_STATE[group.model] and self._built is not None:
+                out += list(self._state_value(group, key, pos))
+            else:
+                vals = group.values[key]
+                out += [vals[p] for p in pos]
+        return [float(v) if isinstance(v, np.floating) else v for v in out]
+
+    def _state_value(self, group, key, pos):
+        index = [g for g in self.groups if g.is_neuron].index(group)
+        model = get_model(group.model)
+        state = self.state.neurons[index]
+        params = self._built["arrays"].params[index]
+        value = model.V_m(params, state) if key == "V_m" else getattr(state, key)
+        return np.asarray(value, np.float64)[pos]
+
+    def _neuron_params(self, group: _Group):
+        names = DEFAULTS[group.model]
+        return get_model(group.model).params(**{k: group.values[k] for k in names})
+
+    def _check_not_built(self, what: str) -> None:
         if self._built is not None:
-            raise ValueError("the network is already built: create before the first simulate")
-        if model in DEVICES:
-            ids = np.arange(-len(self.devices) - 1, -len(self.devices) - 1 - n, -1)
-            self.devices.append(_Device(model, ids, _device_params(model, params)))
-            return ids
-        spec = get_model(model)
-        pop = _Population(spec, np.arange(self.n, self.n + n), spec.params(**params))
-        self.n += n
-        self.populations.append(pop)
-        return pop.ids
+            raise ValueError(
+                f"cannot {what} after the network was built (the first simulate/prepare); "
+                "ResetKernel and build again"
+            )
 
-    def _device(self, ids) -> _Device | None:
-        ids = np.asarray(ids)
-        for dev in self.devices:
-            if np.array_equal(dev.ids, ids):
-                return dev
-        return None
-
+    # ------------------------------------------------------------------ connections
     def connect(self, pre, post, conn_spec: Any = None, syn_spec: dict | None = None) -> None:
-        """Connect ``pre`` to ``post`` (NEST's ``conn_spec``/``syn_spec`` with ``weight`` and
-        ``delay``; generators connect to neurons, neurons to a ``spike_recorder``)."""
+        """NEST's ``Connect``: neurons to neurons (any rule), generators to neurons
+        (``all_to_all``/``one_to_one``), neurons to a ``spike_recorder``, a ``multimeter``
+        to neurons. ``syn_spec``: ``weight`` and ``delay`` (numbers, per-synapse arrays or
+        random parameters)."""
+        self._check_not_built("connect")
         syn = {"weight": 1.0, "delay": 1.0, **(syn_spec or {})}
         for key in syn:
             check_one_of("syn_spec key", key, ("weight", "delay", "synapse_model"))
-        src_dev, tgt_dev = self._device(pre), self._device(post)
-        if tgt_dev is not None:
-            if tgt_dev.kind != "spike_recorder":
-                raise ValueError(f"a {tgt_dev.kind} cannot be a connection target")
-            for i in np.asarray(pre):
-                self.recorded.setdefault(int(tgt_dev.ids[0]), set()).add(int(i))
-            return
-        post = np.asarray(post)
-        if src_dev is not None:
-            target = self.poisson if src_dev.kind == "poisson_generator" else self.dc
-            target.append((src_dev.params, post, float(syn["weight"]), float(syn["delay"])))
-            return
+        if syn.get("synapse_model", "static_synapse") != "static_synapse":
+            raise ValueError(
+                f"`synapse_model` must be 'static_synapse'; got {syn['synapse_model']!r}"
+            )
+        pre, post = np.asarray(pre, np.int64).reshape(-1), np.asarray(post, np.int64).reshape(-1)
+        if not len(pre) or not len(post):
+            raise ValueError("`pre` and `post` must not be empty")
+        src, tgt = self._kinds(pre, "pre"), self._kinds(post, "post")
         conn = ConnSpec.from_nest(conn_spec)
-        self.projections.append((np.asarray(pre), post, conn, syn["weight"], syn["delay"]))
+        if tgt in DEVICES and tgt != "spike_recorder":
+            raise ValueError(f"a {tgt} cannot be a connection target (`post`)")
+        if src in ("spike_recorder",):
+            raise ValueError("a spike_recorder cannot be a connection source (`pre`)")
+        if tgt == "spike_recorder":
+            if src != "neuron":
+                raise ValueError(f"a {src} cannot be connected to a spike_recorder")
+            for r in post:
+                self.watch.setdefault(int(r), set()).update(self._neuron_index(pre).tolist())
+            self.n_device_connections += len(pre) * len(post)
+            return
+        if src == "multimeter":
+            self._connect_multimeter(pre, post)
+            return
+        if src in _GENERATORS:
+            self._connect_generator(src, pre, post, conn, syn)
+            return
+        _delay_steps_checked(syn["delay"], self.h)
+        self.projections.append(
+            (self._neuron_index(pre), self._neuron_index(post), conn, syn["weight"], syn["delay"])
+        )
 
-    # -------------------------------------------------------------------- build
-    def _build(self):
+    def _kinds(self, ids, name) -> str:
+        kinds = {"neuron" if g.is_neuron else g.model for g, _ in self._group_of(ids)}
+        if len(kinds) != 1:
+            raise ValueError(f"`{name}` must be all neurons or all one device; got {sorted(kinds)}")
+        return kinds.pop()
+
+    def _neuron_index(self, ids) -> np.ndarray:
+        return np.concatenate([g.offset + pos for g, pos in self._group_of(ids)])
+
+    def _device_position(self, ids) -> np.ndarray:
+        """Index of each device among the devices of its kind (in creation order)."""
+        out = []
+        for group, pos in self._group_of(ids):
+            before = sum(
+                g.n for g in self.groups[: self.groups.index(group)] if g.model == group.model
+            )
+            out.append(before + pos)
+        return np.concatenate(out)
+
+    def _connect_multimeter(self, pre, post):
+        for m in pre:
+            ((group, pos),) = self._group_of([m])
+            names = group.values["record_from"][pos[0]]
+            for g, _ in self._group_of(post):
+                if not g.is_neuron:
+                    raise ValueError("a multimeter can only be connected to neurons (`post`)")
+                bad = [r for r in names if r not in RECORDABLES[g.model]]
+                if bad:
+                    raise ValueError(
+                        f"`record_from` {bad} not recordable from '{g.model}'; valid: "
+                        f"{sorted(RECORDABLES[g.model])}"
+                    )
+            self.sampled.setdefault(int(m), []).extend(self._neuron_index(post).tolist())
+        self.n_device_connections += len(pre) * len(post)
+
+    def _connect_generator(self, kind, pre, post, conn, syn):
+        if conn.rule not in ("all_to_all", "one_to_one"):
+            raise ValueError(
+                f"`conn_spec` rule for a {kind} must be 'all_to_all' or 'one_to_one'; "
+                f"got {conn.rule!r}"
+            )
+        dev, neu = self._device_position(pre), self._neuron_index(post)
+        if conn.rule == "one_to_one":
+            if len(dev) != len(neu):
+                raise ValueError(
+                    f"one_to_one needs len(pre) == len(post); got {len(dev)}, {len(neu)}"
+                )
+        else:
+            dev, neu = np.repeat(dev, len(neu)), np.tile(neu, len(dev))
+        w, d = (np.asarray(syn[k], np.float64) for k in ("weight", "delay"))
+        for name, value in (("weight", w), ("delay", d)):
+            if (
+                isinstance(syn[name], Parameter)
+                or value.ndim > 1
+                or (value.ndim == 1 and len(value) != len(neu))
+            ):
+                raise ValueError(
+                    f"`{name}` of a {kind} connection must be a number or one value per "
+                    f"connection ({len(neu)})"
+                )
+        steps = _delay_steps_checked(d, self.h)
+        self.device_conns.append(
+            _DeviceConn(kind, dev, neu, np.broadcast_to(w, neu.shape).astype(np.float32),
+                        np.broadcast_to(steps, neu.shape).astype(np.int32))
+        )  # fmt: skip
+        self.n_device_connections += len(neu)
+
+    # ------------------------------------------------------------------------ build
+    def prepare(self) -> None:
+        """Build the network (connectivity, inputs) and compile the first chunk."""
+        if self._built is not None:
+            return
+        populations = [g for g in self.groups if g.is_neuron]
+        n = self.n_neurons
+        ids = np.arange(n)
         parts = [
             connect(self.seed, p, pre, post, post, conn, w, d, self.h)
             for p, (pre, post, conn, w, d) in enumerate(self.projections)
         ]
-        cat = {
-            k: np.concatenate([getattr(s, k) for s in parts]) if parts else np.zeros(0)
-            for k in ("source", "target", "weight", "delay")
-        }
-        syn = Synapses(
-            cat["source"].astype(np.int64),
-            cat["target"].astype(np.int64),
-            cat["weight"].astype(np.float32),
-            cat["delay"].astype(np.int32),
-        )
-        ids = np.arange(self.n)
-        csrs = []
-        for keep in (syn.weight >= 0, syn.weight < 0):
-            sub = Synapses(syn.source[keep], syn.target[keep], syn.weight[keep], syn.delay[keep])
-            csrs.append(to_csr(self.n, sub, ids))
-        max_delay = max(
-            [int(syn.delay.max()) if len(syn.delay) else 1]
-            + [round(d / self.h) for *_, d in self.poisson + self.dc]
-        )
-        D = max_delay + 1
-        # Capacities from a generous guess (5 % of the neurons spiking in one step); when
-        # not set explicitly they grow on overflow and the chunk is re-run.
-        max_spikes = self.max_spikes or max(16, -(-self.n // 20))
-        out_deg = max(int(np.diff(c.ptr).max()) if c.n_synapses else 0 for c in csrs)
-        capacity = self.synapse_capacity or max(1024, max_spikes * max(out_deg, 1))
+        fields = (("source", np.int64), ("target", np.int64), ("weight", np.float32),
+                  ("delay", np.int32))  # fmt: skip
+        syn = Synapses(*(
+            np.concatenate([getattr(s, k) for s in parts]).astype(t) if parts else np.zeros(0, t)
+            for k, t in fields
+        ))  # fmt: skip
+        del parts
+        csr = to_csr(n, syn, ids)
         self.n_synapses = len(syn.weight)
-        self.connectivity_bytes = sum(c.nbytes for c in csrs)
-        # Poisson input: one train per (generator, target) connection.
-        p_tgt, p_lam, p_w, p_d = (np.zeros(0, int), np.zeros(0), np.zeros(0), np.zeros(0, int))
-        if self.poisson:
-            p_tgt = np.concatenate([t for _, t, _, _ in self.poisson])
-            p_lam = np.concatenate(
-                [np.full(len(t), pr["rate"] * self.h / 1000.0) for pr, t, _, _ in self.poisson]
-            )
-            p_w = np.concatenate([np.full(len(t), w) for _, t, w, _ in self.poisson])
-            p_d = np.concatenate(
-                [np.full(len(t), round(d / self.h)) for _, t, _, d in self.poisson]
-            )
-        dc = np.zeros((len(self.dc), self.n), np.float32)
-        dc_window = np.zeros((len(self.dc), 2), np.float64)
-        for i, (pr, t, w, d) in enumerate(self.dc):
-            dc[i, t] = pr["amplitude"] * w
-            dc_window[i] = (pr["start"] + d, pr["stop"] + d)
-        self._built = dict(
-            csr_ex=DeviceCSR.from_csr(csrs[0]),
-            csr_in=DeviceCSR.from_csr(csrs[1]),
+        self.connectivity_bytes = csr.nbytes
+        min_delay = int(syn.delay.min()) if self.n_synapses else 10
+        all_delays = [int(syn.delay.max()) if self.n_synapses else 1] + [
+            int(c.delay.max()) for c in self.device_conns
+        ]
+        del syn
+        m = max(1, min(min_delay, self.chunk))
+        D = max(all_delays) + m
+        params = [self._neuron_params(g) for g in populations]
+        models = [get_model(g.model) for g in populations]
+        states = tuple(
+            model.init_state(p, g.n, **{k: g.values[k] for k in INITIAL_STATE[g.model]})
+            for model, p, g in zip(models, params, populations, strict=True)
+        )
+        sampled, sample_index, self._sample_columns = self._sampling(populations)
+        arrays = NetworkArrays(
+            csr=DeviceCSR.from_csr(csr),
+            props=tuple(mo.propagators(p, self.h) for mo, p in zip(models, params, strict=True)),
+            params=tuple(params),
+            poisson=self._poisson_inputs(),
+            spikes_in=self._spike_inputs(),
+            current=self._current_inputs(),
+            sample_index=sample_index,
+        )
+        guess = max(64, math.ceil(n * m * self.h * 1e-3 * 100.0))
+        layout = Layout(
+            models=tuple(models),
+            slices=tuple((g.offset, g.offset + g.n) for g in populations),
+            n=n,
+            m=m,
             D=D,
-            max_spikes=max_spikes,
-            capacity=capacity,
-            p=(
-                jnp.asarray(p_tgt, jnp.int32),
-                jnp.asarray(p_lam, jnp.float32),
-                jnp.asarray(p_w, jnp.float32),
-                jnp.asarray(p_d, jnp.int32),
-            ),
-            dc=(jnp.asarray(dc), jnp.asarray(dc_window, jnp.float32)),
-            props=[pop.model.propagators(pop.params, self.h) for pop in self.populations],
+            max_spikes=self.max_spikes or min(guess, n * m),
+            tile=self.tile,
+            sampled=sampled,
         )
-        self.state = (
-            [pop.model.init_state(pop.params, len(pop.ids)) for pop in self.populations],
-            jnp.zeros((D, self.n), jnp.float32),
-            jnp.zeros((D, self.n), jnp.float32),
-            jnp.zeros(self.n, jnp.float32),
+        self._built = {"arrays": arrays, "layout": layout}
+        self.state = SimState(states, jnp.zeros((2, D, n), jnp.float32))
+        self._sg_steps = self._spike_generator_steps()
+        self._executables = {}
+        self._compile()  # ahead of time: compiling belongs to the build
+
+    def _compile(self, steps: int | None = None, blocks: int | None = None):
+        """The compiled chunk for ``blocks`` blocks of ``steps`` steps (cached)."""
+        layout = self._built["layout"]
+        steps = steps or layout.m
+        blocks = blocks or max(1, self.chunk // layout.m)
+        key = (layout, steps, blocks)
+        if key not in self._executables:
+            fn = jax.jit(functools.partial(run_blocks, layout, steps))
+            counts = jnp.zeros((blocks, steps, len(self._sg_steps)), jnp.float32)
+            self._executables = {key: fn.lower(self._built["arrays"], self.state,
+                                               jnp.int32(0), counts).compile()}  # fmt: skip
+        return self._executables[key]
+
+    def _poisson_inputs(self) -> tuple[PoissonInput, ...]:
+        rates = self._device_values("poisson_generator", "rate")
+        base = jax.random.fold_in(jax.random.key(self.seed), _KEY_POISSON)
+        out = []
+        for c, conn in enumerate(self.device_conns):
+            if conn.kind != "poisson_generator":
+                continue
+            for r in np.unique(rates[conn.device]):  # one table per distinct rate
+                keep = (rates[conn.device] == r) & (conn.weight != 0)
+                if r == 0 or not keep.any():
+                    continue
+                key = jax.random.key_data(jax.random.fold_in(base, c))
+                out.append(PoissonInput(
+                    key=jnp.asarray(key, jnp.uint32),
+                    target=jnp.asarray(conn.neuron[keep], jnp.int32),
+                    counter=jnp.asarray(conn.neuron[keep], jnp.uint32),
+                    weight=jnp.asarray(conn.weight[keep]),
+                    delay=jnp.asarray(conn.delay[keep]),
+                    table=jnp.asarray(poisson_table(r * self.h / 1000.0)),
+                ))  # fmt: skip
+        return tuple(out)
+
+    def _device_values(self, kind, key) -> np.ndarray:
+        vals = [v for g in self.groups if g.model == kind for v in g.values[key]]
+        return np.asarray(vals, np.float64)
+
+    def _conns(self, kind):
+        conns = [c for c in self.device_conns if c.kind == kind]
+        return tuple(
+            np.concatenate([getattr(c, f) for c in conns]) if conns else np.zeros(0, t)
+            for f, t in (("device", np.int32), ("neuron", np.int32), ("weight", np.float32),
+                         ("delay", np.int32))
+        )  # fmt: skip
+
+    def _spike_inputs(self) -> SpikeInput:
+        dev, neu, w, d = self._conns("spike_generator")
+        return SpikeInput(*(jnp.asarray(a) for a in (dev.astype(np.int32), neu, w, d)))
+
+    def _current_inputs(self) -> CurrentInput:
+        dev, neu, w, d = self._conns("dc_generator")
+        amp = self._device_values("dc_generator", "amplitude")
+        start = np.round(self._device_values("dc_generator", "start") / self.h)
+        stop = self._device_values("dc_generator", "stop") / self.h
+        stop = np.where(np.isfinite(stop), np.round(stop), 2**30)
+        return CurrentInput(
+            jnp.asarray(neu, jnp.int32),
+            jnp.asarray(amp[dev] * w if len(dev) else np.zeros(0), jnp.float32),
+            jnp.asarray(start[dev] + d if len(dev) else np.zeros(0), jnp.int32),
+            jnp.asarray(np.minimum(stop[dev] + d, 2**30) if len(dev) else np.zeros(0), jnp.int32),
         )
-        self._run = jax.jit(functools.partial(self._chunk, self._built), static_argnums=(1,))
 
-    def _chunk(self, b, state, n_steps, t0):
-        pops = self.populations
-        key = jax.random.key(self.seed)
+    def _spike_generator_steps(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        out = []
+        for g in self.groups:
+            if g.model != "spike_generator":
+                continue
+            for times, mult in zip(
+                g.values["spike_times"], g.values["spike_multiplicities"], strict=True
+            ):
+                out.append(_spike_steps(times, mult, self.h))
+        return out
 
-        def step(carry, k):
-            states, ring_ex, ring_in, i_stim = carry
-            t = t0 + k
-            slot = t % b["D"]
-            in_ex, in_in = ring_ex[slot], ring_in[slot]
-            ring_ex, ring_in = ring_ex.at[slot].set(0.0), ring_in.at[slot].set(0.0)
-            new_states, spikes = [], []
-            for pop, props, s in zip(pops, b["props"], states, strict=True):
-                sl = slice(int(pop.ids[0]), int(pop.ids[-1]) + 1)
-                s, sp = pop.model.step(props, pop.params, s, in_ex[sl], in_in[sl], i_stim[sl])
-                new_states.append(s)
-                spikes.append(sp)
-            spikes = jnp.concatenate(spikes)
-            ring_ex, st_ex = deliver(
-                ring_ex, b["csr_ex"], spikes, t, max_spikes=b["max_spikes"], capacity=b["capacity"]
-            )
-            ring_in, st_in = deliver(
-                ring_in, b["csr_in"], spikes, t, max_spikes=b["max_spikes"], capacity=b["capacity"]
-            )
-            tgt, lam, w, d = b["p"]
-            if tgt.size:
-                counts = jax.random.poisson(jax.random.fold_in(key, t), lam)
-                ring_ex = ring_ex.at[(t + d) % b["D"], tgt].add(w * counts)
-            dc, window = b["dc"]
-            # NEST: a dc_generator sends in step T if start < (T + 2) h <= stop; the current
-            # arrives d steps later and drives V from the step after (the models' i_stim).
-            time = (t + 3) * self.h
-            active = (window[:, 0] < time) & (time <= window[:, 1])
-            i_stim = jnp.sum(jnp.where(active[:, None], dc, 0.0), axis=0)
-            need = jnp.stack([st_ex.n_spikes, jnp.maximum(st_ex.n_synapses, st_in.n_synapses)])
-            return (new_states, ring_ex, ring_in, i_stim), (spikes > 0, need)
+    def _sampling(self, populations):
+        """Per population: the recordables and neurons sampled; per multimeter: columns."""
+        per_pop = []
+        for g in populations:
+            names, idx = set(), set()
+            for m, neurons in self.sampled.items():
+                local = [i - g.offset for i in neurons if g.offset <= i < g.offset + g.n]
+                if local:
+                    names.update(self._multimeter(m)["record_from"])
+                    idx.update(local)
+            per_pop.append((tuple(sorted(names)), np.array(sorted(idx), np.int32)))
+        column, base = {}, 0
+        for g, (names, idx) in zip(populations, per_pop, strict=True):
+            for name in names:
+                for k, i in enumerate(idx):
+                    column[(name, g.offset + int(i))] = base + k
+                base += len(idx)
+        return (
+            tuple(names for names, _ in per_pop),
+            tuple(jnp.asarray(idx) for _, idx in per_pop),
+            column,
+        )
 
-        carry, (spikes, need) = jax.lax.scan(step, state, jnp.arange(n_steps))
-        return carry, spikes, need.max(axis=0)
+    def _multimeter(self, mid: int) -> dict:
+        ((group, pos),) = self._group_of([mid])
+        return {k: v[pos[0]] for k, v in group.values.items()}
 
-    # --------------------------------------------------------------- simulation
+    # ------------------------------------------------------------------------- run
     def simulate(self, t_ms: float) -> None:
-        """Advance by ``t_ms`` milliseconds (a whole number of steps)."""
+        """Build if needed, then advance by ``t_ms`` ms (a whole number of steps)."""
+        self.prepare()
+        self.run(t_ms)
+
+    def run(self, t_ms: float) -> None:
+        """Advance the prepared network by ``t_ms`` ms."""
         check_range("t_ms", t_ms, low=0.0)
         steps = round(t_ms / self.h)
+        if abs(steps * self.h - t_ms) > 1e-9 * max(1.0, t_ms):
+            raise ValueError(f"`t_ms` must be a multiple of the resolution {self.h}; got {t_ms}")
         if self._built is None:
-            self._build()
-        b = self._built
-        bar = tqdm(total=steps, desc="simulate (steps)", disable=not self.progress)
+            raise ValueError("call prepare() (or simulate) before run()")
+        layout = self._built["layout"]
+        bar = tqdm(total=steps, desc="simulate", unit="step", disable=not self.progress)
         done = 0
         while done < steps:
-            n = min(self.chunk, steps - done)
-            state, spikes, need = self._run(self.state, n, jnp.int32(self.t_steps))
-            need = np.asarray(need)
-            overflow = need[0] > b["max_spikes"] or need[1] > b["capacity"]
-            if overflow and self.max_spikes is None and self.synapse_capacity is None:
-                # Grow the buffers and re-run this chunk from its start (state unchanged).
-                b["max_spikes"] = min(self.n, max(b["max_spikes"], int(need[0] * 1.5)))
-                b["capacity"] = max(b["capacity"], int(need[1] * 1.5))
-                self._run = jax.jit(functools.partial(self._chunk, b), static_argnums=(1,))
-                continue
-            if overflow:
-                raise RuntimeError(
-                    f"spike buffer overflow at t = {self.t_steps * self.h:g} ms: needed "
-                    f"{need[0]} spiking neurons (capacity max_spikes={b['max_spikes']}) and "
-                    f"{need[1]} synapses in one step (capacity synapse_capacity="
-                    f"{b['capacity']}); create the Simulator with larger capacities"
-                )
+            layout = self._built["layout"]
+            per_block = min(layout.m, steps - done)
+            blocks = max(1, min(self.chunk // layout.m, (steps - done) // per_block))
+            t0 = self.t_steps
+            counts = self._sg_counts(t0, blocks, per_block)
+            run = self._compile(per_block, blocks)
+            state, record = run(self._built["arrays"], self.state, jnp.int32(t0), counts)
+            need = int(np.max(np.asarray(record.spikes.n_spikes)))
+            if need > layout.max_spikes:
+                if self.max_spikes is not None:
+                    raise RuntimeError(
+                        f"spike buffer overflow at t = {t0 * self.h:g} ms: a block of "
+                        f"{layout.m} steps had {need} spikes, capacity max_spikes="
+                        f"{layout.max_spikes}; create the Simulator with max_spikes >= {need}"
+                    )
+                grown = min(layout.n * layout.m, max(int(need * 1.25), 2 * layout.max_spikes))
+                self._built["layout"] = dataclasses.replace(layout, max_spikes=grown)
+                continue  # re-run this chunk from its start (state unchanged)
             self.state = state
-            step_idx, ids = np.nonzero(np.asarray(spikes))
-            self._spikes.append((ids, (self.t_steps + step_idx + 1) * self.h))
-            self.t_steps += n
-            done += n
-            bar.update(n)
+            self._collect(record, t0, blocks, per_block)
+            self.t_steps += blocks * per_block
+            done += blocks * per_block
+            bar.update(blocks * per_block)
         bar.close()
 
-    def spikes(self, recorder) -> tuple[np.ndarray, np.ndarray]:
-        """``(senders, times)`` of the neurons connected to ``recorder`` (times in ms)."""
-        dev = self._device(recorder)
-        if dev is None or dev.kind != "spike_recorder":
-            raise ValueError("`recorder` must be a spike_recorder from `create`")
-        watched = np.array(sorted(self.recorded.get(int(dev.ids[0]), ())), np.int64)
+    def _sg_counts(self, t0, blocks, per_block) -> jax.Array:
+        counts = np.zeros((blocks * per_block, len(self._sg_steps)), np.float32)
+        for i, (steps, mult) in enumerate(self._sg_steps):
+            keep = (steps >= t0) & (steps < t0 + len(counts))
+            np.add.at(counts[:, i], steps[keep] - t0, mult[keep])
+        return jnp.asarray(counts.reshape(blocks, per_block, -1))
+
+    def _collect(self, record, t0, blocks, per_block) -> None:
+        watched = set().union(*self.watch.values()) if self.watch else set()
+        n = self._built["layout"].n
+        if watched:
+            index, count = np.asarray(record.spikes.index), np.asarray(record.spikes.count)
+            n_spikes = np.asarray(record.spikes.n_spikes)
+            valid = np.arange(index.shape[1])[None, :] < n_spikes[:, None]
+            b, k = np.nonzero(valid)
+            flat, mult = index[b, k], count[b, k].astype(np.int64)
+            neuron = flat % n
+            step = t0 + b * per_block + flat // n
+            keep = np.isin(neuron, np.fromiter(watched, np.int64))
+            neuron, step = np.repeat(neuron[keep], mult[keep]), np.repeat(step[keep], mult[keep])
+            self._spikes.append((neuron, step))
+        if self.sampled:
+            samples = np.asarray(record.samples).reshape(blocks * per_block, -1)
+            self._samples.setdefault("steps", []).append(t0 + np.arange(len(samples)))
+            self._samples.setdefault("values", []).append(samples)
+
+    # ------------------------------------------------------------------- recording
+    def neuron_ids(self) -> np.ndarray:
+        """The node id of every neuron, in the neuron axis' order."""
+        return np.concatenate(
+            [np.arange(g.first, g.first + g.n) for g in self.groups if g.is_neuron]
+        ) if self.n_neurons else np.zeros(0, np.int64)  # fmt: skip
+
+    def events(self, device: int) -> dict[str, np.ndarray]:
+        """A recorder's events, as NEST's ``events`` (``senders``, ``times`` in ms, ...)."""
+        ((group, pos),) = self._group_of([device])
+        if group.model == "spike_recorder":
+            return self._spike_events(int(device), group.values, pos[0])
+        if group.model == "multimeter":
+            return self._multimeter_events(int(device))
+        raise ValueError(f"`device` must be a spike_recorder or a multimeter; got {group.model}")
+
+    def _spike_events(self, rid, values, pos):
+        watched = np.fromiter(self.watch.get(rid, ()), np.int64)
         if not self._spikes:
-            return np.zeros(0, np.int64), np.zeros(0)
-        senders = np.concatenate([s for s, _ in self._spikes])
-        times = np.concatenate([t for _, t in self._spikes])
-        keep = np.isin(senders, watched)
-        return senders[keep], times[keep]
+            return {"senders": np.zeros(0, np.int64), "times": np.zeros(0)}
+        neuron = np.concatenate([s for s, _ in self._spikes])
+        step = np.concatenate([t for _, t in self._spikes])
+        times = (step + 1) * self.h
+        keep = np.isin(neuron, watched) & (times > values["start"][pos]) & (
+            times <= values["stop"][pos])  # fmt: skip
+        order = np.lexsort((neuron[keep], step[keep]))
+        return {"senders": self.neuron_ids()[neuron[keep][order]], "times": times[keep][order]}
+
+    def _multimeter_events(self, mid):
+        mm = self._multimeter(mid)
+        neurons = np.array(self.sampled.get(mid, []), np.int64)
+        if not self._samples or not len(neurons):
+            return {"senders": np.zeros(0, np.int64), "times": np.zeros(0)} | {
+                r: np.zeros(0) for r in mm["record_from"]}  # fmt: skip
+        steps = np.concatenate(self._samples["steps"])
+        values = np.concatenate(self._samples["values"])
+        interval = round(mm["interval"] / self.h)
+        times = (steps + 1) * self.h
+        rows = ((steps + 1) % interval == 0) & (times > mm["start"]) & (times <= mm["stop"])
+        out = {
+            "senders": np.tile(self.neuron_ids()[neurons], rows.sum()),
+            "times": np.repeat(times[rows], len(neurons)),
+        }
+        for name in mm["record_from"]:
+            cols = [self._sample_columns[(name, int(i))] for i in neurons]
+            out[name] = values[rows][:, cols].astype(np.float64).reshape(-1)
+        return out
 
 
-def _device_params(kind: str, params: dict) -> dict:
-    valid = {
-        "poisson_generator": {"rate": 0.0},
-        "dc_generator": {"amplitude": 0.0, "start": 0.0, "stop": np.inf},
-        "spike_recorder": {},
-    }[kind]
-    for key in params:
-        check_one_of(f"{kind} parameter", key, sorted(valid))
-    out = {**valid, **params}
-    if kind == "poisson_generator":
-        check_range("rate", out["rate"], low=0.0)
-    return out
+def _is_array_param(key: str) -> bool:
+    return key in ("spike_times", "spike_multiplicities", "record_from")
+
+
+def _device_value(kind: str, key: str, value: Any, h: float) -> Any:
+    """Validate one device parameter value."""
+    if key in ("spike_times", "spike_multiplicities"):
+        value = np.asarray(value, np.float64).reshape(-1)
+        if key == "spike_times":
+            _spike_steps(value, (), h)  # validate now
+        return value
+    if key == "record_from":
+        if isinstance(value, str):
+            raise ValueError(f"`record_from` must be a list of names; got {value!r}")
+        return tuple(value)
+    if key == "interval":
+        steps = value / h
+        if not (steps >= 1 and abs(steps - round(steps)) < 1e-9 * steps):
+            raise ValueError(
+                f"`interval` must be a positive multiple of the resolution {h}; got {value}"
+            )
+    if key in ("rate", "amplitude", "start") or (key == "stop" and not math.isinf(value)):
+        check_range(key, value, low=None if key == "amplitude" else 0.0)
+    return float(value)
+
+
+def _spike_steps(times, mult, h) -> tuple[np.ndarray, np.ndarray]:
+    """Steps (a spike stamped ``t`` is emitted in step ``t/h - 1``) and multiplicities."""
+    times = np.asarray(times, np.float64)
+    if times.size and (np.any(np.diff(times) < 0) or times[0] <= 0):
+        raise ValueError("`spike_times` must be sorted and > 0")
+    steps = np.round(times / h)
+    if np.any(np.abs(steps * h - times) > 1e-9 * np.maximum(times, 1.0)):
+        raise ValueError(f"`spike_times` must be multiples of the resolution {h}")
+    mult = np.ones(len(times)) if len(mult) == 0 else np.asarray(mult, np.float64)
+    if len(mult) != len(times):
+        raise ValueError("`spike_multiplicities` must have one entry per spike time")
+    return steps.astype(np.int64) - 1, mult
+
+
+def _delay_steps_checked(delay, h) -> np.ndarray:
+    """Delays (numbers or arrays) in steps, NEST's rounding, within ``[1, 255]`` steps."""
+    if isinstance(delay, Parameter):
+        return np.zeros(0)
+    d = np.asarray(delay, np.float64)
+    steps = np.round(d / h)
+    if np.any(~np.isfinite(d)) or np.any(steps < 1) or np.any(steps > MAX_DELAY_STEPS):
+        raise ValueError(
+            f"`delay` must be in [resolution, {MAX_DELAY_STEPS} * resolution] = "
+            f"[{h}, {MAX_DELAY_STEPS * h:g}] ms; got {np.ravel(d)[:4].tolist()}"
+        )
+    return steps

@@ -1,0 +1,48 @@
+"""Reference spiking networks, built through a PyNEST-compatible module.
+
+Each builder takes the simulator module first, ``nest`` (PyNEST 3.10) or ``snnjax.sim``, and
+uses only the PyNEST subset that :mod:`snnjax.sim` implements, so the same network runs on
+both for side-by-side comparisons:
+
+* :func:`build_brunel`: Brunel (2000) sparse E/I network, as NEST's ``brunel_*_nest.py``.
+* :func:`build_microcircuit`: Potjans & Diesmann (2014) cortical microcircuit, as NEST's
+  ``Potjans_2014`` example, with its parameter tables (``PD14_*``).
+
+:func:`cli` / :func:`run_network` are the shared plumbing of ``simulation/brunel.py`` and
+``simulation/microcircuit.py`` (config, timing, summary JSON, spikes, raster plot).
+"""
+
+from ._brunel import BRUNEL_MODELS as BRUNEL_MODELS
+from ._brunel import BrunelDerived as BrunelDerived
+from ._brunel import BrunelParams as BrunelParams
+from ._brunel import brunel_derived as brunel_derived
+from ._brunel import build_brunel as build_brunel
+from ._microcircuit import PD14_CONN_PROBS as PD14_CONN_PROBS
+from ._microcircuit import PD14_FULL_NUM_NEURONS as PD14_FULL_NUM_NEURONS
+from ._microcircuit import PD14_K_EXT as PD14_K_EXT
+from ._microcircuit import PD14_NEURON_PARAMS as PD14_NEURON_PARAMS
+from ._microcircuit import PD14_POPULATIONS as PD14_POPULATIONS
+from ._microcircuit import PD14_RATES_HZ as PD14_RATES_HZ
+from ._microcircuit import PD14_V0_OPTIMIZED_MEAN as PD14_V0_OPTIMIZED_MEAN
+from ._microcircuit import PD14_V0_OPTIMIZED_STD as PD14_V0_OPTIMIZED_STD
+from ._microcircuit import PD14_V0_ORIGINAL as PD14_V0_ORIGINAL
+from ._microcircuit import V0_TYPES as V0_TYPES
+from ._microcircuit import MicrocircuitDerived as MicrocircuitDerived
+from ._microcircuit import MicrocircuitParams as MicrocircuitParams
+from ._microcircuit import (
+    adjust_weights_and_input_to_synapse_scaling as adjust_weights_and_input_to_synapse_scaling,
+)
+from ._microcircuit import build_microcircuit as build_microcircuit
+from ._microcircuit import dc_input_compensating_poisson as dc_input_compensating_poisson
+from ._microcircuit import microcircuit_derived as microcircuit_derived
+from ._microcircuit import num_synapses_from_conn_probs as num_synapses_from_conn_probs
+from ._psp import psc_over_psp_alpha as psc_over_psp_alpha
+from ._psp import psc_over_psp_exp as psc_over_psp_exp
+from ._run import BACKENDS as BACKENDS
+from ._run import RunSettings as RunSettings
+from ._run import cli as cli
+from ._run import import_backend as import_backend
+from ._run import load_config as load_config
+from ._run import make_parser as make_parser
+from ._run import run_network as run_network
+from ._run import simulate_network as simulate_network

@@ -1,0 +1,382 @@
+"""The PyNEST facade: ``import snnjax.sim as nest`` runs the core of a PyNEST 3 script.
+
+Module-level kernel functions (``ResetKernel``, ``SetKernelStatus``, ``Create``,
+``Connect``, ``Simulate``, ``Prepare``/``Run``/``Cleanup``, ``GetStatus``/``SetStatus``,
+``CopyModel``, ``SetDefaults``/``GetDefaults``), kernel attributes (``nest.resolution = 0.1``)
+and :class:`NodeCollection` (``len``, slicing, ``+``, ``.get``/``.set``, attribute access as
+``nodes.V_m``), all on one global :class:`~snnjax.sim.Simulator` like NEST's kernel.
+
+Differences from NEST (documented, not silent): ``local_num_threads`` is accepted and
+ignored (XLA uses the machine); a multimeter's samples are available up to the current time
+(NEST's lag by one ``min_delay`` does not exist); random parameters are drawn per node id /
+per synapse from ``rng_seed`` (the same network for any number of threads or shards, but not
+NEST's numbers); parameters cannot be changed after the first ``Simulate``/``Prepare``.
+"""
+
+import types
+from typing import Any
+
+import numpy as np
+
+from .._errors import check_one_of
+from ._engine import DEVICE_DEFAULTS, Simulator
+from ._models import DEFAULTS, INITIAL_STATE, MODEL_NAMES
+
+_SETTABLE = {
+    "resolution": 0.1,
+    "rng_seed": 143202461,  # NEST's default seed
+    "local_num_threads": 1,
+    "total_num_virtual_procs": 1,
+    "print_time": False,
+    "overwrite_files": False,
+    "data_path": "",
+    "data_prefix": "",
+    "max_spikes": None,  # snnjax: spike buffer per block (None: automatic)
+}
+_READ_ONLY = (
+    "biological_time",
+    "network_size",
+    "num_connections",
+    "min_delay",
+    "max_delay",
+    "connectivity_bytes",  # snnjax: bytes of the neuron-to-neuron connectivity
+)
+
+
+class _Kernel:
+    """NEST's kernel: settings, model aliases, and the simulator built from them."""
+
+    def __init__(self):
+        self.reset()
+
+    def reset(self) -> None:
+        self.settings = dict(_SETTABLE)
+        self.models: dict[str, tuple[str, dict]] = {}  # name -> (base model, defaults)
+        self.synapses: dict[str, dict] = {"static_synapse": {"weight": 1.0, "delay": 1.0}}
+        self._sim: Simulator | None = None
+
+    @property
+    def sim(self) -> Simulator:
+        if self._sim is None:
+            self._sim = Simulator(
+                self.settings["resolution"],
+                self.settings["rng_seed"],
+                max_spikes=self.settings["max_spikes"],
+                progress=bool(self.settings["print_time"]),
+            )
+        return self._sim
+
+    def set(self, key: str, value: Any) -> None:
+        if key in _READ_ONLY:
+            raise ValueError(f"kernel attribute `{key}` is read-only")
+        check_one_of("kernel attribute", key, sorted(_SETTABLE))
+        if key in ("resolution", "rng_seed", "max_spikes") and self._sim is not None:
+            if self._sim.n_nodes or self._sim._built is not None:
+                raise ValueError(f"`{key}` cannot be changed after nodes were created; "
+                                 "call ResetKernel first")  # fmt: skip
+            self._sim = None
+        self.settings[key] = value
+        if key == "print_time" and self._sim is not None:
+            self._sim.progress = bool(value)
+        if key in ("resolution", "rng_seed", "max_spikes"):
+            self.sim  # noqa: B018 - validate now (bad resolution/seed raise here)
+
+    def get(self, key: str) -> Any:
+        sim = self._sim
+        if key in _SETTABLE:
+            return self.settings[key]
+        check_one_of("kernel attribute", key, sorted((*_SETTABLE, *_READ_ONLY)))
+        if key == "biological_time":
+            return sim.t_steps * sim.h if sim else 0.0
+        if key == "network_size":
+            return sim.n_nodes if sim else 0
+        if key == "num_connections":
+            if sim is None:
+                return 0
+            if sim._built is None and sim.projections:
+                raise ValueError(
+                    "`num_connections` is known once the network is built (synapses are "
+                    "drawn in Prepare/Simulate); call Prepare() first"
+                )
+            return (sim.n_synapses if sim._built else 0) + sim.n_device_connections
+        if key == "connectivity_bytes":
+            return sim.connectivity_bytes if sim and sim._built else None
+        layout = sim._built["layout"] if sim and sim._built else None
+        if key == "min_delay":
+            return layout.m * sim.h if layout else None
+        return (layout.D - layout.m) * sim.h if layout else None  # max_delay
+
+    def resolve_model(self, model: str) -> tuple[str, dict]:
+        if model in self.models:
+            return self.models[model]
+        check_one_of("model", model, (*MODEL_NAMES, *DEVICE_DEFAULTS, *self.models))
+        return model, {}
+
+    def resolve_synapse(self, syn_spec: Any) -> dict:
+        if syn_spec is None:
+            syn_spec = {}
+        if isinstance(syn_spec, str):
+            syn_spec = {"synapse_model": syn_spec}
+        if not isinstance(syn_spec, dict):
+            raise ValueError(f"`syn_spec` must be a dict or a synapse model name; got {syn_spec!r}")
+        name = syn_spec.get("synapse_model", "static_synapse")
+        check_one_of("synapse_model", name, sorted(self.synapses))
+        out = {**self.synapses[name], **syn_spec}
+        out.pop("synapse_model", None)
+        return out
+
+
+_kernel = _Kernel()
+
+
+class NodeCollection:
+    """NEST node ids (from 1, in creation order): slicing, ``+``, ``get``/``set``.
+
+    Examples:
+        >>> import snnjax.sim as nest
+        >>> nest.ResetKernel()
+        >>> pop = nest.Create("iaf_psc_alpha", 10, params={"I_e": 376.0})
+        >>> len(pop[2:5]), pop[0].global_id
+        (3, 1)
+    """
+
+    def __init__(self, ids):
+        object.__setattr__(self, "_ids", np.asarray(ids, np.int64).reshape(-1))
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def __iter__(self):
+        return (NodeCollection([i]) for i in self._ids)
+
+    def __getitem__(self, key) -> "NodeCollection":
+        if isinstance(key, int | np.integer):
+            return NodeCollection([self._ids[key]])
+        return NodeCollection(self._ids[key])
+
+    def __add__(self, other: "NodeCollection") -> "NodeCollection":
+        if not isinstance(other, NodeCollection):
+            raise ValueError(f"can only add a NodeCollection; got {type(other).__name__}")
+        return NodeCollection(np.concatenate([self._ids, other._ids]))
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, NodeCollection) and np.array_equal(self._ids, other._ids)
+
+    def __hash__(self) -> int:
+        return hash(self._ids.tobytes())
+
+    def __array__(self, dtype=None, copy=None):
+        return self._ids.astype(dtype) if dtype else self._ids
+
+    def __repr__(self) -> str:
+        if not len(self):
+            return "NodeCollection(<empty>)"
+        return (f"NodeCollection(model={_kernel.sim.model_of(self._ids[:1])}, size={len(self)}, "
+                f"first={self._ids[0]}, last={self._ids[-1]})")  # fmt: skip
+
+    def tolist(self) -> list[int]:
+        return self._ids.tolist()
+
+    @property
+    def global_id(self):
+        return int(self._ids[0]) if len(self) == 1 else tuple(self._ids.tolist())
+
+    def get(self, *keys, output: str = ""):
+        """``get("V_m")`` (a value per node, a scalar for one node), ``get(["a", "b"])`` (a
+        dict), or ``get()`` (every parameter)."""
+        del output
+        if len(keys) == 1 and isinstance(keys[0], list | tuple):
+            return {k: self.get(k) for k in keys[0]}
+        if len(keys) > 1:
+            return {k: self.get(k) for k in keys}
+        if not keys:
+            names = _kernel.sim.groups and self._names()
+            return {k: self.get(k) for k in names}
+        key = keys[0]
+        sim = _kernel.sim
+        if key in ("events", "n_events"):
+            events = [sim.events(int(i)) for i in self._ids]
+            values = events if key == "events" else [len(e["times"]) for e in events]
+        elif key == "global_id":
+            values = self._ids.tolist()
+        else:
+            values = sim.get(self._ids, key)
+            values = [tuple(v) if isinstance(v, np.ndarray | list) else v for v in values]
+        return values[0] if len(values) == 1 else tuple(values)
+
+    def _names(self) -> list[str]:
+        (group, _), *_ = _kernel.sim._group_of(self._ids[:1])
+        return ["model", *group.values]
+
+    def set(self, params: dict | None = None, **kwargs) -> None:
+        """Set parameters: ``set(V_m=-65.0)``, ``set({"I_e": [..per node..]})`` or random."""
+        if params is not None and not isinstance(params, dict):
+            raise ValueError(f"`params` must be a dict; got {params!r}")
+        _kernel.sim.set(self._ids, {**(params or {}), **kwargs})
+
+    def __getattr__(self, name: str):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return self.get(name)
+
+    def __setattr__(self, name: str, value) -> None:
+        self.set({name: value})
+
+
+# ------------------------------------------------------------------------------ kernel API
+def ResetKernel() -> None:
+    """Forget every node, connection, model alias and setting."""
+    _kernel.reset()
+
+
+def SetKernelStatus(params: dict) -> None:
+    """Set kernel attributes (``resolution``, ``rng_seed``, ``print_time``, ...)."""
+    if not isinstance(params, dict):
+        raise ValueError(f"`params` must be a dict; got {params!r}")
+    for key, value in params.items():
+        _kernel.set(key, value)
+
+
+def GetKernelStatus(keys: str | list | tuple | None = None):
+    """One kernel attribute, a tuple of several, or all as a dict."""
+    if keys is None:
+        return {k: _kernel.get(k) for k in (*_SETTABLE, *_READ_ONLY)}
+    if isinstance(keys, str):
+        return _kernel.get(keys)
+    return tuple(_kernel.get(k) for k in keys)
+
+
+def set_verbosity(level: Any) -> None:
+    """Accepted for compatibility (snnjax prints only errors and the progress bar)."""
+    del level
+
+
+def Create(model: str, n: int = 1, params: dict | list | None = None, positions=None):
+    """``n`` nodes of ``model`` (a NEST model name or a ``CopyModel`` alias)."""
+    if positions is not None:
+        raise ValueError("`positions` (spatial networks) is not supported")
+    base, defaults = _kernel.resolve_model(model)
+    if isinstance(params, list):  # one dict per node
+        if len(params) != n:
+            raise ValueError(f"`params` as a list needs one dict per node ({n}); got {len(params)}")
+        keys = set().union(*params)
+        params = {k: [p.get(k, defaults.get(k, _default(base, k))) for p in params] for k in keys}
+    ids = _kernel.sim.create(base, n, {**defaults, **(params or {})})
+    return NodeCollection(ids)
+
+
+def _default(model: str, key: str):
+    table = {**DEFAULTS.get(model, {}), **INITIAL_STATE.get(model, {}),
+             **DEVICE_DEFAULTS.get(model, {})}  # fmt: skip
+    check_one_of(f"{model} parameter", key, sorted(table))
+    return table[key]
+
+
+def _ids(nodes, name: str) -> np.ndarray:
+    if not isinstance(nodes, NodeCollection):
+        raise ValueError(f"`{name}` must be a NodeCollection; got {type(nodes).__name__}")
+    return nodes._ids
+
+
+def Connect(pre, post, conn_spec: Any = None, syn_spec: Any = None) -> None:
+    """Connect ``pre`` to ``post`` (NEST's ``conn_spec`` rules and ``syn_spec``)."""
+    syn = _kernel.resolve_synapse(syn_spec)
+    _kernel.sim.connect(_ids(pre, "pre"), _ids(post, "post"), conn_spec, syn)
+
+
+def CopyModel(existing: str, new: str, params: dict | None = None) -> None:
+    """A new model name: a neuron/device model or ``static_synapse`` with other defaults."""
+    if new in _kernel.models or new in _kernel.synapses or new in MODEL_NAMES:
+        raise ValueError(f"`new` model name {new!r} already exists")
+    if existing in _kernel.synapses:
+        syn = {**_kernel.synapses[existing], **(params or {})}
+        for key in syn:
+            check_one_of("synapse parameter", key, ("weight", "delay"))
+        _kernel.synapses[new] = syn
+        return
+    base, defaults = _kernel.resolve_model(existing)
+    for key in params or {}:
+        _default(base, key)
+    _kernel.models[new] = (base, {**defaults, **(params or {})})
+
+
+def SetDefaults(model: str, params: dict) -> None:
+    """Change the defaults of ``model`` for nodes created (or synapses connected) later."""
+    if model in _kernel.synapses:
+        for key in params:
+            check_one_of("synapse parameter", key, ("weight", "delay"))
+        _kernel.synapses[model].update(params)
+        return
+    base, defaults = _kernel.resolve_model(model)
+    for key in params:
+        _default(base, key)
+    _kernel.models[model] = (base, {**defaults, **params})
+
+
+def GetDefaults(model: str, keys: str | list | None = None):
+    """The defaults of ``model`` (one value, a tuple, or all as a dict)."""
+    if model in _kernel.synapses:
+        table = dict(_kernel.synapses[model])
+    else:
+        base, defaults = _kernel.resolve_model(model)
+        table = {**DEFAULTS.get(base, {}), **INITIAL_STATE.get(base, {}),
+                 **DEVICE_DEFAULTS.get(base, {}), **defaults}  # fmt: skip
+    if keys is None:
+        return table
+    if isinstance(keys, str):
+        check_one_of(f"{model} parameter", keys, sorted(table))
+        return table[keys]
+    return tuple(GetDefaults(model, k) for k in keys)
+
+
+def GetStatus(nodes: NodeCollection, keys: str | list | None = None):
+    """PyNEST's deprecated ``GetStatus``: a tuple with one entry per node."""
+    if keys is None:
+        return tuple(n.get() for n in nodes)
+    return tuple(n.get(keys) for n in nodes)
+
+
+def SetStatus(nodes: NodeCollection, params: dict | str, val: Any = None) -> None:
+    """PyNEST's deprecated ``SetStatus(nodes, {"key": value})`` or ``(nodes, "key", value)``."""
+    if isinstance(params, str):
+        params = {params: val}
+    nodes.set(params)
+
+
+def Prepare() -> None:
+    """Build the network and compile (NEST: calibrate the nodes)."""
+    _kernel.sim.prepare()
+
+
+def Run(t: float) -> None:
+    """Advance a prepared network by ``t`` ms."""
+    _kernel.sim.run(t)
+
+
+def Cleanup() -> None:
+    """Accepted for compatibility (nothing to release)."""
+
+
+def Simulate(t: float) -> None:
+    """``Prepare``, ``Run(t)``, ``Cleanup``."""
+    Prepare()
+    Run(t)
+    Cleanup()
+
+
+class KernelModule(types.ModuleType):
+    """The ``snnjax.sim`` module: kernel attributes read and set as ``nest.resolution``."""
+
+
+def _kernel_property(key: str) -> property:
+    def fget(_module):
+        return _kernel.get(key)
+
+    def fset(_module, value):
+        _kernel.set(key, value)
+
+    return property(fget, fset, doc=f"Kernel attribute `{key}`.")
+
+
+for _key in (*_SETTABLE, *_READ_ONLY):
+    setattr(KernelModule, _key, _kernel_property(_key))

@@ -1,0 +1,243 @@
+r"""The functional core of the simulator: a built network as arrays, advanced by a jitted chunk.
+
+:class:`~snnjax.sim.Simulator` (and the PyNEST facade on top of it) turns ``Create`` /
+``Connect`` calls into a static :class:`Layout` (hashable: models, population slices, block
+length, capacities) and :class:`NetworkArrays` (a pytree: connectivity, propagators,
+generator inputs), then calls :func:`run_blocks` chunk after chunk. Everything here is pure.
+
+Time is cut into blocks of ``m`` steps, ``m`` at most the smallest neuron-to-neuron delay
+(NEST's ``min_delay``). One block:
+
+1. external input for the block's steps is added to the ring buffer: Poisson counts of each
+   ``poisson_generator`` connection and the spikes of ``spike_generator``\s (both independent
+   of the network state, so they may land anywhere in the block);
+2. ``m`` steps of every population, each reading (and clearing) its ring slot and the
+   current of the active ``dc_generator``\s (NEST's update order, see :mod:`._models`);
+3. the block's spikes are delivered (:func:`~snnjax.sim.deliver`): they land ``>= m`` steps
+   later, after the block.
+
+Poisson input: each (connection, target, step) gets its own count from a counter-based
+stream, ``threefry(key(seed, connection), (target id, step))``, so the input of a neuron
+does not depend on which shard owns it or how time is cut into chunks. Counts come from
+inverting the Poisson CDF at 32-bit resolution (the mass beyond the last tabulated count,
+below :math:`2^{-32}`, falls on that count).
+"""
+
+import dataclasses
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.extend.random import threefry_2x32
+
+from ._delivery import Delivered, DeviceCSR, deliver
+
+#: NEST's recordables per model: name -> state field (``None``: the absolute ``V_m``).
+RECORDABLES: dict[str, dict[str, str | None]] = {
+    "iaf_psc_delta": {"V_m": None},
+    "iaf_psc_exp": {"V_m": None, "I_syn_ex": "i_syn_ex", "I_syn_in": "i_syn_in"},
+    "iaf_psc_alpha": {"V_m": None, "I_syn_ex": "I_ex", "I_syn_in": "I_in"},
+    "izhikevich": {"V_m": "V_m", "U_m": "U_m"},
+    "parrot_neuron": {},
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Layout:
+    """The static part of a built network (a ``jit`` static argument).
+
+    Attributes:
+        models: the :class:`~snnjax.sim.NestModel` of each population.
+        slices: ``(start, stop)`` of each population in the local neuron axis.
+        n: number of local neurons.
+        m: block length in steps (at most the smallest neuron-to-neuron delay).
+        D: ring-buffer slots (largest delay + ``m``).
+        max_spikes: capacity for spikes in one block.
+        tile: synapses expanded per iteration of the delivery loop.
+        sampled: the recordables sampled per population (multimeters).
+    """
+
+    models: tuple[Any, ...]
+    slices: tuple[tuple[int, int], ...]
+    n: int
+    m: int
+    D: int
+    max_spikes: int
+    tile: int
+    sampled: tuple[tuple[str, ...], ...]
+
+
+class PoissonInput(NamedTuple):
+    """The connections of one ``poisson_generator`` ``Connect`` call."""
+
+    key: jax.Array  #: ``uint32[2]`` threefry key of this connection
+    target: jax.Array  #: ``int32[c]`` local target index
+    counter: jax.Array  #: ``uint32[c]`` global target id (the stream's counter)
+    weight: jax.Array  #: ``float32[c]``
+    delay: jax.Array  #: ``int32[c]`` steps
+    table: jax.Array  #: ``uint32[K]`` Poisson CDF of the rate, scaled to ``2**32``
+
+
+class SpikeInput(NamedTuple):
+    """Connections of ``spike_generator``\\s: ``source`` indexes the per-step spike counts."""
+
+    source: jax.Array
+    target: jax.Array
+    weight: jax.Array
+    delay: jax.Array
+
+
+class CurrentInput(NamedTuple):
+    """Connections of ``dc_generator``\\s, active in step ``t`` iff ``lo < t + 2 <= hi``."""
+
+    target: jax.Array
+    value: jax.Array  #: amplitude times weight (pA)
+    lo: jax.Array
+    hi: jax.Array
+
+
+class NetworkArrays(NamedTuple):
+    """The array part of a built network (a pytree)."""
+
+    csr: DeviceCSR
+    props: tuple
+    params: tuple
+    poisson: tuple[PoissonInput, ...]
+    spikes_in: SpikeInput
+    current: CurrentInput
+    sample_index: tuple[jax.Array, ...]  #: per population, local indices sampled
+
+
+class SimState(NamedTuple):
+    """Neuron states (one per population) and the ring buffer ``[2, D, n]``."""
+
+    neurons: tuple
+    ring: jax.Array
+
+
+class Record(NamedTuple):
+    """What a chunk of blocks produced (leading axis: block)."""
+
+    spikes: Delivered
+    samples: jax.Array  #: ``[blocks, steps, n_sampled]`` sampled recordables
+
+
+def poisson_table(lam: float) -> np.ndarray:
+    r"""Thresholds of the ``Poisson(lam)`` CDF on ``[0, 2**32)``: ``count = #(table <= bits)``.
+
+    Entry ``k`` is :math:`\lfloor 2^{32} P(X \le k) \rfloor`; the table stops where the tail
+    falls below :math:`2^{-32}` (that tail counts as the last count).
+    """
+    if not (np.isfinite(lam) and lam > 0):
+        raise ValueError(f"the Poisson mean per step must be finite and > 0; got {lam}")
+    ks = np.arange(int(lam + 12 * np.sqrt(lam) + 40))
+    log_factorial = np.cumsum(np.log(np.maximum(ks, 1)))
+    cdf = np.cumsum(np.exp(ks * np.log(lam) - lam - log_factorial)) * 2.0**32
+    last = int(np.argmax(cdf >= 2.0**32 - 1))
+    return np.floor(cdf[:last]).astype(np.uint32)
+
+
+def _add(ring: jax.Array, slot, target, value) -> jax.Array:
+    """Scatter-add ``value`` into ``ring[channel(value), slot, target]``."""
+    _, D, n = ring.shape
+    index = ((value < 0).astype(jnp.int32) * D + slot) * n + target
+    return ring.reshape(-1).at[index.reshape(-1)].add(value.reshape(-1)).reshape(ring.shape)
+
+
+def _poisson(ring: jax.Array, p: PoissonInput, t0, steps: int) -> jax.Array:
+    t = (t0 + jnp.arange(steps)).astype(jnp.uint32)
+    a = jnp.broadcast_to(p.counter[:, None], (p.counter.shape[0], steps)).reshape(-1)
+    b = jnp.broadcast_to(t[None, :], (p.counter.shape[0], steps)).reshape(-1)
+    bits = threefry_2x32(p.key, jnp.concatenate([a, b]))[: a.shape[0]]
+    counts = jnp.searchsorted(p.table, bits, side="right").astype(jnp.float32)
+    slot = (t0 + jnp.arange(steps)[None, :] + p.delay[:, None]) % ring.shape[1]
+    target = jnp.broadcast_to(p.target[:, None], slot.shape)
+    return _add(ring, slot, target, counts.reshape(slot.shape) * p.weight[:, None])
+
+
+def _sample(layout: Layout, arrays: NetworkArrays, neurons) -> jax.Array:
+    out = []
+    for model, names, params, state, index in zip(
+        layout.models, layout.sampled, arrays.params, neurons, arrays.sample_index, strict=True
+    ):
+        for name in names:
+            field = RECORDABLES[model.name][name]
+            value = model.V_m(params, state) if field is None else getattr(state, field)
+            out.append(value[index])
+    return jnp.concatenate(out) if out else jnp.zeros(0, jnp.float32)
+
+
+def _block(layout: Layout, arrays: NetworkArrays, steps: int, state: SimState, t0, sg_counts):
+    ring = state.ring
+    for p in arrays.poisson:
+        ring = _poisson(ring, p, t0, steps)
+    sg = arrays.spikes_in
+    if sg.source.shape[0]:
+        slot = (t0 + jnp.arange(steps)[:, None] + sg.delay[None, :]) % layout.D
+        value = sg_counts[:, sg.source] * sg.weight[None, :]
+        ring = _add(ring, slot, jnp.broadcast_to(sg.target, slot.shape), value)
+    cur = arrays.current
+
+    def step(carry, j):
+        neurons, ring = carry
+        t = t0 + j
+        slot = t % layout.D
+        in_ex, in_in = ring[0, slot], ring[1, slot]
+        ring = ring.at[:, slot].set(0.0)
+        active = (cur.lo < t + 2) & (t + 2 <= cur.hi)
+        i_stim = (
+            jnp.zeros(layout.n, jnp.float32).at[cur.target].add(jnp.where(active, cur.value, 0.0))
+        )
+        new, spikes = [], []
+        for model, (lo, hi), props, params, s in zip(
+            layout.models, layout.slices, arrays.props, arrays.params, neurons, strict=True
+        ):
+            s, sp = model.step(props, params, s, in_ex[lo:hi], in_in[lo:hi], i_stim[lo:hi])
+            new.append(s)
+            spikes.append(sp)
+        new = tuple(new)
+        return (new, ring), (jnp.concatenate(spikes), _sample(layout, arrays, new))
+
+    (neurons, ring), (spikes, samples) = jax.lax.scan(
+        step, (state.neurons, ring), jnp.arange(steps)
+    )
+    ring, delivered = deliver(
+        ring, arrays.csr, spikes, t0, max_spikes=layout.max_spikes, tile=layout.tile
+    )
+    return SimState(neurons, ring), Record(delivered, samples)
+
+
+def run_blocks(
+    layout: Layout,
+    steps: int,
+    arrays: NetworkArrays,
+    state: SimState,
+    t0: jax.Array,
+    sg_counts: jax.Array,
+) -> tuple[SimState, Record]:
+    """Advance ``sg_counts.shape[0]`` blocks of ``steps <= layout.m`` steps from step ``t0``.
+
+    Args:
+        layout: static description (``jit`` static).
+        steps: steps per block (static; ``layout.m`` except for a last, shorter block).
+        arrays: the network's arrays.
+        state: the state at step ``t0``.
+        t0: the first step (int32).
+        sg_counts: ``float32[blocks, steps, n_spike_generators]`` spike counts of the
+            ``spike_generator``\\s per step (a spike at time ``t_s`` counts in step
+            ``t_s / h - 1``, like a neuron's spike stamped ``t_s``).
+
+    Returns:
+        ``(state, record)``; ``record.spikes.n_spikes`` per block must be checked against
+        ``layout.max_spikes`` (a block over capacity is invalid).
+    """
+    if steps > layout.m:
+        raise ValueError(f"`steps` must be <= the block length {layout.m}; got {steps}")
+
+    def body(state, xs):
+        i, counts = xs
+        return _block(layout, arrays, steps, state, t0 + i * steps, counts)
+
+    blocks = jnp.arange(sg_counts.shape[0], dtype=jnp.int32)
+    return jax.lax.scan(body, state, (blocks, sg_counts))
