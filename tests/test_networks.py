@@ -167,7 +167,7 @@ def test_brunel_derived_delta_and_exp():
         "tau_m": 20.0,
         "t_ref": 2.0,
         "E_L": 0.0,
-        "V_reset": 10.0,
+        "V_reset": 0.0,
         "V_m": 0.0,
         "V_th": 20.0,
     }

@@ -45,8 +45,8 @@ class BrunelParams:
         delay: synaptic delay of every connection in ms.
         tau_m: membrane time constant in ms.
         V_th: threshold in mV above the resting potential ``E_L = 0``.
-        V_reset: reset potential in mV. ``10.0`` as in Brunel (2000) and the tests of
-            :mod:`snnjax.sim`; NEST's example scripts use ``0.0``.
+        V_reset: reset potential in mV: ``0.0`` as NEST's example scripts (Brunel 2000
+            used 10 mV).
         t_ref: refractory period in ms.
         C_m: membrane capacitance in pF; ``None`` picks the examples' value, 1 pF for
             ``iaf_psc_delta`` (where it has no effect on the dynamics) and 250 pF otherwise.
@@ -62,7 +62,7 @@ class BrunelParams:
     delay: float = 1.5
     tau_m: float = 20.0
     V_th: float = 20.0
-    V_reset: float = 10.0
+    V_reset: float = 0.0
     t_ref: float = 2.0
     C_m: float | None = None
     tau_syn: float = 0.5

@@ -12,7 +12,6 @@ Storage (:class:`CSR`): grouped by source, then delay, then target; per synapse 
 """
 
 import dataclasses
-import functools
 from typing import Any
 
 import jax
@@ -105,9 +104,9 @@ def _synapse_keys(base, owner, index):
     return jax.vmap(lambda o, i: jax.random.fold_in(jax.random.fold_in(base, o), i))(owner, index)
 
 
-def _bucket(n: int) -> int:
-    """Padded chunk length (powers of two from 1024): few distinct shapes, few compiles."""
-    return max(1024, 1 << (n - 1).bit_length())
+def bucket(n: int) -> int:
+    """Padded length for ``n`` (``2**14``, ``2**17`` or ``2**20``): few shapes, few compiles."""
+    return next(b for b in (1 << 14, 1 << 17, _CHUNK) if n <= b) if n <= _CHUNK else n
 
 
 def _draw_in_chunks(fn, *arrays):
@@ -119,7 +118,7 @@ def _draw_in_chunks(fn, *arrays):
     for i in range(0, n, _CHUNK):
         part = [a[i : i + _CHUNK] for a in arrays]
         m = len(part[0])
-        padded = [np.pad(a, (0, _bucket(m) - m)) for a in part]
+        padded = [np.pad(a, (0, bucket(m) - m)) for a in part]
         outs.append(np.asarray(fn(*padded))[:m])
     return np.concatenate(outs)
 
@@ -142,7 +141,7 @@ def _random_sources(seed, projection, owner, index, n_src, self_pos):
     )
 
 
-@functools.partial(jax.jit, static_argnums=0)
+@jax.jit
 def _sample_per_synapse(spec, base, owner, index):
     keys = _synapse_keys(base, owner, index)
     return jax.vmap(lambda k: spec.sample(k, ()))(keys)
@@ -260,8 +259,9 @@ def _counts(seed, projection, conn, n_src, n_tgt, sources, targets, local):
     # only), the same on every shard; then each target's sources from its own stream.
     if not conn.allow_multapses:
         raise ValueError("fixed_total_number supports only allow_multapses=True")
-    tgt_of = jax.random.randint(_keys(seed, projection, 3), (conn.N,), 0, n_tgt)
-    per_target = np.bincount(np.asarray(tgt_of), minlength=n_tgt)
+    # NumPy's generator seeded by (seed, projection): no compile per distinct N.
+    tgt_of = np.random.default_rng([seed, projection, 3]).integers(0, n_tgt, conn.N)
+    per_target = np.bincount(tgt_of, minlength=n_tgt)
     return per_target[_position(targets, local)]
 
 

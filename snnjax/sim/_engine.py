@@ -26,7 +26,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .._errors import check_one_of, check_range
-from ._connect import MAX_DELAY_STEPS, ConnSpec, Synapses, connect, to_csr
+from ._connect import MAX_DELAY_STEPS, ConnSpec, Synapses, bucket, connect, to_csr
 from ._delivery import DeviceCSR
 from ._models import DEFAULTS, INITIAL_STATE, MODEL_NAMES, get_model
 from ._network import (
@@ -40,7 +40,7 @@ from ._network import (
     poisson_table,
     run_blocks,
 )
-from ._random import Parameter
+from ._random import Parameter, sample_per_id
 
 #: NEST's devices and their parameters (defaults).
 DEVICE_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -220,8 +220,9 @@ class Simulator:
         if isinstance(value, Parameter):
             base = jax.random.fold_in(jax.random.key(self.seed), _KEY_PARAMS)
             base = jax.random.fold_in(base, int.from_bytes(key.encode()[:4], "little"))
-            draw = jax.vmap(lambda i: value.sample(jax.random.fold_in(base, i), ()))
-            return np.asarray(draw(jnp.asarray(ids, jnp.int32)), np.float64)
+            padded = np.pad(ids, (0, bucket(len(ids)) - len(ids)))  # few shapes, few compiles
+            drawn = sample_per_id(value, base, jnp.asarray(padded, jnp.int32))
+            return np.asarray(drawn, np.float64)[: len(ids)]
         if isinstance(value, list | tuple | np.ndarray) and not _is_array_param(key):
             arr = np.asarray(value)
             if arr.ndim == 1 and len(arr) == n_total:

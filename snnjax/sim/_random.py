@@ -7,6 +7,7 @@ however it is split over devices or ranks.
 """
 
 import dataclasses
+import functools
 import math
 
 import jax
@@ -19,10 +20,37 @@ _MAX_REDRAWS = 64
 
 @dataclasses.dataclass(frozen=True)
 class Parameter:
-    """A random parameter: ``sample(key, shape)`` draws float32 values."""
+    """A random parameter: ``sample(key, shape)`` draws float32 values.
+
+    Parameters are pytrees (their numbers are leaves), so one compiled sampler serves every
+    mean/std/bound: ``jax.jit(lambda p, k: p.sample(k, ()))`` does not recompile per value.
+    """
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        jax.tree_util.register_pytree_node(cls, _flatten, functools.partial(_unflatten, cls))
 
     def sample(self, key, shape):  # pragma: no cover - abstract
         raise NotImplementedError
+
+
+def _flatten(p: Parameter):
+    names = tuple(f.name for f in dataclasses.fields(p))
+    return tuple(getattr(p, n) for n in names), names
+
+
+def _unflatten(cls, names, children):
+    """Rebuild without ``__init__`` (the values may be tracers: validated at creation)."""
+    p = object.__new__(cls)
+    for name, value in zip(names, children, strict=True):
+        object.__setattr__(p, name, value)
+    return p
+
+
+@jax.jit
+def sample_per_id(spec: Parameter, base, ids):
+    """One draw of ``spec`` per id, from ``fold_in(base, id)``: independent of the split."""
+    return jax.vmap(lambda i: spec.sample(jax.random.fold_in(base, i), ()))(ids)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,10 +128,3 @@ class redraw(Parameter):
         init = (jnp.int32(0), jnp.zeros(shape, jnp.float32), jnp.zeros(shape, bool))
         _, values, ok = jax.lax.while_loop(cond, body, body(init))
         return jnp.where(ok, values, jnp.nan)  # NaN is caught by the builder's check
-
-
-def sample_values(spec, key, shape):
-    """A scalar, an array (one value per synapse) or a :class:`Parameter`, as float32."""
-    if isinstance(spec, Parameter):
-        return spec.sample(key, shape)
-    return jnp.broadcast_to(jnp.asarray(spec, jnp.float32), shape)
