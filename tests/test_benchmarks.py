@@ -32,3 +32,10 @@ def test_lif_kernels_benchmark_smoke(capsys):
 def test_train_step_benchmark_runs(capsys):
     _main("train_step.py")(["--batch", "8", "--T", "5", "--reps", "1"])
     assert "| 8 |" in capsys.readouterr().out
+
+
+def test_sim_cpu_benchmark_smoke(capsys):
+    rows = _main("sim_cpu.py")(["--smoke", "--backends", "snnjax"])
+    assert [r["case"] for r in rows] == ["brunel", "pd14"]
+    assert all(r["n_synapses"] > 0 and r["rates_hz"] for r in rows)
+    assert capsys.readouterr().out.count("| snnjax |") == 2
