@@ -6,11 +6,24 @@ import re
 README = pathlib.Path(__file__).parents[1] / "README.md"
 
 
+def _block(marker: str) -> str:
+    blocks = [
+        b for b in re.findall(r"```python\n(.*?)```", README.read_text(), re.S) if marker in b
+    ]
+    assert len(blocks) == 1, f"README needs one python block with {marker!r}"
+    return blocks[0]
+
+
 def test_readme_quick_look_runs():
-    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
-    assert blocks, "README has no python block"
     namespace: dict = {}
-    exec(compile(blocks[0], "README.md", "exec"), namespace)
+    exec(compile(_block("neuron_scan"), "README.md", "exec"), namespace)
     assert namespace["spikes"].shape == (100, 8, 32)
     assert namespace["v_out"].shape == (100, 8, 20)
     assert namespace["s_t"].shape == (8, 32)
+
+
+def test_readme_simulation_runs():
+    namespace: dict = {}
+    exec(compile(_block("import snnjax.sim as nest"), "README.md", "exec"), namespace)
+    events = namespace["events"]
+    assert len(events["times"]) > 100 and set(events["senders"]) <= set(range(1, 1001))

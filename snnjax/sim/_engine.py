@@ -90,7 +90,8 @@ class Simulator:
             from a 100 Hz guess and grown automatically (the chunk is re-run). Set
             explicitly, an overflow raises ``RuntimeError`` with the capacity needed.
         chunk: steps per compiled chunk (rounded down to whole blocks).
-        tile: synapses expanded per iteration of the delivery loop.
+        tile: synapses expanded per iteration of the delivery loop; ``None``: the synapses
+            a block expands at 10 Hz, as a power of two in ``[2**12, 2**16]``.
         progress: show a progress bar over simulated time.
 
     Examples:
@@ -109,14 +110,14 @@ class Simulator:
         *,
         max_spikes: int | None = None,
         chunk: int = 1000,
-        tile: int = 1 << 14,
+        tile: int | None = None,
         progress: bool = False,
     ):
         check_range("resolution", resolution, low=0.0, low_inclusive=False)
         get_model("iaf_psc_delta").propagators(get_model("iaf_psc_delta").params(), resolution)
         if not isinstance(seed, int | np.integer) or seed < 0:
             raise ValueError(f"`seed` must be an int >= 0; got {seed!r}")
-        for name, value in (("chunk", chunk), ("tile", tile)):
+        for name, value in (("chunk", chunk), ("tile", tile or 1)):
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"`{name}` must be a positive int; got {value!r}")
         if max_spikes is not None and (not isinstance(max_spikes, int) or max_spikes < 1):
@@ -422,6 +423,7 @@ class Simulator:
             sample_index=sample_index,
         )
         guess = max(64, math.ceil(n * m * self.h * 1e-3 * 100.0))
+        expected = self.n_synapses * m * self.h * 1e-3 * 10.0  # synapses per block at 10 Hz
         layout = Layout(
             models=tuple(models),
             slices=tuple((g.offset, g.offset + g.n) for g in populations),
@@ -429,7 +431,7 @@ class Simulator:
             m=m,
             D=D,
             max_spikes=self.max_spikes or min(guess, n * m),
-            tile=self.tile,
+            tile=self.tile or int(np.clip(2 ** math.ceil(math.log2(expected + 1)), 4096, 65536)),
             sampled=sampled,
         )
         self._built = {"arrays": arrays, "layout": layout}
