@@ -186,6 +186,9 @@ def test_node_collections_and_kernel_attributes():
     a.V_m = nest.random.uniform(min=-70.0, max=-60.0)
     assert a[0].I_e == 7.0 and all(-70 <= v < -60 for v in a.get("V_m"))
     assert a.get(["C_m", "tau_m"]) == {"C_m": (250.0,) * 5, "tau_m": (10.0,) * 5}
+    with pytest.raises(ValueError, match=r"`C_m`"):
+        a.set(C_m=[1.0, 1.0, -1.0, 1.0, 1.0])
+    assert a.get("C_m") == (250.0,) * 5  # all or nothing
     assert nest.GetKernelStatus("network_size") == 7 and b.get("model") == ("izhikevich",) * 2
     nest.SetDefaults("iaf_psc_alpha", {"C_m": 100.0})
     nest.CopyModel("iaf_psc_alpha", "my_neuron", {"tau_m": 5.0})

@@ -6,7 +6,12 @@ import pytest
 
 from snnjax.train import Config, load_config
 
-CONFIGS = sorted((pathlib.Path(__file__).parents[1] / "configs").glob("*.yaml"))
+SIMULATION = {"brunel.yaml", "microcircuit.yaml"}  # checked in test_networks.py
+CONFIGS = sorted(
+    p
+    for p in (pathlib.Path(__file__).parents[1] / "configs").glob("*.yaml")
+    if p.name not in SIMULATION
+)
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)

@@ -85,7 +85,7 @@ def psc_over_psp_alpha(C_m: float, tau_m: float, tau_syn: float) -> float:
     Returns:
         The factor in pA/mV.
     """
-    import scipy.special  # a dependency of scikit-learn; only the alpha variant needs it
+    import scipy.special  # only the alpha variant needs it
 
     _check(C_m, tau_m, tau_syn)
     a = tau_m / tau_syn

@@ -15,9 +15,11 @@ target, Poisson input by target and step, random parameters by node id), so the 
 and its input do not depend on how it is split.
 """
 
+import copy
 import dataclasses
 import functools
 import math
+import zlib
 from typing import Any
 
 import jax
@@ -28,7 +30,7 @@ from tqdm import tqdm
 from .._errors import check_one_of, check_range
 from ._connect import MAX_DELAY_STEPS, ConnSpec, Synapses, bucket, connect, to_csr
 from ._delivery import DeviceCSR
-from ._models import DEFAULTS, INITIAL_STATE, MODEL_NAMES, get_model
+from ._models import DEFAULTS, INITIAL_STATE, MODEL_NAMES, _check_h, get_model
 from ._network import (
     RECORDABLES,
     CurrentInput,
@@ -114,7 +116,7 @@ class Simulator:
         progress: bool = False,
     ):
         check_range("resolution", resolution, low=0.0, low_inclusive=False)
-        get_model("iaf_psc_delta").propagators(get_model("iaf_psc_delta").params(), resolution)
+        _check_h(resolution)  # a whole number of NEST tics
         if not isinstance(seed, int | np.integer) or seed < 0:
             raise ValueError(f"`seed` must be an int >= 0; got {seed!r}")
         for name, value in (("chunk", chunk), ("tile", tile or 1)):
@@ -202,6 +204,16 @@ class Simulator:
         ids = np.asarray(ids, np.int64).reshape(-1)
         if params:
             self._check_not_built("set")
+        touched = [g for g, _ in self._group_of(ids)]
+        backup = [copy.deepcopy(g.values) for g in touched]
+        try:
+            self._set(ids, params)
+        except ValueError:  # all or nothing
+            for g, values in zip(touched, backup, strict=True):
+                g.values = values
+            raise
+
+    def _set(self, ids, params):
         done = 0
         for group, pos in self._group_of(ids):
             for key, value in params.items():
@@ -220,7 +232,7 @@ class Simulator:
     def _values_for(self, key, value, ids, n_total, done):
         if isinstance(value, Parameter):
             base = jax.random.fold_in(jax.random.key(self.seed), _KEY_PARAMS)
-            base = jax.random.fold_in(base, int.from_bytes(key.encode()[:4], "little"))
+            base = jax.random.fold_in(base, zlib.crc32(key.encode()))
             padded = np.pad(ids, (0, bucket(len(ids)) - len(ids)))  # few shapes, few compiles
             drawn = sample_per_id(value, base, jnp.asarray(padded, jnp.int32))
             return np.asarray(drawn, np.float64)[: len(ids)]

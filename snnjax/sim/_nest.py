@@ -190,8 +190,7 @@ class NodeCollection:
         if len(keys) > 1:
             return {k: self.get(k) for k in keys}
         if not keys:
-            names = _kernel.sim.groups and self._names()
-            return {k: self.get(k) for k in names}
+            return {k: self.get(k) for k in self._names()}
         key = keys[0]
         sim = _kernel.sim
         if key in ("events", "n_events"):
