@@ -227,10 +227,10 @@ def test_node_collections_and_kernel_attributes():
         ),
         (lambda: nest.Connect(_n(), _n(), "all_to_all", {"weigth": 1.0}), r"`syn_spec key`"),
         (
-            lambda: nest.Connect(_n(), _n(), "all_to_all", {"delay": 0.05}),
-            r"`delay` must be in .* = \[0.1, 25.5\] ms",
+            lambda: nest.Connect(_n(), _n(), "all_to_all", {"delay": 0.04}),
+            r"`delay` must lie in .* = \[0.1, 25.5\] ms",
         ),
-        (lambda: nest.Connect(_n(), _n(), "all_to_all", {"delay": -1.0}), r"`delay` must be in"),
+        (lambda: nest.Connect(_n(), _n(), "all_to_all", {"delay": -1.0}), r"`delay` must lie in"),
         (
             lambda: nest.Connect(_n(), _n(), {"rule": "fixed_in", "indegree": 2}),
             r"`conn_spec rule` must be one of",

@@ -216,16 +216,19 @@ def connect(
     d = np.broadcast_to(np.asarray(delay, np.float64), owner.shape) if d is None else d
     if np.any(~np.isfinite(w)):
         raise ValueError("`weight` draws could not be kept within their redraw bounds")
-    steps = _delay_steps(d, resolution)
+    steps = delay_steps(d, resolution)
     return Synapses(
         sources[src_idx.astype(np.int64)], owner, np.asarray(w, np.float32).copy(), steps
     )
 
 
-def _delay_steps(delay_ms, h):
+def delay_steps(delay_ms, h: float) -> np.ndarray:
+    """Delays in ms to steps as NEST rounds them, checked to lie in ``[1, 255]`` steps."""
     delay_ms = np.asarray(delay_ms, np.float64)
     if delay_ms.size and not np.all(np.isfinite(delay_ms)):
-        raise ValueError("`delay` draws could not be kept within their redraw bounds")
+        raise ValueError(
+            "`delay` must be finite (random delays: their redraws must stay within the bounds)"
+        )
     steps = np.floor(delay_ms * (1.0 / h) + 0.5).astype(np.int64)  # NEST: ld_round(d * steps/ms)
     if steps.size and (steps.min() < 1 or steps.max() > MAX_DELAY_STEPS):
         raise ValueError(

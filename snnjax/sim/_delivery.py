@@ -56,6 +56,13 @@ class Delivered(NamedTuple):
     n_synapses: jax.Array  #: synapses expanded
 
 
+def ring_add(ring: jax.Array, slot, target, value) -> jax.Array:
+    """Scatter-add ``value`` into ``ring[channel, slot, target]``, channel 1 where ``value < 0``."""
+    _, D, n = ring.shape
+    index = ((value < 0).astype(jnp.int32) * D + slot) * n + target
+    return ring.reshape(-1).at[index.reshape(-1)].add(value.reshape(-1)).reshape(ring.shape)
+
+
 def deliver(
     ring: jax.Array,
     csr: DeviceCSR,
@@ -97,9 +104,9 @@ def deliver(
     length = jnp.where(valid, csr.ptr[src + 1] - start, 0)
     offsets = jnp.cumsum(length) - length  # exclusive prefix sum
     n_syn = jnp.sum(length)
-    _, D, n_local = ring.shape
+    D = ring.shape[1]
 
-    def expand(i, flat_ring):
+    def expand(i, ring):
         k0 = i * tile
         k = k0 + jnp.arange(tile, dtype=offsets.dtype)
         live = k < n_syn
@@ -114,12 +121,12 @@ def deliver(
         packed = csr.packed[syn]
         weight = csr.weight[syn]
         slot = (t0 + step[owner] + ((packed >> 24) & 0xFF)) % D
-        target = ((weight < 0).astype(jnp.int32) * D + slot) * n_local + (packed & 0xFFFFFF)
-        return flat_ring.at[target].add(jnp.where(live, weight * count[owner], 0.0))
+        value = jnp.where(live, weight * count[owner], 0.0)
+        return ring_add(ring, slot, packed & 0xFFFFFF, value)
 
     n_tiles = (n_syn + tile - 1) // tile
-    flat_ring = jax.lax.fori_loop(0, n_tiles, expand, ring.reshape(-1))
-    return flat_ring.reshape(ring.shape), Delivered(index, count, n_spikes, n_syn)
+    ring = jax.lax.fori_loop(0, n_tiles, expand, ring)
+    return ring, Delivered(index, count, n_spikes, n_syn)
 
 
 def deliver_reference(ring: np.ndarray, csr: CSR, spikes: np.ndarray, t0: int) -> np.ndarray:

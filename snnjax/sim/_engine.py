@@ -28,7 +28,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .._errors import check_one_of, check_range
-from ._connect import MAX_DELAY_STEPS, ConnSpec, Synapses, bucket, connect, to_csr
+from ._connect import ConnSpec, Synapses, bucket, connect, delay_steps, to_csr
 from ._delivery import DeviceCSR
 from ._models import DEFAULTS, INITIAL_STATE, MODEL_NAMES, _check_h, get_model
 from ._network import (
@@ -53,6 +53,15 @@ DEVICE_DEFAULTS: dict[str, dict[str, Any]] = {
     "multimeter": {"record_from": (), "interval": 1.0, "start": 0.0, "stop": math.inf},
 }
 DEVICES = tuple(DEVICE_DEFAULTS)
+
+
+def node_defaults(model: str) -> dict[str, Any]:
+    """NEST's defaults of a neuron model (parameters and initial state) or of a device."""
+    if model in MODEL_NAMES:
+        return {**DEFAULTS[model], **INITIAL_STATE[model]}
+    return dict(DEVICE_DEFAULTS[model])
+
+
 _GENERATORS = ("poisson_generator", "dc_generator", "spike_generator")
 _KEY_PARAMS, _KEY_POISSON = 0x7A1, 0x9015
 
@@ -157,12 +166,12 @@ class Simulator:
         if model in MODEL_NAMES:
             values = {
                 k: np.full(n, v, bool if isinstance(v, bool) else np.float64)
-                for k, v in {**DEFAULTS[model], **INITIAL_STATE[model]}.items()
+                for k, v in node_defaults(model).items()
             }
             group = _Group(model, first, int(n), values, offset=self.n_neurons)
             self.n_neurons += n
         else:
-            values = {k: [v] * n for k, v in DEVICE_DEFAULTS[model].items()}
+            values = {k: [v] * n for k, v in node_defaults(model).items()}
             group = _Group(model, first, int(n), values)
         self.groups.append(group)
         ids = np.arange(first, first + n)
@@ -317,7 +326,8 @@ class Simulator:
         if src in _GENERATORS:
             self._connect_generator(src, pre, post, conn, syn)
             return
-        _delay_steps_checked(syn["delay"], self.h)
+        if not isinstance(syn["delay"], Parameter):
+            delay_steps(syn["delay"], self.h)  # fail now, not at build time
         self.projections.append(
             (self._neuron_index(pre), self._neuron_index(post), conn, syn["weight"], syn["delay"])
         )
@@ -382,7 +392,7 @@ class Simulator:
                     f"`{name}` of a {kind} connection must be a number or one value per "
                     f"connection ({len(neu)})"
                 )
-        steps = _delay_steps_checked(d, self.h)
+        steps = delay_steps(d, self.h)
         self.device_conns.append(
             _DeviceConn(kind, dev, neu, np.broadcast_to(w, neu.shape).astype(np.float32),
                         np.broadcast_to(steps, neu.shape).astype(np.int32))
@@ -449,6 +459,8 @@ class Simulator:
         self._built = {"arrays": arrays, "layout": layout}
         self.state = SimState(states, jnp.zeros((2, D, n), jnp.float32))
         self._sg_steps = self._spike_generator_steps()
+        # Neurons any spike_recorder watches (fixed from now on: no connect after the build).
+        self._watched = np.array(sorted(set().union(*self.watch.values())), np.int64)
         self._executables = {}
         self._compile()  # ahead of time: compiling belongs to the build
 
@@ -501,7 +513,7 @@ class Simulator:
 
     def _spike_inputs(self) -> SpikeInput:
         dev, neu, w, d = self._conns("spike_generator")
-        return SpikeInput(*(jnp.asarray(a) for a in (dev.astype(np.int32), neu, w, d)))
+        return SpikeInput(*(jnp.asarray(a) for a in (dev, neu, w, d)))
 
     def _current_inputs(self) -> CurrentInput:
         dev, neu, w, d = self._conns("dc_generator")
@@ -605,9 +617,8 @@ class Simulator:
         return jnp.asarray(counts.reshape(blocks, per_block, -1))
 
     def _collect(self, record, t0, blocks, per_block) -> None:
-        watched = set().union(*self.watch.values()) if self.watch else set()
         n = self._built["layout"].n
-        if watched:
+        if len(self._watched):
             index, count = np.asarray(record.spikes.index), np.asarray(record.spikes.count)
             n_spikes = np.asarray(record.spikes.n_spikes)
             valid = np.arange(index.shape[1])[None, :] < n_spikes[:, None]
@@ -615,7 +626,7 @@ class Simulator:
             flat, mult = index[b, k], count[b, k].astype(np.int64)
             neuron = flat % n
             step = t0 + b * per_block + flat // n
-            keep = np.isin(neuron, np.fromiter(watched, np.int64))
+            keep = np.isin(neuron, self._watched)
             neuron, step = np.repeat(neuron[keep], mult[keep]), np.repeat(step[keep], mult[keep])
             self._spikes.append((neuron, step))
         if self.sampled:
@@ -710,17 +721,3 @@ def _spike_steps(times, mult, h) -> tuple[np.ndarray, np.ndarray]:
     if len(mult) != len(times):
         raise ValueError("`spike_multiplicities` must have one entry per spike time")
     return steps.astype(np.int64) - 1, mult
-
-
-def _delay_steps_checked(delay, h) -> np.ndarray:
-    """Delays (numbers or arrays) in steps, NEST's rounding, within ``[1, 255]`` steps."""
-    if isinstance(delay, Parameter):
-        return np.zeros(0)
-    d = np.asarray(delay, np.float64)
-    steps = np.round(d / h)
-    if np.any(~np.isfinite(d)) or np.any(steps < 1) or np.any(steps > MAX_DELAY_STEPS):
-        raise ValueError(
-            f"`delay` must be in [resolution, {MAX_DELAY_STEPS} * resolution] = "
-            f"[{h}, {MAX_DELAY_STEPS * h:g}] ms; got {np.ravel(d)[:4].tolist()}"
-        )
-    return steps

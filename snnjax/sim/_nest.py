@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 
 from .._errors import check_one_of
-from ._engine import DEVICE_DEFAULTS, Simulator
-from ._models import DEFAULTS, INITIAL_STATE, MODEL_NAMES
+from ._engine import DEVICE_DEFAULTS, Simulator, node_defaults
+from ._models import MODEL_NAMES
 
 _SETTABLE = {
     "resolution": 0.1,
@@ -265,8 +265,7 @@ def Create(model: str, n: int = 1, params: dict | list | None = None, positions=
 
 
 def _default(model: str, key: str):
-    table = {**DEFAULTS.get(model, {}), **INITIAL_STATE.get(model, {}),
-             **DEVICE_DEFAULTS.get(model, {})}  # fmt: skip
+    table = node_defaults(model)
     check_one_of(f"{model} parameter", key, sorted(table))
     return table[key]
 
@@ -318,8 +317,7 @@ def GetDefaults(model: str, keys: str | list | None = None):
         table = dict(_kernel.synapses[model])
     else:
         base, defaults = _kernel.resolve_model(model)
-        table = {**DEFAULTS.get(base, {}), **INITIAL_STATE.get(base, {}),
-                 **DEVICE_DEFAULTS.get(base, {}), **defaults}  # fmt: skip
+        table = {**node_defaults(base), **defaults}
     if keys is None:
         return table
     if isinstance(keys, str):

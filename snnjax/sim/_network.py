@@ -31,7 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.extend.random import threefry_2x32
 
-from ._delivery import Delivered, DeviceCSR, deliver
+from ._delivery import Delivered, DeviceCSR, deliver, ring_add
 
 #: NEST's recordables per model: name -> state field (``None``: the absolute ``V_m``).
 RECORDABLES: dict[str, dict[str, str | None]] = {
@@ -138,13 +138,6 @@ def poisson_table(lam: float) -> np.ndarray:
     return np.floor(cdf[:last]).astype(np.uint32)
 
 
-def _add(ring: jax.Array, slot, target, value) -> jax.Array:
-    """Scatter-add ``value`` into ``ring[channel(value), slot, target]``."""
-    _, D, n = ring.shape
-    index = ((value < 0).astype(jnp.int32) * D + slot) * n + target
-    return ring.reshape(-1).at[index.reshape(-1)].add(value.reshape(-1)).reshape(ring.shape)
-
-
 def _poisson(ring: jax.Array, p: PoissonInput, t0, steps: int) -> jax.Array:
     t = (t0 + jnp.arange(steps)).astype(jnp.uint32)
     a = jnp.broadcast_to(p.counter[:, None], (p.counter.shape[0], steps)).reshape(-1)
@@ -153,7 +146,7 @@ def _poisson(ring: jax.Array, p: PoissonInput, t0, steps: int) -> jax.Array:
     counts = jnp.searchsorted(p.table, bits, side="right").astype(jnp.float32)
     slot = (t0 + jnp.arange(steps)[None, :] + p.delay[:, None]) % ring.shape[1]
     target = jnp.broadcast_to(p.target[:, None], slot.shape)
-    return _add(ring, slot, target, counts.reshape(slot.shape) * p.weight[:, None])
+    return ring_add(ring, slot, target, counts.reshape(slot.shape) * p.weight[:, None])
 
 
 def _sample(layout: Layout, arrays: NetworkArrays, neurons) -> jax.Array:
@@ -176,7 +169,7 @@ def _block(layout: Layout, arrays: NetworkArrays, steps: int, state: SimState, t
     if sg.source.shape[0]:
         slot = (t0 + jnp.arange(steps)[:, None] + sg.delay[None, :]) % layout.D
         value = sg_counts[:, sg.source] * sg.weight[None, :]
-        ring = _add(ring, slot, jnp.broadcast_to(sg.target, slot.shape), value)
+        ring = ring_add(ring, slot, jnp.broadcast_to(sg.target, slot.shape), value)
     cur = arrays.current
 
     def step(carry, j):
