@@ -368,15 +368,48 @@ class CSR:
 
 
 def to_csr(n_sources: int, syn: Synapses, local_ids: np.ndarray) -> CSR:
-    """Group ``syn`` by source, then delay, then target (the canonical delivery order)."""
+    """Group ``syn`` by source, then delay, then target (the canonical delivery order);
+    local target index = position in ``local_ids``."""
     local_ids = np.asarray(local_ids, np.int64)
     if len(local_ids) > MAX_LOCAL_TARGETS:
         raise ValueError(f"a shard may own at most {MAX_LOCAL_TARGETS} neurons")
-    tgt_local = _position(local_ids, syn.target)
-    if np.any(tgt_local < 0):
-        raise ValueError("synapses onto neurons this shard does not own")
-    order = np.lexsort((tgt_local, syn.delay, syn.source))
-    src = syn.source[order]
-    ptr = np.searchsorted(src, np.arange(n_sources + 1)).astype(np.int64)
-    packed = tgt_local[order].astype(np.uint32) | (syn.delay[order].astype(np.uint32) << 24)
-    return CSR(ptr, packed, syn.weight[order])
+    slot_of = np.full(int(max(local_ids.max(initial=-1), syn.target.max(initial=-1))) + 1, -1)
+    slot_of[local_ids] = np.arange(len(local_ids))
+    return build_csr(n_sources, [syn], slot_of)
+
+
+def build_csr(n_sources: int, parts, slot_of: np.ndarray) -> CSR:
+    """A :class:`CSR` from synapses given part by part (e.g. one part per ``Connect``).
+
+    Memory-lean: each part is packed at once into a sort key ``source << 32 | delay << 24 |
+    local target`` (``uint64``) and a ``float32`` weight, the parts are concatenated and
+    sorted once (stable: synapses with equal keys keep their order, part by part), so the
+    peak is about 40 bytes per synapse.
+
+    Args:
+        n_sources: number of possible sources (the CSR's rows).
+        parts: an iterable of :class:`Synapses`.
+        slot_of: ``int[N]``: local index of each target (``-1``: not on this shard).
+    """
+    slot_of = np.asarray(slot_of, np.int64)
+    if slot_of.max(initial=-1) >= MAX_LOCAL_TARGETS:
+        raise ValueError(f"a shard may own at most {MAX_LOCAL_TARGETS} neurons")
+    keys, weights = [], []
+    for syn in parts:
+        slot = slot_of[syn.target] if len(syn.target) else np.zeros(0, np.int64)
+        if np.any(slot < 0):
+            raise ValueError("synapses onto neurons this shard does not own")
+        key = np.asarray(syn.source, np.uint64) << np.uint64(32)
+        key |= (np.asarray(syn.delay, np.uint64) << np.uint64(24)) | slot.astype(np.uint64)
+        keys.append(key)
+        weights.append(np.asarray(syn.weight, np.float32))
+        del syn, slot, key
+    key = np.concatenate(keys) if keys else np.zeros(0, np.uint64)
+    del keys
+    order = np.argsort(key, kind="stable")
+    key = key[order]
+    weight = np.concatenate(weights)[order] if weights else np.zeros(0, np.float32)
+    del weights, order
+    counts = np.bincount((key >> np.uint64(32)).astype(np.int64), minlength=n_sources)
+    ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    return CSR(ptr, (key & np.uint64(0xFFFFFFFF)).astype(np.uint32), weight)

@@ -10,15 +10,19 @@ chunk is re-run from its start; when set explicitly, an overflow raises with the
 needed. Recorded spikes and samples are copied to the host after each chunk and filtered
 there, so device memory stays bounded. A progress bar shows simulated time.
 
-Single shard: every neuron is local. Everything random is keyed by ids (connections by
-target, Poisson input by target and step, random parameters by node id), so the network
-and its input do not depend on how it is split.
+Sharding: a placement (:mod:`._placement`) gives every neuron an owner shard; each shard
+holds its own neurons (populations padded to the same count on every shard) and their
+incoming synapses, built from keyed streams (connections by target, Poisson input by target
+and step, random parameters by node id), so the network and its spikes do not depend on
+how it is split. Shards are local devices (``devices=D``: ``shard_map``) or MPI ranks
+(``mpi=comm``: ``mpi4jax``), exchanging spikes once per block (:mod:`._exchange`).
 """
 
 import copy
 import dataclasses
 import functools
 import math
+import time
 import zlib
 from typing import Any
 
@@ -28,8 +32,9 @@ import numpy as np
 from tqdm import tqdm
 
 from .._errors import check_one_of, check_range
-from ._connect import ConnSpec, Synapses, bucket, connect, delay_steps, to_csr
+from ._connect import ConnSpec, bucket, build_csr, connect, delay_steps
 from ._delivery import DeviceCSR
+from ._exchange import EXCHANGES, KEY_BYTES, MPIComm
 from ._models import DEFAULTS, INITIAL_STATE, MODEL_NAMES, _check_h, get_model
 from ._network import (
     RECORDABLES,
@@ -41,7 +46,9 @@ from ._network import (
     SpikeInput,
     poisson_table,
     run_blocks,
+    run_sharded,
 )
+from ._placement import PLACEMENTS, place
 from ._random import Parameter, sample_per_id
 
 #: NEST's devices and their parameters (defaults).
@@ -75,6 +82,7 @@ class _Group:
     n: int
     values: dict  # neurons: name -> float64[n]; devices: name -> list of n values
     offset: int = -1  # neurons: index of the first one in the neuron axis
+    shard: int = -1  # RemoteCreate: the shard (rank) that owns them; -1: placement decides
 
     @property
     def is_neuron(self) -> bool:
@@ -104,6 +112,13 @@ class Simulator:
         tile: synapses expanded per iteration of the delivery loop; ``None``: the synapses
             a block expands at 10 Hz, as a power of two in ``[2**12, 2**16]``.
         progress: show a progress bar over simulated time.
+        devices: shard the network over this many local JAX devices (``shard_map``).
+        exchange: how shards exchange spikes: ``'all_gather'``, ``'all_to_all'`` or
+            ``'point_to_point'`` (:mod:`snnjax.sim._exchange`).
+        placement: which shard owns each neuron: ``'round_robin'``, ``'block'`` or
+            ``'partition'`` (:mod:`snnjax.sim._placement`).
+        mpi: an ``mpi4py`` communicator (or ``True`` for ``COMM_WORLD``): one shard per
+            rank; every rank runs the same script and builds only its own shard.
 
     Examples:
         >>> sim = Simulator(resolution=0.1, seed=1)
@@ -123,8 +138,29 @@ class Simulator:
         chunk: int = 1000,
         tile: int | None = None,
         progress: bool = False,
+        devices: int = 1,
+        exchange: str = "all_gather",
+        placement: str = "round_robin",
+        mpi: Any = None,
     ):
         check_range("resolution", resolution, low=0.0, low_inclusive=False)
+        check_one_of("exchange", exchange, EXCHANGES)
+        check_one_of("placement", placement, PLACEMENTS)
+        if not isinstance(devices, int) or devices < 1:
+            raise ValueError(f"`devices` must be a positive int; got {devices!r}")
+        if mpi is True:
+            mpi = _mpi().COMM_WORLD
+        comm = mpi if mpi is not None and mpi.Get_size() > 1 else None
+        if comm is not None and devices > 1:
+            raise ValueError(
+                f"`devices` must be 1 under MPI with {comm.Get_size()} ranks (one shard per "
+                f"rank); got {devices}"
+            )
+        if devices > len(jax.devices()):
+            raise ValueError(
+                f"`devices`={devices}, but JAX sees {len(jax.devices())} device(s); on CPU "
+                "set XLA_FLAGS=--xla_force_host_platform_device_count=N before JAX starts"
+            )
         _check_h(resolution)  # a whole number of NEST tics
         if not isinstance(seed, int | np.integer) or seed < 0:
             raise ValueError(f"`seed` must be an int >= 0; got {seed!r}")
@@ -134,6 +170,14 @@ class Simulator:
         if max_spikes is not None and (not isinstance(max_spikes, int) or max_spikes < 1):
             raise ValueError(f"`max_spikes` must be a positive int or None; got {max_spikes!r}")
         self.h, self.seed = float(resolution), int(seed)
+        self.exchange, self.placement, self.comm = exchange, placement, comm
+        self.shards = comm.Get_size() if comm is not None else devices
+        self.rank = comm.Get_rank() if comm is not None else 0
+        self.mesh = (
+            jax.sharding.Mesh(np.array(jax.devices()[:devices]), ("shards",))
+            if devices > 1 else None
+        )  # fmt: skip
+        self.stats: dict = {}
         self.max_spikes, self.chunk, self.tile, self.progress = max_spikes, chunk, tile, progress
         self.groups: list[_Group] = []
         self.n_neurons = 0
@@ -152,15 +196,21 @@ class Simulator:
     def n_nodes(self) -> int:
         return sum(g.n for g in self.groups)
 
-    def create(self, model: str, n: int = 1, params: dict | None = None) -> np.ndarray:
+    def create(
+        self, model: str, n: int = 1, params: dict | None = None, *, shard: int | None = None
+    ) -> np.ndarray:
         """``n`` nodes of a NEST ``model`` (neuron or device); returns their ids (from 1).
 
         ``params`` values: a scalar, one value per node, or a random parameter
-        (:mod:`snnjax.sim.random`) drawn per node id.
+        (:mod:`snnjax.sim.random`) drawn per node id. ``shard``: the shard (MPI rank) that
+        owns the neurons (NEST GPU's ``RemoteCreate``); ``None``: the placement decides.
         """
         check_one_of("model", model, (*MODEL_NAMES, *DEVICES))
         if not isinstance(n, int | np.integer) or n < 1:
             raise ValueError(f"`n` must be a positive int; got {n!r}")
+        if shard is not None and not (isinstance(shard, int | np.integer)
+                                      and 0 <= shard < self.shards):  # fmt: skip
+            raise ValueError(f"`shard` (rank) must be in [0, {self.shards - 1}]; got {shard!r}")
         self._check_not_built("create")
         first = self.n_nodes + 1
         if model in MODEL_NAMES:
@@ -168,7 +218,8 @@ class Simulator:
                 k: np.full(n, v, bool if isinstance(v, bool) else np.float64)
                 for k, v in node_defaults(model).items()
             }
-            group = _Group(model, first, int(n), values, offset=self.n_neurons)
+            group = _Group(model, first, int(n), values, offset=self.n_neurons,
+                           shard=-1 if shard is None else int(shard))  # fmt: skip
             self.n_neurons += n
         else:
             values = {k: [v] * n for k, v in node_defaults(model).items()}
@@ -272,16 +323,33 @@ class Simulator:
         return [float(v) if isinstance(v, np.floating) else v for v in out]
 
     def _state_value(self, group, key, pos):
-        index = [g for g in self.groups if g.is_neuron].index(group)
-        model = get_model(group.model)
-        state = self.state.neurons[index]
-        params = self._built["arrays"].params[index]
-        value = model.V_m(params, state) if key == "V_m" else getattr(state, key)
-        return np.asarray(value, np.float64)[pos]
+        """Current values of a state variable (under MPI: collective, from the owners)."""
+        p = [g for g in self.groups if g.is_neuron].index(group)
+        model, index = get_model(group.model), group.offset + np.asarray(pos)
+        owner = self.owner[group.offset : group.offset + group.n]
+        rank_in_shard = np.zeros(group.n, np.int64)
+        for s in np.unique(owner):
+            rank_in_shard[owner == s] = np.arange(np.sum(owner == s))
+        out = np.full(len(index), np.nan)
+        for s in [self.rank] if self.comm is not None else range(self.shards):
+            mine = self.owner[index] == s
+            if not mine.any():
+                continue
+            state, params = self.state.neurons[p], self._built["arrays"].params[p]
+            if self.mesh is not None:
+                state, params = jax.tree.map(lambda x, s=s: x[s], (state, params))
+            value = model.V_m(params, state) if key == "V_m" else getattr(state, key)
+            out[mine] = np.asarray(value, np.float64)[rank_in_shard[index[mine] - group.offset]]
+        if self.comm is not None:
+            parts = self.comm.allgather(out)
+            out = np.where(self.owner[index] == self.rank, out, np.nan)
+            for r, part in enumerate(parts):
+                out = np.where(self.owner[index] == r, part, out)
+        return out
 
-    def _neuron_params(self, group: _Group):
+    def _neuron_params(self, group: _Group, pos=slice(None)):
         names = DEFAULTS[group.model]
-        return get_model(group.model).params(**{k: group.values[k] for k in names})
+        return get_model(group.model).params(**{k: group.values[k][pos] for k in names})
 
     def _check_not_built(self, what: str) -> None:
         if self._built is not None:
@@ -401,68 +469,168 @@ class Simulator:
 
     # ------------------------------------------------------------------------ build
     def prepare(self) -> None:
-        """Build the network (connectivity, inputs) and compile the first chunk."""
+        """Build the network (placement, connectivity, inputs) and compile the first chunk.
+
+        Each shard is built on its own from the keyed streams: under MPI a rank builds only
+        its shard; on one process the shards are built one after the other (never a global
+        connectivity), then each is put on its device.
+        """
         if self._built is not None:
             return
+        self._check_same_network()
         populations = [g for g in self.groups if g.is_neuron]
-        n = self.n_neurons
-        ids = np.arange(n)
-        parts = [
-            connect(self.seed, p, pre, post, post, conn, w, d, self.h)
-            for p, (pre, post, conn, w, d) in enumerate(self.projections)
-        ]
-        fields = (("source", np.int64), ("target", np.int64), ("weight", np.float32),
-                  ("delay", np.int32))  # fmt: skip
-        syn = Synapses(*(
-            np.concatenate([getattr(s, k) for s in parts]).astype(t) if parts else np.zeros(0, t)
-            for k, t in fields
-        ))  # fmt: skip
-        del parts
-        csr = to_csr(n, syn, ids)
-        self.n_synapses = len(syn.weight)
-        self.connectivity_bytes = csr.nbytes
-        min_delay = int(syn.delay.min()) if self.n_synapses else 10
-        all_delays = [int(syn.delay.max()) if self.n_synapses else 1] + [
+        N, S = self.n_neurons, self.shards
+        pops = [(g.offset, g.offset + g.n) for g in populations]
+        pinned = np.concatenate([np.full(g.n, g.shard) for g in populations] or [np.zeros(0)])
+        edges = [(pre, post, conn) for pre, post, conn, _, _ in self.projections]
+        owner = place(self.placement, S, pinned, pops, edges)
+        if self.comm is not None:
+            owner = self.comm.bcast(owner, root=0)  # one placement, whatever METIS does
+        self.owner = owner
+        counts = np.array([[np.sum(owner[a:b] == s) for a, b in pops] for s in range(S)])
+        caps = np.maximum(1, counts.max(0)) if N else np.zeros(0, np.int64)
+        base = np.concatenate([[0], np.cumsum(caps)]).astype(np.int64)
+        self._base = base
+        models = [get_model(g.model) for g in populations]
+        mine = [self.rank] if self.comm is not None else list(range(S))
+        sampled, sample_index, self._sample_columns = self._sampling(populations)
+        shards, build_s = [], []
+        for s in mine:
+            t = time.perf_counter()
+            shards.append(self._build_shard(s, populations, models, caps, base, sample_index[s]))
+            build_s.append(time.perf_counter() - t)
+        csrs = [sh.pop("csr") for sh in shards]
+        has = np.stack([np.diff(c.ptr) > 0 for c in csrs]) if N else np.zeros((S, 0), bool)
+        n_syn = np.array([c.n_synapses for c in csrs], np.int64)
+        delays = [(int(c.delay.min()), int(c.delay.max())) for c in csrs if c.n_synapses]
+        bytes_ = sum(c.nbytes for c in csrs)
+        if self.comm is not None:
+            has = np.concatenate(self.comm.allgather(has))
+            n_syn = np.concatenate(self.comm.allgather(n_syn))
+            delays = [d for part in self.comm.allgather(delays) for d in part]
+            bytes_ = sum(self.comm.allgather(bytes_))
+            build_s = [t for part in self.comm.allgather(build_s) for t in part]
+        offsets = tuple(int(k) for k in range(1, S)
+                        if any(has[(q + k) % S][owner == q].any() for q in range(S)))  # fmt: skip
+        for s, sh in zip(mine, shards, strict=True):
+            sh["route"] = self._route(s, has, sh["gid"], sh["real"], offsets)
+        self.n_synapses = int(n_syn.sum())
+        self.connectivity_bytes = int(bytes_)
+        self.stats = {"build_s_per_shard": build_s, "synapses_per_shard": n_syn.tolist(),
+                      "neurons_per_shard": counts.sum(1).tolist()}  # fmt: skip
+        min_delay = min((d for d, _ in delays), default=10)
+        all_delays = [max((d for _, d in delays), default=1)] + [
             int(c.delay.max()) for c in self.device_conns
         ]
-        del syn
         m = max(1, min(min_delay, self.chunk))
         D = max(all_delays) + m
-        params = [self._neuron_params(g) for g in populations]
-        models = [get_model(g.model) for g in populations]
-        states = tuple(
-            model.init_state(p, g.n, **{k: g.values[k] for k in INITIAL_STATE[g.model]})
-            for model, p, g in zip(models, params, populations, strict=True)
-        )
-        sampled, sample_index, self._sample_columns = self._sampling(populations)
-        arrays = NetworkArrays(
-            csr=DeviceCSR.from_csr(csr),
-            props=tuple(mo.propagators(p, self.h) for mo, p in zip(models, params, strict=True)),
-            params=tuple(params),
-            poisson=self._poisson_inputs(),
-            spikes_in=self._spike_inputs(),
-            current=self._current_inputs(),
-            sample_index=sample_index,
-        )
-        guess = max(64, math.ceil(n * m * self.h * 1e-3 * 100.0))
-        expected = self.n_synapses * m * self.h * 1e-3 * 10.0  # synapses per block at 10 Hz
+        n_local = int(base[-1])
+        arrays = [
+            NetworkArrays(
+                csr=DeviceCSR.from_csr(csr), props=sh["props"], params=sh["params"],
+                poisson=sh["poisson"], spikes_in=sh["spikes_in"], current=sh["current"],
+                sample_index=sample_index[s], gid=sh["gid"], real=sh["real"], route=sh["route"],
+            )
+            for s, sh, csr in zip(mine, shards, csrs, strict=True)
+        ]  # fmt: skip
+        states = [SimState(sh["states"], np.zeros((2, D, n_local), np.float32)) for sh in shards]
+        del csrs, shards
+        rate = m * self.h * 1e-3 * 100.0  # spikes per neuron and block at a 100 Hz guess
+        per_shard = int(counts.sum(1).max()) if N else 1
+        send = max(64, math.ceil(per_shard * rate))
+        expected = self.n_synapses / S * m * self.h * 1e-3 * 10.0  # per block at 10 Hz
         layout = Layout(
             models=tuple(models),
-            slices=tuple((g.offset, g.offset + g.n) for g in populations),
-            n=n,
+            slices=tuple((int(base[i]), int(base[i + 1])) for i in range(len(populations))),
+            n=n_local,
             m=m,
             D=D,
-            max_spikes=self.max_spikes or min(guess, n * m),
+            max_spikes=self.max_spikes or min(max(64, math.ceil(N * rate)), max(1, N * m)),
             tile=self.tile or int(np.clip(2 ** math.ceil(math.log2(expected + 1)), 4096, 65536)),
             sampled=sampled,
+            N=N,
+            shards=S,
+            scheme=self.exchange,
+            offsets=offsets,
+            max_send=min(send, n_local * m),
+            max_route=min(send, n_local * m),
         )
+        if self.mesh is not None:  # one process, S devices: stack [S, ...] and shard
+            sharding = jax.sharding.NamedSharding(self.mesh, jax.sharding.PartitionSpec("shards"))
+            stacked = _stack(arrays), _stack(states)
+            arrays, state = jax.device_put(stacked, sharding)
+        else:
+            arrays, state = jax.device_put((arrays[0], states[0]))
         self._built = {"arrays": arrays, "layout": layout}
-        self.state = SimState(states, jnp.zeros((2, D, n), jnp.float32))
+        self.state = state
         self._sg_steps = self._spike_generator_steps()
         # Neurons any spike_recorder watches (fixed from now on: no connect after the build).
         self._watched = np.array(sorted(set().union(*self.watch.values())), np.int64)
         self._executables = {}
         self._compile()  # ahead of time: compiling belongs to the build
+
+    def _build_shard(self, s, populations, models, caps, base, sample_index) -> dict:
+        """One shard's arrays: its neurons' parameters and state, incoming CSR, inputs."""
+        N, owner = self.n_neurons, self.owner
+        slot_of = np.full(N, -1, np.int64)
+        gid = np.zeros(int(base[-1]), np.int64)
+        real = np.zeros(int(base[-1]), bool)
+        params, states = [], []
+        for p, g in enumerate(populations):
+            ids = g.offset + np.flatnonzero(owner[g.offset : g.offset + g.n] == s)
+            lo = int(base[p])
+            slot_of[ids] = lo + np.arange(len(ids))
+            gid[lo : lo + caps[p]] = g.offset  # padding: a copy of the first neuron
+            gid[lo : lo + len(ids)] = ids
+            real[lo : lo + len(ids)] = True
+            pos = gid[lo : lo + caps[p]] - g.offset
+            par = self._neuron_params(g, pos)
+            params.append(par)
+            init = {k: g.values[k][pos] for k in INITIAL_STATE[g.model]}
+            states.append(models[p].init_state(par, int(caps[p]), **init))
+        parts = (
+            connect(self.seed, p, pre, post, post[owner[post] == s], conn, w, d, self.h)
+            for p, (pre, post, conn, w, d) in enumerate(self.projections)
+        )
+        return {
+            "csr": build_csr(N, parts, slot_of),
+            "props": tuple(mo.propagators(p, self.h) for mo, p in zip(models, params, strict=True)),
+            "params": tuple(params),
+            "states": tuple(states),
+            "poisson": self._poisson_inputs(s, slot_of),
+            "spikes_in": self._spike_inputs(s, slot_of),
+            "current": self._current_inputs(s, slot_of),
+            "gid": gid.astype(np.int32),
+            "real": real,
+        }
+
+    def _route(self, s, has, gid, real, offsets) -> np.ndarray:
+        """``bool[R, n]``: which destinations need each local neuron's spikes."""
+        S = self.shards
+        if S == 1 or self.exchange == "all_gather":
+            return np.zeros((0, len(gid)), bool)
+        dests = range(S) if self.exchange == "all_to_all" else [(s + k) % S for k in (0, *offsets)]
+        return np.stack([has[q][gid] & real for q in dests])
+
+    def _check_same_network(self) -> None:
+        """Under MPI: every rank must describe the same network (same script and config)."""
+        if self.comm is None:
+            return
+        desc = repr((self.h, self.seed, self.exchange, self.placement, self.chunk,
+                     [(g.model, g.n, g.shard, {k: np.asarray(v).tobytes() if g.is_neuron
+                                               else repr(v) for k, v in g.values.items()})
+                      for g in self.groups],
+                     [(pre.tobytes(), post.tobytes(), conn, repr(w), repr(d))
+                      for pre, post, conn, w, d in self.projections],
+                     [dataclasses.astuple(c) for c in self.device_conns]))  # fmt: skip
+        digest = zlib.crc32(desc.encode())
+        digests = self.comm.allgather(digest)
+        if len(set(digests)) != 1:
+            bad = [r for r, d in enumerate(digests) if d != digests[0]]
+            raise ValueError(
+                f"ranks {bad} describe a different network than rank 0 (different config, "
+                "seed or script?); every rank must run the same script with the same arguments"
+            )
 
     def _compile(self, steps: int | None = None, blocks: int | None = None):
         """The compiled chunk for ``blocks`` blocks of ``steps`` steps (cached)."""
@@ -471,13 +639,19 @@ class Simulator:
         blocks = blocks or max(1, self.chunk // layout.m)
         key = (layout, steps, blocks)
         if key not in self._executables:
-            fn = jax.jit(functools.partial(run_blocks, layout, steps))
+            if self.mesh is not None:
+                fn = functools.partial(run_sharded, layout, steps, self.mesh)
+            else:
+                comm = MPIComm(self.comm, self.shards, self.rank) if self.comm else None
+                fn = functools.partial(run_blocks, layout, steps, comm=comm)
             counts = jnp.zeros((blocks, steps, len(self._sg_steps)), jnp.float32)
-            self._executables = {key: fn.lower(self._built["arrays"], self.state,
-                                               jnp.int32(0), counts).compile()}  # fmt: skip
+            args = (self._built["arrays"], self.state, jnp.int32(0), counts)
+            self._executables = {key: jax.jit(fn).lower(*args).compile()}
         return self._executables[key]
 
-    def _poisson_inputs(self) -> tuple[PoissonInput, ...]:
+    def _poisson_inputs(self, s: int, slot_of: np.ndarray) -> tuple[PoissonInput, ...]:
+        """Shard ``s``'s Poisson inputs: one per (connection, distinct rate), the same list
+        on every shard (padded with a zero-weight entry where a shard has none)."""
         rates = self._device_values("poisson_generator", "rate")
         base = jax.random.fold_in(jax.random.key(self.seed), _KEY_POISSON)
         out = []
@@ -488,14 +662,18 @@ class Simulator:
                 keep = (rates[conn.device] == r) & (conn.weight != 0)
                 if r == 0 or not keep.any():
                     continue
+                keep &= self.owner[conn.neuron] == s
+                neuron = conn.neuron[keep] if keep.any() else np.zeros(1, np.int64)
+                weight = conn.weight[keep] if keep.any() else np.zeros(1, np.float32)
+                delay = conn.delay[keep] if keep.any() else np.ones(1, np.int32)
                 key = jax.random.key_data(jax.random.fold_in(base, c))
                 out.append(PoissonInput(
-                    key=jnp.asarray(key, jnp.uint32),
-                    target=jnp.asarray(conn.neuron[keep], jnp.int32),
-                    counter=jnp.asarray(conn.neuron[keep], jnp.uint32),
-                    weight=jnp.asarray(conn.weight[keep]),
-                    delay=jnp.asarray(conn.delay[keep]),
-                    table=jnp.asarray(poisson_table(r * self.h / 1000.0)),
+                    key=np.asarray(key, np.uint32),
+                    target=np.maximum(slot_of[neuron], 0).astype(np.int32),
+                    counter=neuron.astype(np.uint32),
+                    weight=weight.astype(np.float32),
+                    delay=delay.astype(np.int32),
+                    table=poisson_table(r * self.h / 1000.0),
                 ))  # fmt: skip
         return tuple(out)
 
@@ -503,29 +681,31 @@ class Simulator:
         vals = [v for g in self.groups if g.model == kind for v in g.values[key]]
         return np.asarray(vals, np.float64)
 
-    def _conns(self, kind):
+    def _conns(self, kind, s, slot_of):
+        """Shard ``s``'s connections from devices of ``kind``: (device, slot, weight, delay)."""
         conns = [c for c in self.device_conns if c.kind == kind]
-        return tuple(
+        dev, neu, w, d = (
             np.concatenate([getattr(c, f) for c in conns]) if conns else np.zeros(0, t)
-            for f, t in (("device", np.int32), ("neuron", np.int32), ("weight", np.float32),
+            for f, t in (("device", np.int32), ("neuron", np.int64), ("weight", np.float32),
                          ("delay", np.int32))
         )  # fmt: skip
+        keep = self.owner[neu] == s
+        return dev[keep], slot_of[neu[keep]].astype(np.int32), w[keep], d[keep]
 
-    def _spike_inputs(self) -> SpikeInput:
-        dev, neu, w, d = self._conns("spike_generator")
-        return SpikeInput(*(jnp.asarray(a) for a in (dev, neu, w, d)))
+    def _spike_inputs(self, s, slot_of) -> SpikeInput:
+        return SpikeInput(*self._conns("spike_generator", s, slot_of))
 
-    def _current_inputs(self) -> CurrentInput:
-        dev, neu, w, d = self._conns("dc_generator")
+    def _current_inputs(self, s, slot_of) -> CurrentInput:
+        dev, neu, w, d = self._conns("dc_generator", s, slot_of)
         amp = self._device_values("dc_generator", "amplitude")
         start = np.round(self._device_values("dc_generator", "start") / self.h)
         stop = self._device_values("dc_generator", "stop") / self.h
         stop = np.where(np.isfinite(stop), np.round(stop), 2**30)
         return CurrentInput(
-            jnp.asarray(neu, jnp.int32),
-            jnp.asarray(amp[dev] * w if len(dev) else np.zeros(0), jnp.float32),
-            jnp.asarray(start[dev] + d if len(dev) else np.zeros(0), jnp.int32),
-            jnp.asarray(np.minimum(stop[dev] + d, 2**30) if len(dev) else np.zeros(0), jnp.int32),
+            neu,
+            (amp[dev] * w if len(dev) else np.zeros(0)).astype(np.float32),
+            (start[dev] + d if len(dev) else np.zeros(0)).astype(np.int32),
+            (np.minimum(stop[dev] + d, 2**30) if len(dev) else np.zeros(0)).astype(np.int32),
         )
 
     def _spike_generator_steps(self) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -540,27 +720,38 @@ class Simulator:
         return out
 
     def _sampling(self, populations):
-        """Per population: the recordables and neurons sampled; per multimeter: columns."""
-        per_pop = []
+        """What multimeters sample: per population the recordables (the same on every
+        shard); per shard and population the local indices sampled (padded to one length);
+        per (recordable, neuron) its ``(shard, column)`` in the samples."""
+        names, per_shard = [], [[] for _ in range(self.shards)]
         for g in populations:
-            names, idx = set(), set()
+            pop_names, pop_ids = set(), set()
             for m, neurons in self.sampled.items():
-                local = [i - g.offset for i in neurons if g.offset <= i < g.offset + g.n]
-                if local:
-                    names.update(self._multimeter(m)["record_from"])
-                    idx.update(local)
-            per_pop.append((tuple(sorted(names)), np.array(sorted(idx), np.int32)))
-        column, base = {}, 0
-        for g, (names, idx) in zip(populations, per_pop, strict=True):
-            for name in names:
-                for k, i in enumerate(idx):
-                    column[(name, g.offset + int(i))] = base + k
-                base += len(idx)
-        return (
-            tuple(names for names, _ in per_pop),
-            tuple(jnp.asarray(idx) for _, idx in per_pop),
-            column,
-        )
+                ids = [i for i in neurons if g.offset <= i < g.offset + g.n]
+                if ids:
+                    pop_names.update(self._multimeter(m)["record_from"])
+                    pop_ids.update(ids)
+            ids = np.array(sorted(pop_ids), np.int64)
+            owner = self.owner[ids] if len(ids) else np.zeros(0, np.int64)
+            for s in range(self.shards):
+                per_shard[s].append(ids[owner == s])
+            names.append(tuple(sorted(pop_names)))
+        width = [max(len(per_shard[s][p]) for s in range(self.shards))
+                 for p in range(len(populations))]  # fmt: skip
+        index, column = [], {}
+        for s in range(self.shards):
+            idx, col = [], 0
+            for p, g in enumerate(populations):
+                ids = per_shard[s][p]
+                local = np.searchsorted(np.flatnonzero(self.owner[g.offset : g.offset + g.n] == s),
+                                        ids - g.offset)  # fmt: skip
+                idx.append(np.pad(local, (0, width[p] - len(ids))).astype(np.int32))
+                for name in names[p]:
+                    for k, i in enumerate(ids):
+                        column[(name, int(i))] = (s, col + k)
+                    col += width[p]
+            index.append(tuple(idx))
+        return tuple(names), index, column
 
     def _multimeter(self, mid: int) -> dict:
         ((group, pos),) = self._group_of([mid])
@@ -580,8 +771,8 @@ class Simulator:
             raise ValueError(f"`t_ms` must be a multiple of the resolution {self.h}; got {t_ms}")
         if self._built is None:
             raise ValueError("call prepare() (or simulate) before run()")
-        layout = self._built["layout"]
-        bar = tqdm(total=steps, desc="simulate", unit="step", disable=not self.progress)
+        show = self.progress and self.rank == 0
+        bar = tqdm(total=steps, desc="simulate", unit="step", disable=not show)
         done = 0
         while done < steps:
             layout = self._built["layout"]
@@ -591,16 +782,13 @@ class Simulator:
             counts = self._sg_counts(t0, blocks, per_block)
             run = self._compile(per_block, blocks)
             state, record = run(self._built["arrays"], self.state, jnp.int32(t0), counts)
-            need = int(np.max(np.asarray(record.spikes.n_spikes)))
-            if need > layout.max_spikes:
-                if self.max_spikes is not None:
-                    raise RuntimeError(
-                        f"spike buffer overflow at t = {t0 * self.h:g} ms: a block of "
-                        f"{layout.m} steps had {need} spikes, capacity max_spikes="
-                        f"{layout.max_spikes}; create the Simulator with max_spikes >= {need}"
-                    )
-                grown = min(layout.n * layout.m, max(int(need * 1.25), 2 * layout.max_spikes))
-                self._built["layout"] = dataclasses.replace(layout, max_spikes=grown)
+            if self.mesh is None:  # one shard here: give the record its shard axis
+                record = jax.tree.map(lambda x: x[None], record)
+            record = jax.tree.map(np.asarray, record)
+            need = [record.n_recv.max(), record.n_own.max(), record.n_route.max(initial=0)]
+            if self.comm is not None:
+                need = self.comm.allreduce(np.asarray(need), op=_mpi().MAX)
+            if self._grow(layout, *(int(x) for x in need), t0):
                 continue  # re-run this chunk from its start (state unchanged)
             self.state = state
             self._collect(record, t0, blocks, per_block)
@@ -608,6 +796,27 @@ class Simulator:
             done += blocks * per_block
             bar.update(blocks * per_block)
         bar.close()
+
+    def _grow(self, layout: Layout, recv: int, own: int, route: int, t0: int) -> bool:
+        """Grow the buffers that overflowed (``True``: re-run the chunk) or raise."""
+        if recv > layout.max_spikes and self.max_spikes is not None:
+            raise RuntimeError(
+                f"spike buffer overflow at t = {t0 * self.h:g} ms: a block of {layout.m} "
+                f"steps had {recv} spikes, capacity max_spikes={layout.max_spikes}; create the "
+                f"Simulator with max_spikes >= {recv}"
+            )
+        if layout.shards == 1:
+            own = route = 0  # one shard: its own spikes are the delivered ones
+        grow = {}
+        for name, need, limit in (("max_spikes", recv, layout.N * layout.m),
+                                  ("max_send", own, layout.n * layout.m),
+                                  ("max_route", route, layout.n * layout.m)):  # fmt: skip
+            have = getattr(layout, name)
+            if need > have:
+                grow[name] = min(limit, max(int(need * 1.25), 2 * have))
+        if grow:
+            self._built["layout"] = dataclasses.replace(layout, **grow)
+        return bool(grow)
 
     def _sg_counts(self, t0, blocks, per_block) -> jax.Array:
         counts = np.zeros((blocks * per_block, len(self._sg_steps)), np.float32)
@@ -617,22 +826,70 @@ class Simulator:
         return jnp.asarray(counts.reshape(blocks, per_block, -1))
 
     def _collect(self, record, t0, blocks, per_block) -> None:
-        n = self._built["layout"].n
+        """Copy a chunk's recorded spikes (watched neurons) and samples to the host (under
+        MPI every rank gets every rank's), and count the exchange traffic."""
+        layout = self._built["layout"]
+        N = layout.N
+        self._count_traffic(record, blocks * per_block)
         if len(self._watched):
-            index, count = np.asarray(record.spikes.index), np.asarray(record.spikes.count)
-            n_spikes = np.asarray(record.spikes.n_spikes)
-            valid = np.arange(index.shape[1])[None, :] < n_spikes[:, None]
-            b, k = np.nonzero(valid)
-            flat, mult = index[b, k], count[b, k].astype(np.int64)
-            neuron = flat % n
-            step = t0 + b * per_block + flat // n
+            valid = np.arange(record.key.shape[-1]) < record.n_own[..., None]
+            s, b, k = np.nonzero(valid)
+            flat, mult = record.key[s, b, k].astype(np.int64), record.count[s, b, k]
+            neuron, step = flat % N, t0 + b * per_block + flat // N
             keep = np.isin(neuron, self._watched)
-            neuron, step = np.repeat(neuron[keep], mult[keep]), np.repeat(step[keep], mult[keep])
-            self._spikes.append((neuron, step))
+            mult = mult[keep].astype(np.int64)
+            spikes = (np.repeat(neuron[keep], mult), np.repeat(step[keep], mult))
+            if self.comm is not None:
+                parts = self.comm.allgather(spikes)
+                spikes = tuple(np.concatenate([p[i] for p in parts]) for i in range(2))
+            self._spikes.append(spikes)
         if self.sampled:
-            samples = np.asarray(record.samples).reshape(blocks * per_block, -1)
-            self._samples.setdefault("steps", []).append(t0 + np.arange(len(samples)))
+            samples = record.samples.reshape(record.samples.shape[0], blocks * per_block, -1)
+            if self.comm is not None:
+                samples = np.concatenate(self.comm.allgather(samples))
+            self._samples.setdefault("steps", []).append(t0 + np.arange(samples.shape[1]))
             self._samples.setdefault("values", []).append(samples)
+
+    def _count_traffic(self, record, steps: int) -> None:
+        """Spikes sent to other shards (payload) and buffer bytes moved (padded)."""
+        layout, S = self._built["layout"], self.shards
+        if S == 1:
+            return
+        local = np.asarray(self.rank if self.comm is not None else np.arange(S))
+        if layout.scheme == "all_gather":
+            payload = record.n_own.sum() * (S - 1)
+            padded = (S - 1) * layout.max_send
+        elif layout.scheme == "all_to_all":
+            own = record.n_route[np.arange(len(record.n_route)), :, local.reshape(-1)]
+            payload = record.n_route.sum() - own.sum()
+            padded = (S - 1) * layout.max_route
+        else:
+            payload = record.n_route[..., 1:].sum()
+            padded = len(layout.offsets) * layout.max_route
+        blocks = record.n_own.shape[1]
+        payload, padded = int(payload), int(padded) * blocks * record.n_own.shape[0]
+        spikes = record.n_own.sum(1)
+        if self.comm is not None:
+            payload, padded = (sum(self.comm.allgather(x)) for x in (payload, padded))
+            spikes = np.concatenate(self.comm.allgather(spikes))
+        st = self.stats
+        st["exchange_steps"] = st.get("exchange_steps", 0) + steps
+        st["payload_bytes"] = st.get("payload_bytes", 0) + payload * KEY_BYTES
+        st["padded_bytes"] = st.get("padded_bytes", 0) + padded * KEY_BYTES
+        st["spikes_per_shard"] = (np.asarray(st.get("spikes_per_shard", 0)) + spikes).tolist()
+
+    def exchange_stats(self) -> dict:
+        """Build and exchange figures: per-shard build time, synapses, neurons and spikes,
+        exchange bytes per step (spikes actually sent to other shards; buffer bytes moved
+        with the fixed-capacity padding), load imbalance (max / mean synapses per shard)."""
+        st = dict(self.stats)
+        steps = max(1, st.pop("exchange_steps", 0))
+        st["payload_bytes_per_step"] = st.pop("payload_bytes", 0) / steps
+        st["padded_bytes_per_step"] = st.pop("padded_bytes", 0) / steps
+        syn = np.asarray(st["synapses_per_shard"], np.float64)
+        st["load_imbalance"] = float(syn.max() / syn.mean()) if syn.mean() > 0 else 1.0
+        st.update(shards=self.shards, exchange=self.exchange, placement=self.placement)
+        return st
 
     # ------------------------------------------------------------------- recording
     def neuron_ids(self) -> np.ndarray:
@@ -669,7 +926,7 @@ class Simulator:
             return {"senders": np.zeros(0, np.int64), "times": np.zeros(0)} | {
                 r: np.zeros(0) for r in mm["record_from"]}  # fmt: skip
         steps = np.concatenate(self._samples["steps"])
-        values = np.concatenate(self._samples["values"])
+        values = np.concatenate(self._samples["values"], axis=1)  # [shards, T, columns]
         interval = round(mm["interval"] / self.h)
         times = (steps + 1) * self.h
         rows = ((steps + 1) % interval == 0) & (times > mm["start"]) & (times <= mm["stop"])
@@ -678,9 +935,31 @@ class Simulator:
             "times": np.repeat(times[rows], len(neurons)),
         }
         for name in mm["record_from"]:
-            cols = [self._sample_columns[(name, int(i))] for i in neurons]
-            out[name] = values[rows][:, cols].astype(np.float64).reshape(-1)
+            shard, col = zip(*(self._sample_columns[(name, int(i))] for i in neurons), strict=True)
+            picked = values[np.asarray(shard)[None, :], np.flatnonzero(rows)[:, None],
+                            np.asarray(col)[None, :]]  # fmt: skip
+            out[name] = picked.astype(np.float64).reshape(-1)
         return out
+
+
+def _mpi():
+    from mpi4py import MPI
+
+    return MPI
+
+
+def _stack(trees: list):
+    """Stack per-shard pytrees into ``[S, ...]`` leaves, zero-padding the first axis of
+    leaves whose length differs between shards (synapses, inputs: all inert when zero)."""
+
+    def stack(*xs):
+        xs = [np.asarray(x) for x in xs]
+        if len({x.shape for x in xs}) > 1:
+            n = max(x.shape[0] for x in xs)
+            xs = [np.pad(x, [(0, n - x.shape[0])] + [(0, 0)] * (x.ndim - 1)) for x in xs]
+        return np.stack(xs)
+
+    return jax.tree.map(stack, *trees)
 
 
 def _is_array_param(key: str) -> bool:

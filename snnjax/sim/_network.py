@@ -31,7 +31,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.extend.random import threefry_2x32
 
-from ._delivery import Delivered, DeviceCSR, deliver, ring_add
+from ._delivery import DeviceCSR, deliver, ring_add
+from ._exchange import MeshComm, exchange
 
 #: NEST's recordables per model: name -> state field (``None``: the absolute ``V_m``).
 RECORDABLES: dict[str, dict[str, str | None]] = {
@@ -49,13 +50,20 @@ class Layout:
 
     Attributes:
         models: the :class:`~snnjax.sim.NestModel` of each population.
-        slices: ``(start, stop)`` of each population in the local neuron axis.
-        n: number of local neurons.
+        slices: ``(start, stop)`` of each population in the local neuron axis (a shard's
+            neurons of one population, padded to the same count on every shard).
+        n: number of local neurons (with padding).
+        N: number of neurons in the whole network (the global index ``0 .. N - 1``).
         m: block length in steps (at most the smallest neuron-to-neuron delay).
         D: ring-buffer slots (largest delay + ``m``).
-        max_spikes: capacity for spikes in one block.
+        max_spikes: capacity for the spikes one shard receives in one block.
         tile: synapses expanded per iteration of the delivery loop.
         sampled: the recordables sampled per population (multimeters).
+        shards: number of shards ``S`` (1: no exchange).
+        scheme: the spike exchange (:data:`~snnjax.sim._exchange.EXCHANGES`).
+        offsets: ``point_to_point``: the shard offsets that carry synapses.
+        max_send: capacity for one shard's own spikes in one block.
+        max_route: capacity for one shard's spikes routed to one destination.
     """
 
     models: tuple[Any, ...]
@@ -66,6 +74,12 @@ class Layout:
     max_spikes: int
     tile: int
     sampled: tuple[tuple[str, ...], ...]
+    N: int = -1
+    shards: int = 1
+    scheme: str = "all_gather"
+    offsets: tuple[int, ...] = ()
+    max_send: int = 1
+    max_route: int = 1
 
 
 class PoissonInput(NamedTuple):
@@ -107,6 +121,9 @@ class NetworkArrays(NamedTuple):
     spikes_in: SpikeInput
     current: CurrentInput
     sample_index: tuple[jax.Array, ...]  #: per population, local indices sampled
+    gid: jax.Array  #: ``int32[n]`` global index of each local neuron
+    real: jax.Array  #: ``bool[n]``: ``False`` for the padding of a population
+    route: jax.Array  #: ``bool[R, n]`` routing table of the exchange (see :func:`exchange`)
 
 
 class SimState(NamedTuple):
@@ -119,7 +136,12 @@ class SimState(NamedTuple):
 class Record(NamedTuple):
     """What a chunk of blocks produced (leading axis: block)."""
 
-    spikes: Delivered
+    key: jax.Array  #: ``int32[blocks, cap]``: ``j * N + neuron`` of this shard's spikes
+    count: jax.Array  #: ``float32[blocks, cap]``: their multiplicities (0: no spike)
+    n_own: jax.Array  #: this shard's spikes per block (capacity ``max_send``; 1 shard:
+    #: ``max_spikes``)
+    n_recv: jax.Array  #: spikes delivered on this shard per block (capacity ``max_spikes``)
+    n_route: jax.Array  #: ``int32[blocks, R]``: spikes routed per destination (``max_route``)
     samples: jax.Array  #: ``[blocks, steps, n_sampled]`` sampled recordables
 
 
@@ -161,7 +183,7 @@ def _sample(layout: Layout, arrays: NetworkArrays, neurons) -> jax.Array:
     return jnp.concatenate(out) if out else jnp.zeros(0, jnp.float32)
 
 
-def _block(layout: Layout, arrays: NetworkArrays, steps: int, state: SimState, t0, sg_counts):
+def _block(layout, comm, arrays: NetworkArrays, steps: int, state: SimState, t0, sg_counts):
     ring = state.ring
     for p in arrays.poisson:
         ring = _poisson(ring, p, t0, steps)
@@ -195,10 +217,19 @@ def _block(layout: Layout, arrays: NetworkArrays, steps: int, state: SimState, t
     (neurons, ring), (spikes, samples) = jax.lax.scan(
         step, (state.neurons, ring), jnp.arange(steps)
     )
-    ring, delivered = deliver(
-        ring, arrays.csr, spikes, t0, max_spikes=layout.max_spikes, tile=layout.tile
-    )
-    return SimState(neurons, ring), Record(delivered, samples)
+    spikes = jnp.where(arrays.real, spikes.astype(jnp.float32), 0.0)
+    if layout.shards == 1:
+        ring, out = deliver(ring, arrays.csr, spikes, t0, max_spikes=layout.max_spikes,
+                            tile=layout.tile)  # fmt: skip
+        record = Record(out.index, out.count, out.n_spikes, out.n_spikes,
+                        jnp.zeros(0, jnp.int32), samples)  # fmt: skip
+        return SimState(neurons, ring), record
+    dense, sent = exchange(comm, layout.scheme, layout.offsets, spikes, arrays.gid, arrays.route,
+                           layout.N, layout.max_send, layout.max_route)  # fmt: skip
+    ring, out = deliver(ring, arrays.csr, dense, t0, max_spikes=layout.max_spikes,
+                        tile=layout.tile)  # fmt: skip
+    record = Record(sent.key, sent.count, sent.n_own, out.n_spikes, sent.n_route, samples)
+    return SimState(neurons, ring), record
 
 
 def run_blocks(
@@ -208,29 +239,58 @@ def run_blocks(
     state: SimState,
     t0: jax.Array,
     sg_counts: jax.Array,
+    comm=None,
 ) -> tuple[SimState, Record]:
     """Advance ``sg_counts.shape[0]`` blocks of ``steps <= layout.m`` steps from step ``t0``.
 
     Args:
         layout: static description (``jit`` static).
         steps: steps per block (static; ``layout.m`` except for a last, shorter block).
-        arrays: the network's arrays.
-        state: the state at step ``t0``.
+        arrays: the network's arrays (one shard's).
+        state: the state at step ``t0`` (one shard's).
         t0: the first step (int32).
         sg_counts: ``float32[blocks, steps, n_spike_generators]`` spike counts of the
             ``spike_generator``\\s per step (a spike at time ``t_s`` counts in step
             ``t_s / h - 1``, like a neuron's spike stamped ``t_s``).
 
+        comm: the collectives between shards (:mod:`._exchange`); unused for 1 shard.
+
     Returns:
-        ``(state, record)``; ``record.spikes.n_spikes`` per block must be checked against
-        ``layout.max_spikes`` (a block over capacity is invalid).
+        ``(state, record)``; the record's counts per block must be checked against the
+        layout's capacities (a block over capacity is invalid).
     """
     if steps > layout.m:
         raise ValueError(f"`steps` must be <= the block length {layout.m}; got {steps}")
 
     def body(state, xs):
         i, counts = xs
-        return _block(layout, arrays, steps, state, t0 + i * steps, counts)
+        return _block(layout, comm, arrays, steps, state, t0 + i * steps, counts)
 
     blocks = jnp.arange(sg_counts.shape[0], dtype=jnp.int32)
     return jax.lax.scan(body, state, (blocks, sg_counts))
+
+
+def run_sharded(
+    layout: Layout,
+    steps: int,
+    mesh: jax.sharding.Mesh,
+    arrays: NetworkArrays,
+    state: SimState,
+    t0: jax.Array,
+    sg_counts: jax.Array,
+) -> tuple[SimState, Record]:
+    """:func:`run_blocks` on every device of a 1-D ``mesh``; arrays stacked ``[S, ...]``."""
+    (axis,) = mesh.axis_names
+    comm = MeshComm(axis, layout.shards)
+
+    def per_shard(arrays, state, t0, sg_counts):
+        arrays, state = jax.tree.map(lambda x: x[0], (arrays, state))
+        out = run_blocks(layout, steps, arrays, state, t0, sg_counts, comm)
+        return jax.tree.map(lambda x: x[None], out)
+
+    spec = jax.sharding.PartitionSpec(axis)
+    rep = jax.sharding.PartitionSpec()
+    run = jax.shard_map(
+        per_shard, mesh=mesh, in_specs=(spec, spec, rep, rep), out_specs=spec, check_vma=False
+    )
+    return run(arrays, state, t0, sg_counts)
