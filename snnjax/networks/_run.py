@@ -24,6 +24,9 @@ import yaml
 
 from .._errors import check_one_of, check_range
 from ..analysis import raster_plot, summary
+from ..sim._exchange import EXCHANGES
+from ..sim._mpi import abort_on_error, mpi, under_mpirun
+from ..sim._placement import PLACEMENTS
 
 BACKENDS = ("snnjax", "nest")
 """``snnjax``: :mod:`snnjax.sim` (PyNEST-compatible facade); ``nest``: PyNEST itself."""
@@ -44,6 +47,12 @@ class RunSettings:
         seed: kernel ``rng_seed``, in ``[1, 2**32 - 1]``.
         threads: kernel ``local_num_threads``.
         backend: one of :data:`BACKENDS`.
+        devices: snnjax: local devices to shard the network over (``shard_map``); under
+            ``mpirun`` every rank is one shard instead.
+        exchange: snnjax: the spike exchange between shards (``all_gather``,
+            ``all_to_all``, ``point_to_point``).
+        placement: snnjax: which shard owns each neuron (``round_robin``, ``block``,
+            ``partition``).
     """
 
     simtime: float = 1000.0
@@ -52,18 +61,23 @@ class RunSettings:
     seed: int = 55
     threads: int = 1
     backend: str = "snnjax"
+    devices: int = 1
+    exchange: str = "all_gather"
+    placement: str = "round_robin"
 
     def __post_init__(self):
         check_range("simtime", self.simtime, low=0.0, low_inclusive=False)
         check_range("presim", self.presim, low=0.0)
         check_range("resolution", self.resolution, low=0.0, low_inclusive=False)
-        for name, high in (("seed", _MAX_SEED), ("threads", None)):
+        for name, high in (("seed", _MAX_SEED), ("threads", None), ("devices", None)):
             value = getattr(self, name)
             bad = isinstance(value, bool) or not isinstance(value, int)
             if bad or value < 1 or (high is not None and value > high):
                 upper = "" if high is None else f" and <= {high}"
                 raise ValueError(f"`{name}` must be an int >= 1{upper}; got {value!r}")
         check_one_of("backend", self.backend, BACKENDS)
+        check_one_of("exchange", self.exchange, EXCHANGES)
+        check_one_of("placement", self.placement, PLACEMENTS)
 
 
 def _field_names(cls: type) -> tuple[str, ...]:
@@ -173,20 +187,21 @@ def simulate_network(
     _log(progress, f"building ({run.backend}, {type(params).__name__})")
     t0 = time.perf_counter()
     nest.ResetKernel()
-    nest.SetKernelStatus(
-        {
-            "resolution": run.resolution,
-            "rng_seed": run.seed,
-            "local_num_threads": run.threads,
-            "print_time": progress,
-            "overwrite_files": True,
-        }
-    )
+    kernel = {
+        "resolution": run.resolution,
+        "rng_seed": run.seed,
+        "local_num_threads": run.threads,
+        "print_time": progress,
+        "overwrite_files": True,
+    }
+    if run.backend == "snnjax":
+        kernel.update(devices=run.devices, spike_exchange=run.exchange, placement=run.placement)
+    nest.SetKernelStatus(kernel)
     net = build(nest, params)
     nest.Prepare()
     build_s = time.perf_counter() - t0
     num_connections = int(nest.GetKernelStatus("num_connections"))
-    conn_bytes = None
+    conn_bytes = shards = None
     if run.backend == "snnjax":
         value = nest.GetKernelStatus("connectivity_bytes")
         conn_bytes = None if value is None else int(value)
@@ -197,6 +212,8 @@ def simulate_network(
     sim_s = time.perf_counter() - t1
     nest.Cleanup()
     _log(progress, f"simulated in {sim_s:.2f} s")
+    if run.backend == "snnjax":
+        shards = nest.GetKernelStatus("exchange_stats")
 
     ids, senders, times = {}, [], []
     for name, nodes in net["populations"].items():
@@ -213,6 +230,8 @@ def simulate_network(
         "sim_s": sim_s,
         "num_connections": num_connections,
         "connectivity_bytes": conn_bytes,
+        "shards": shards,
+        "rank": int(nest.Rank()),
     }
 
 
@@ -252,7 +271,10 @@ def run_network(
     population from :func:`snnjax.analysis.summary` over ``[presim, presim + simtime)``;
     ``build_s``, ``sim_s``, ``rtf = sim_s / ((presim + simtime) / 1000)``;
     ``connectivity_bytes`` (``None`` on NEST); ``peak_rss_mb`` (``ru_maxrss / 1024`` of this
-    process, JAX included).
+    process, JAX included); ``shards`` (snnjax: shard count, exchange scheme, placement,
+    per-shard build time, neurons, synapses and spikes, exchange bytes per step, load
+    imbalance; see :meth:`snnjax.sim.Simulator.exchange_stats`). Under ``mpirun`` rank 0
+    writes the files (every rank holds the merged spikes).
 
     Args:
         name: network name for the summary and plot title (``"brunel"``, ``"microcircuit"``).
@@ -297,8 +319,11 @@ def run_network(
         "rtf": res["sim_s"] / ((run.presim + run.simtime) / 1000.0),
         "connectivity_bytes": res["connectivity_bytes"],
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+        "shards": res["shards"],
     }
     result = _jsonable(result)
+    if res["rank"] != 0:  # every rank holds all spikes (merged); rank 0 writes them
+        return result
 
     if spikes_out is not None:
         names = list(res["ids"])
@@ -352,6 +377,9 @@ def make_parser(description: str, default_config: str | pathlib.Path) -> argpars
     add("--presim", type=float, default=None, help="warm-up before recording (ms)")
     add("--seed", type=int, default=None, help="kernel rng_seed")
     add("--threads", type=int, default=None, help="kernel local_num_threads")
+    add("--devices", type=int, default=None, help="snnjax: shard over this many devices")
+    add("--exchange", choices=EXCHANGES, default=None, help="snnjax: spike exchange scheme")
+    add("--placement", choices=PLACEMENTS, default=None, help="snnjax: neuron placement")
     add("--out", type=pathlib.Path, default=None, help="JSON summary (default runs/NAME_BACKEND)")
     add("--spikes-out", type=pathlib.Path, default=None, help="write the spikes to this .npz")
     add("--no-plot", action="store_true", help="do not write the raster plot PNG")
@@ -383,15 +411,20 @@ def cli(
         The summary dict.
     """
     args = parser.parse_args(argv)
+    abort_on_error()  # under mpirun: one failing rank ends the whole job
     overrides = {
         key: getattr(args, key)
-        for key in (*_field_names(params_cls), "simtime", "presim", "seed", "threads", "backend")
+        for key in (*_field_names(params_cls), *_field_names(RunSettings))
         if hasattr(args, key)
     }
     try:
         params, run = load_config(args.config, params_cls, overrides)
     except (ValueError, TypeError, OSError) as err:
         parser.error(str(err))
+    if run.devices > 1:  # CPU: as many host devices (must precede JAX's first use)
+        import jax
+
+        jax.config.update("jax_num_cpu_devices", max(run.devices, jax.config.jax_num_cpu_devices))
     out = args.out or pathlib.Path("runs") / f"{name}_{run.backend}.json"
     result = run_network(
         name,
@@ -403,6 +436,8 @@ def cli(
         plot=not args.no_plot,
         progress=args.progress,
     )
+    if under_mpirun() and mpi().COMM_WORLD.Get_rank() != 0:
+        return result
     rates = ", ".join(
         f"{pop} {rate:.3f}" if rate is not None else f"{pop} -"
         for pop, rate in result["rates_hz"].items()

@@ -16,6 +16,7 @@ from ._connect import CSR as CSR
 from ._connect import RULES as RULES
 from ._connect import ConnSpec as ConnSpec
 from ._connect import Synapses as Synapses
+from ._connect import build_csr as build_csr
 from ._connect import connect as connect
 from ._connect import to_csr as to_csr
 from ._delivery import Delivered as Delivered
@@ -23,6 +24,7 @@ from ._delivery import DeviceCSR as DeviceCSR
 from ._delivery import deliver as deliver
 from ._engine import DEVICES as DEVICES
 from ._engine import Simulator as Simulator
+from ._exchange import EXCHANGES as EXCHANGES
 from ._models import DEFAULTS as DEFAULTS
 from ._models import INITIAL_STATE as INITIAL_STATE
 from ._models import MODEL_NAMES as MODEL_NAMES
@@ -72,7 +74,11 @@ from ._nest import GetKernelStatus as GetKernelStatus
 from ._nest import GetStatus as GetStatus
 from ._nest import KernelModule as _KernelModule
 from ._nest import NodeCollection as NodeCollection
+from ._nest import NumProcesses as NumProcesses
 from ._nest import Prepare as Prepare
+from ._nest import Rank as Rank
+from ._nest import RemoteConnect as RemoteConnect
+from ._nest import RemoteCreate as RemoteCreate
 from ._nest import ResetKernel as ResetKernel
 from ._nest import Run as Run
 from ._nest import SetDefaults as SetDefaults
@@ -84,6 +90,9 @@ from ._network import Layout as Layout
 from ._network import NetworkArrays as NetworkArrays
 from ._network import SimState as SimState
 from ._network import run_blocks as run_blocks
+from ._network import run_sharded as run_sharded
+from ._placement import PLACEMENTS as PLACEMENTS
+from ._placement import place as place
 from ._random import Parameter as Parameter
 from ._random import lognormal as lognormal
 from ._random import normal as normal

@@ -149,7 +149,7 @@ class Simulator:
         if not isinstance(devices, int) or devices < 1:
             raise ValueError(f"`devices` must be a positive int; got {devices!r}")
         if mpi is True:
-            mpi = _mpi().COMM_WORLD
+            mpi = mpi().COMM_WORLD
         comm = mpi if mpi is not None and mpi.Get_size() > 1 else None
         if comm is not None and devices > 1:
             raise ValueError(
@@ -646,7 +646,10 @@ class Simulator:
                 fn = functools.partial(run_blocks, layout, steps, comm=comm)
             counts = jnp.zeros((blocks, steps, len(self._sg_steps)), jnp.float32)
             args = (self._built["arrays"], self.state, jnp.int32(0), counts)
-            self._executables = {key: jax.jit(fn).lower(*args).compile()}
+            # Ahead of time, except under MPI: mpi4jax's calls carry an effect token that
+            # the AOT-compiled executable does not get passed (jit's own cache handles it).
+            compiled = jax.jit(fn) if self.comm is not None else jax.jit(fn).lower(*args).compile()
+            self._executables = {key: compiled}
         return self._executables[key]
 
     def _poisson_inputs(self, s: int, slot_of: np.ndarray) -> tuple[PoissonInput, ...]:
@@ -787,7 +790,7 @@ class Simulator:
             record = jax.tree.map(np.asarray, record)
             need = [record.n_recv.max(), record.n_own.max(), record.n_route.max(initial=0)]
             if self.comm is not None:
-                need = self.comm.allreduce(np.asarray(need), op=_mpi().MAX)
+                need = np.max(self.comm.allgather(need), axis=0)
             if self._grow(layout, *(int(x) for x in need), t0):
                 continue  # re-run this chunk from its start (state unchanged)
             self.state = state
@@ -940,12 +943,6 @@ class Simulator:
                             np.asarray(col)[None, :]]  # fmt: skip
             out[name] = picked.astype(np.float64).reshape(-1)
         return out
-
-
-def _mpi():
-    from mpi4py import MPI
-
-    return MPI
 
 
 def _stack(trees: list):

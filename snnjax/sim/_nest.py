@@ -6,6 +6,11 @@ Module-level kernel functions (``ResetKernel``, ``SetKernelStatus``, ``Create``,
 and :class:`NodeCollection` (``len``, slicing, ``+``, ``.get``/``.set``, attribute access as
 ``nodes.V_m``), all on one global :class:`~snnjax.sim.Simulator` like NEST's kernel.
 
+Distributed runs: under ``mpirun`` every rank runs the same script and builds only its own
+shard (one per rank); ``SetKernelStatus({"devices": D})`` shards over local devices
+instead. ``spike_exchange`` and ``placement`` choose the exchange scheme and the neuron
+placement; NEST GPU's ``RemoteCreate``/``RemoteConnect`` pin neurons to a rank.
+
 Differences from NEST (documented, not silent): ``local_num_threads`` is accepted and
 ignored (XLA uses the machine); a multimeter's samples are available up to the current time
 (NEST's lag by one ``min_delay`` does not exist); random parameters are drawn per node id /
@@ -21,6 +26,7 @@ import numpy as np
 from .._errors import check_one_of
 from ._engine import DEVICE_DEFAULTS, Simulator, node_defaults
 from ._models import MODEL_NAMES
+from ._mpi import mpi, under_mpirun
 
 _SETTABLE = {
     "resolution": 0.1,
@@ -32,7 +38,11 @@ _SETTABLE = {
     "data_path": "",
     "data_prefix": "",
     "max_spikes": None,  # snnjax: spike buffer per block (None: automatic)
+    "devices": 1,  # snnjax: local devices to shard over (shard_map)
+    "spike_exchange": "all_gather",  # snnjax: all_gather | all_to_all | point_to_point
+    "placement": "round_robin",  # snnjax: round_robin | block | partition
 }
+_BUILD_KEYS = ("resolution", "rng_seed", "max_spikes", "devices", "spike_exchange", "placement")
 _READ_ONLY = (
     "biological_time",
     "network_size",
@@ -40,6 +50,7 @@ _READ_ONLY = (
     "min_delay",
     "max_delay",
     "connectivity_bytes",  # snnjax: bytes of the neuron-to-neuron connectivity
+    "exchange_stats",  # snnjax: shards, build time per shard, exchange traffic
 )
 
 
@@ -63,6 +74,10 @@ class _Kernel:
                 self.settings["rng_seed"],
                 max_spikes=self.settings["max_spikes"],
                 progress=bool(self.settings["print_time"]),
+                devices=self.settings["devices"],
+                exchange=self.settings["spike_exchange"],
+                placement=self.settings["placement"],
+                mpi=mpi().COMM_WORLD if under_mpirun() else None,
             )
         return self._sim
 
@@ -70,7 +85,7 @@ class _Kernel:
         if key in _READ_ONLY:
             raise ValueError(f"kernel attribute `{key}` is read-only")
         check_one_of("kernel attribute", key, sorted(_SETTABLE))
-        if key in ("resolution", "rng_seed", "max_spikes") and self._sim is not None:
+        if key in _BUILD_KEYS and self._sim is not None:
             if self._sim.n_nodes or self._sim._built is not None:
                 raise ValueError(f"`{key}` cannot be changed after nodes were created; "
                                  "call ResetKernel first")  # fmt: skip
@@ -78,7 +93,7 @@ class _Kernel:
         self.settings[key] = value
         if key == "print_time" and self._sim is not None:
             self._sim.progress = bool(value)
-        if key in ("resolution", "rng_seed", "max_spikes"):
+        if key in _BUILD_KEYS:
             self.sim  # noqa: B018 - validate now (bad resolution/seed raise here)
 
     def get(self, key: str) -> Any:
@@ -101,6 +116,8 @@ class _Kernel:
             return (sim.n_synapses if sim._built else 0) + sim.n_device_connections
         if key == "connectivity_bytes":
             return sim.connectivity_bytes if sim and sim._built else None
+        if key == "exchange_stats":
+            return sim.exchange_stats() if sim and sim._built else None
         layout = sim._built["layout"] if sim and sim._built else None
         if key == "min_delay":
             return layout.m * sim.h if layout else None
@@ -250,7 +267,9 @@ def set_verbosity(level: Any) -> None:
     del level
 
 
-def Create(model: str, n: int = 1, params: dict | list | None = None, positions=None):
+def Create(
+    model: str, n: int = 1, params: dict | list | None = None, positions=None, *, _shard=None
+):
     """``n`` nodes of ``model`` (a NEST model name or a ``CopyModel`` alias)."""
     if positions is not None:
         raise ValueError("`positions` (spatial networks) is not supported")
@@ -260,8 +279,46 @@ def Create(model: str, n: int = 1, params: dict | list | None = None, positions=
             raise ValueError(f"`params` as a list needs one dict per node ({n}); got {len(params)}")
         keys = set().union(*params)
         params = {k: [p.get(k, defaults.get(k, _default(base, k))) for p in params] for k in keys}
-    ids = _kernel.sim.create(base, n, {**defaults, **(params or {})})
+    ids = _kernel.sim.create(base, n, {**defaults, **(params or {})}, shard=_shard)
     return NodeCollection(ids)
+
+
+def Rank() -> int:
+    """This process's MPI rank (0 without MPI)."""
+    return _kernel.sim.rank
+
+
+def NumProcesses() -> int:
+    """Number of MPI processes (1 without MPI)."""
+    return _kernel.sim.comm.Get_size() if _kernel.sim.comm is not None else 1
+
+
+def RemoteCreate(rank: int, model: str, n: int = 1, params: dict | list | None = None):
+    """NEST GPU's ``RemoteCreate``: ``n`` neurons of ``model`` owned by shard (rank) ``rank``.
+
+    Every rank runs the same script, so every rank calls it; the node ids are global.
+    """
+    base, _ = _kernel.resolve_model(model)
+    if base not in MODEL_NAMES:
+        raise ValueError(f"`model` of RemoteCreate must be a neuron model; got {model!r}")
+    return Create(model, n, params, _shard=rank)
+
+
+def RemoteConnect(
+    source_rank: int, source, target_rank: int, target, conn_spec: Any = None,
+    syn_spec: Any = None,
+) -> None:  # fmt: skip
+    """NEST GPU's ``RemoteConnect``: ``source`` (on ``source_rank``) to ``target`` (on
+    ``target_rank``), both from :func:`RemoteCreate` on those ranks."""
+    sim = _kernel.sim
+    for name, nodes, rank in (("source", source, source_rank), ("target", target, target_rank)):
+        shards = {g.shard for g, _ in sim._group_of(_ids(nodes, name))}
+        if shards != {rank}:
+            raise ValueError(
+                f"`{name}` must be nodes created by RemoteCreate({rank}, ...); they live on "
+                f"{sorted(shards)} (-1: placed automatically)"
+            )
+    Connect(source, target, conn_spec, syn_spec)
 
 
 def _default(model: str, key: str):
