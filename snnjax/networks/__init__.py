@@ -5,6 +5,8 @@ uses only the PyNEST subset that :mod:`snnjax.sim` implements, so the same netwo
 both for side-by-side comparisons:
 
 * :func:`build_brunel`: Brunel (2000) sparse E/I network, as NEST's ``brunel_*_nest.py``.
+* :func:`build_brunel_ring`: NEST GPU's Brunel ring, one Brunel network per rank (or device),
+  each fed partly by its left neighbour, with a transient drop of network 0's drive.
 * :func:`build_microcircuit`: Potjans & Diesmann (2014) cortical microcircuit, as NEST's
   ``Potjans_2014`` example, with its parameter tables (``PD14_*``).
 
@@ -36,6 +38,14 @@ from ._microcircuit import build_microcircuit as build_microcircuit
 from ._microcircuit import dc_input_compensating_poisson as dc_input_compensating_poisson
 from ._microcircuit import microcircuit_derived as microcircuit_derived
 from ._microcircuit import num_synapses_from_conn_probs as num_synapses_from_conn_probs
+from ._ring import BASELINE_MS as BASELINE_MS
+from ._ring import BrunelRingParams as BrunelRingParams
+from ._ring import build_brunel_ring as build_brunel_ring
+from ._ring import population_rate as population_rate
+from ._ring import ring_indegrees as ring_indegrees
+from ._ring import ring_layout as ring_layout
+from ._ring import ring_perturbation_rates as ring_perturbation_rates
+from ._ring import ring_rates_plot as ring_rates_plot
 from ._psp import psc_over_psp_alpha as psc_over_psp_alpha
 from ._psp import psc_over_psp_exp as psc_over_psp_exp
 from ._run import BACKENDS as BACKENDS

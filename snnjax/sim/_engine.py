@@ -53,7 +53,7 @@ from ._random import Parameter, sample_per_id
 
 #: NEST's devices and their parameters (defaults).
 DEVICE_DEFAULTS: dict[str, dict[str, Any]] = {
-    "poisson_generator": {"rate": 0.0},
+    "poisson_generator": {"rate": 0.0, "start": 0.0, "stop": math.inf},
     "dc_generator": {"amplitude": 0.0, "start": 0.0, "stop": math.inf},
     "spike_generator": {"spike_times": (), "spike_multiplicities": ()},
     "spike_recorder": {"start": 0.0, "stop": math.inf},
@@ -656,13 +656,17 @@ class Simulator:
         """Shard ``s``'s Poisson inputs: one per (connection, distinct rate), the same list
         on every shard (padded with a zero-weight entry where a shard has none)."""
         rates = self._device_values("poisson_generator", "rate")
+        lo, hi = self._window("poisson_generator")
         base = jax.random.fold_in(jax.random.key(self.seed), _KEY_POISSON)
         out = []
         for c, conn in enumerate(self.device_conns):
             if conn.kind != "poisson_generator":
                 continue
-            for r in np.unique(rates[conn.device]):  # one table per distinct rate
-                keep = (rates[conn.device] == r) & (conn.weight != 0)
+            # one table per distinct (rate, start, stop)
+            kinds = np.stack([rates[conn.device], lo[conn.device], hi[conn.device]], 1)
+            for r, a, b in np.unique(kinds, axis=0):
+                keep = (rates[conn.device] == r) & (lo[conn.device] == a) & (
+                    hi[conn.device] == b) & (conn.weight != 0)  # fmt: skip
                 if r == 0 or not keep.any():
                     continue
                 keep &= self.owner[conn.neuron] == s
@@ -677,8 +681,16 @@ class Simulator:
                     weight=weight.astype(np.float32),
                     delay=delay.astype(np.int32),
                     table=poisson_table(r * self.h / 1000.0),
+                    lo=np.int32(a),
+                    hi=np.int32(b),
                 ))  # fmt: skip
         return tuple(out)
+
+    def _window(self, kind) -> tuple[np.ndarray, np.ndarray]:
+        """``start`` and ``stop`` of every device of ``kind`` in steps (``inf``: ``2**30``)."""
+        start = np.round(self._device_values(kind, "start") / self.h)
+        stop = self._device_values(kind, "stop") / self.h
+        return start, np.where(np.isfinite(stop), np.round(stop), 2**30)
 
     def _device_values(self, kind, key) -> np.ndarray:
         vals = [v for g in self.groups if g.model == kind for v in g.values[key]]
@@ -701,9 +713,7 @@ class Simulator:
     def _current_inputs(self, s, slot_of) -> CurrentInput:
         dev, neu, w, d = self._conns("dc_generator", s, slot_of)
         amp = self._device_values("dc_generator", "amplitude")
-        start = np.round(self._device_values("dc_generator", "start") / self.h)
-        stop = self._device_values("dc_generator", "stop") / self.h
-        stop = np.where(np.isfinite(stop), np.round(stop), 2**30)
+        start, stop = self._window("dc_generator")
         return CurrentInput(
             neu,
             (amp[dev] * w if len(dev) else np.zeros(0)).astype(np.float32),

@@ -91,6 +91,8 @@ class PoissonInput(NamedTuple):
     weight: jax.Array  #: ``float32[c]``
     delay: jax.Array  #: ``int32[c]`` steps
     table: jax.Array  #: ``uint32[K]`` Poisson CDF of the rate, scaled to ``2**32``
+    lo: jax.Array  #: first active step (``start / h``)
+    hi: jax.Array  #: first inactive step (``stop / h``): emits in steps ``lo <= t < hi``
 
 
 class SpikeInput(NamedTuple):
@@ -166,6 +168,9 @@ def _poisson(ring: jax.Array, p: PoissonInput, t0, steps: int) -> jax.Array:
     b = jnp.broadcast_to(t[None, :], (p.counter.shape[0], steps)).reshape(-1)
     bits = threefry_2x32(p.key, jnp.concatenate([a, b]))[: a.shape[0]]
     counts = jnp.searchsorted(p.table, bits, side="right").astype(jnp.float32)
+    step = t0 + jnp.arange(steps)
+    active = jnp.tile((step >= p.lo) & (step < p.hi), p.counter.shape[0])
+    counts = jnp.where(active, counts, 0.0)
     slot = (t0 + jnp.arange(steps)[None, :] + p.delay[:, None]) % ring.shape[1]
     target = jnp.broadcast_to(p.target[:, None], slot.shape)
     return ring_add(ring, slot, target, counts.reshape(slot.shape) * p.weight[:, None])

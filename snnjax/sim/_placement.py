@@ -121,8 +121,7 @@ def _partition(shards, n, free, populations, projections) -> np.ndarray:
     vweights = np.bincount(chunk_of_free, minlength=n_chunks)
     _, parts = pymetis.part_graph(
         shards,
-        xadj=xadj.tolist(),
-        adjncy=cols.tolist(),
+        pymetis.CSRAdjacency(xadj.tolist(), cols.tolist()),
         vweights=vweights.tolist(),
         eweights=w[rows, cols].tolist(),
     )
