@@ -6,15 +6,23 @@ STAMP := $(VENV)/.installed-stamp
 
 .PHONY: demo test test-peers bench clean
 
+# mpi4jax compiles against Open MPI (`mpicc`); where an `nvcc` is on the PATH it also builds
+# its CUDA part and needs CUDA_PATH.
+CUDA_PATH ?= $(if $(wildcard /usr/local/cuda),/usr/local/cuda,)
+MPIRUN := mpirun --oversubscribe $(if $(filter 0,$(shell id -u)),--allow-run-as-root,)
+
 $(STAMP): pyproject.toml
+	@command -v mpicc >/dev/null || { echo "Open MPI is missing: apt-get install openmpi-bin libopenmpi-dev"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[dev]"
+	CUDA_PATH=$(CUDA_PATH) $(PY) -m pip install -q -e ".[dev,mpi]"
 	touch $(STAMP)
 
-## Main job on the embedded default (offline): train the default config on randman.
+## Main job on the embedded default (offline): train the default config on randman, then
+## simulate a Brunel network on 2 MPI ranks (raster plot in runs/brunel_mpi2.png).
 demo: $(STAMP)
 	$(PY) training/train.py --config configs/randman_rsnn.yaml --no-resume
+	$(MPIRUN) -np 2 $(PY) simulation/brunel.py --order 250 --simtime 500 --exchange point_to_point --out runs/brunel_mpi2.json
 
 ## Lint + tests (what CI runs through .ci/run).
 test: $(STAMP)

@@ -89,8 +89,9 @@ from ._nest import set_verbosity as set_verbosity
 from ._network import Layout as Layout
 from ._network import NetworkArrays as NetworkArrays
 from ._network import SimState as SimState
+from ._network import exchange_blocks as exchange_blocks
+from ._network import on_mesh as on_mesh
 from ._network import run_blocks as run_blocks
-from ._network import run_sharded as run_sharded
 from ._placement import PLACEMENTS as PLACEMENTS
 from ._placement import place as place
 from ._random import Parameter as Parameter

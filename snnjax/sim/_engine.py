@@ -44,9 +44,10 @@ from ._network import (
     PoissonInput,
     SimState,
     SpikeInput,
+    exchange_blocks,
+    on_mesh,
     poisson_table,
     run_blocks,
-    run_sharded,
 )
 from ._placement import PLACEMENTS, place
 from ._random import Parameter, sample_per_id
@@ -640,7 +641,7 @@ class Simulator:
         key = (layout, steps, blocks)
         if key not in self._executables:
             if self.mesh is not None:
-                fn = functools.partial(run_sharded, layout, steps, self.mesh)
+                fn = on_mesh(functools.partial(run_blocks, layout, steps), self.mesh, 2)
             else:
                 comm = MPIComm(self.comm, self.shards, self.rank) if self.comm else None
                 fn = functools.partial(run_blocks, layout, steps, comm=comm)
@@ -794,16 +795,20 @@ class Simulator:
             t0 = self.t_steps
             counts = self._sg_counts(t0, blocks, per_block)
             run = self._compile(per_block, blocks)
+            tic = time.perf_counter()
             state, record = run(self._built["arrays"], self.state, jnp.int32(t0), counts)
             if self.mesh is None:  # one shard here: give the record its shard axis
                 record = jax.tree.map(lambda x: x[None], record)
             record = jax.tree.map(np.asarray, record)
+            chunk_s = time.perf_counter() - tic
             need = [record.n_recv.max(), record.n_own.max(), record.n_route.max(initial=0)]
             if self.comm is not None:
                 need = np.max(self.comm.allgather(need), axis=0)
             if self._grow(layout, *(int(x) for x in need), t0):
                 continue  # re-run this chunk from its start (state unchanged)
             self.state = state
+            self.stats["run_s"] = self.stats.get("run_s", 0.0) + chunk_s
+            self.stats["run_blocks"] = self.stats.get("run_blocks", 0) + blocks
             self._collect(record, t0, blocks, per_block)
             self.t_steps += blocks * per_block
             done += blocks * per_block
@@ -891,11 +896,57 @@ class Simulator:
         st["padded_bytes"] = st.get("padded_bytes", 0) + padded * KEY_BYTES
         st["spikes_per_shard"] = (np.asarray(st.get("spikes_per_shard", 0)) + spikes).tolist()
 
+    def time_exchange(self, blocks: int = 200, reps: int = 3) -> dict:
+        """Time the spike exchange alone, at the activity simulated so far, against a whole
+        block (update + exchange + delivery, measured during :meth:`run`).
+
+        Each local neuron spikes in a step with the probability measured so far (random
+        spikes, keyed by ``seed``), ``blocks`` blocks are exchanged in one compiled loop,
+        best of ``reps``. Under MPI this is collective (every rank must call it).
+
+        Returns:
+            ``{"exchange_s_per_block", "block_s", "exchange_fraction"}``.
+        """
+        layout = self._built["layout"] if self._built else None
+        if layout is None or not self.stats.get("run_blocks"):
+            raise ValueError("run the network first (time_exchange uses its measured activity)")
+        block_s = self.stats["run_s"] / self.stats["run_blocks"]
+        if self.shards == 1:
+            return {"exchange_s_per_block": 0.0, "block_s": block_s, "exchange_fraction": 0.0}
+        p = sum(self.stats["spikes_per_shard"]) / (layout.N * self.stats["exchange_steps"])
+        local = self.shards if self.mesh is not None else 1
+        shape = (local, blocks, layout.m, layout.n)
+        key = jax.random.fold_in(jax.random.key(self.seed), self.rank)
+        spikes = (jax.random.uniform(key, shape) < p).astype(jnp.float32)
+        if self.mesh is not None:
+            fn = on_mesh(functools.partial(exchange_blocks, layout), self.mesh, 2)
+            spikes = jax.device_put(spikes, self._built["arrays"].gid.sharding)
+        else:
+            comm = MPIComm(self.comm, self.shards, self.rank) if self.comm else None
+            fn = functools.partial(exchange_blocks, layout, comm=comm)
+            spikes = spikes[0]
+        fn = jax.jit(fn)
+        jax.block_until_ready(fn(self._built["arrays"], spikes))  # compile + warm up
+        best = math.inf
+        for _ in range(reps):
+            tic = time.perf_counter()
+            _, n_own = fn(self._built["arrays"], spikes)
+            n_own = np.asarray(n_own)
+            best = min(best, time.perf_counter() - tic)
+        if self.comm is not None:
+            best = max(self.comm.allgather(best))
+        if n_own.max() > layout.max_send:
+            raise RuntimeError("the random spikes overflowed the send buffer; run longer first")
+        per_block = best / blocks
+        return {"exchange_s_per_block": per_block, "block_s": block_s,
+                "exchange_fraction": per_block / block_s}  # fmt: skip
+
     def exchange_stats(self) -> dict:
         """Build and exchange figures: per-shard build time, synapses, neurons and spikes,
         exchange bytes per step (spikes actually sent to other shards; buffer bytes moved
         with the fixed-capacity padding), load imbalance (max / mean synapses per shard)."""
         st = dict(self.stats)
+        st.pop("run_s", None), st.pop("run_blocks", None)
         steps = max(1, st.pop("exchange_steps", 0))
         st["payload_bytes_per_step"] = st.pop("payload_bytes", 0) / steps
         st["padded_bytes_per_step"] = st.pop("padded_bytes", 0) / steps

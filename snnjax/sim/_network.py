@@ -275,27 +275,41 @@ def run_blocks(
     return jax.lax.scan(body, state, (blocks, sg_counts))
 
 
-def run_sharded(
-    layout: Layout,
-    steps: int,
-    mesh: jax.sharding.Mesh,
-    arrays: NetworkArrays,
-    state: SimState,
-    t0: jax.Array,
-    sg_counts: jax.Array,
-) -> tuple[SimState, Record]:
-    """:func:`run_blocks` on every device of a 1-D ``mesh``; arrays stacked ``[S, ...]``."""
+def exchange_blocks(layout: Layout, arrays: NetworkArrays, spikes: jax.Array, comm=None):
+    """Only the spike exchange, for ``spikes[blocks, m, n]`` (to time it apart from the rest).
+
+    Returns the total of the dense spike matrices (so nothing is optimised away) and the
+    own-spike count per block.
+    """
+
+    def body(total, block):
+        dense, sent = exchange(comm, layout.scheme, layout.offsets, block, arrays.gid,
+                               arrays.route, layout.N, layout.max_send,
+                               layout.max_route)  # fmt: skip
+        return total + dense.sum(), sent.n_own
+
+    return jax.lax.scan(body, jnp.float32(0.0), spikes)
+
+
+def on_mesh(fn, mesh: jax.sharding.Mesh, n_sharded: int):
+    """``fn(*args, comm=...)`` on every device of a 1-D ``mesh`` (``shard_map``).
+
+    The first ``n_sharded`` arguments are pytrees stacked ``[S, ...]`` (one slice per
+    shard); the others are replicated. Outputs come back stacked ``[S, ...]``.
+    """
     (axis,) = mesh.axis_names
-    comm = MeshComm(axis, layout.shards)
+    comm = MeshComm(axis, mesh.size)
 
-    def per_shard(arrays, state, t0, sg_counts):
-        arrays, state = jax.tree.map(lambda x: x[0], (arrays, state))
-        out = run_blocks(layout, steps, arrays, state, t0, sg_counts, comm)
-        return jax.tree.map(lambda x: x[None], out)
+    def per_shard(*args):
+        local = jax.tree.map(lambda x: x[0], args[:n_sharded])
+        return jax.tree.map(lambda x: x[None], fn(*local, *args[n_sharded:], comm=comm))
 
-    spec = jax.sharding.PartitionSpec(axis)
-    rep = jax.sharding.PartitionSpec()
-    run = jax.shard_map(
-        per_shard, mesh=mesh, in_specs=(spec, spec, rep, rep), out_specs=spec, check_vma=False
-    )
-    return run(arrays, state, t0, sg_counts)
+    spec, rep = jax.sharding.PartitionSpec(axis), jax.sharding.PartitionSpec()
+
+    def run(*args):
+        specs = (spec,) * n_sharded + (rep,) * (len(args) - n_sharded)
+        mapped = jax.shard_map(per_shard, mesh=mesh, in_specs=specs, out_specs=spec,
+                               check_vma=False)  # fmt: skip
+        return mapped(*args)
+
+    return run
