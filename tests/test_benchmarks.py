@@ -39,3 +39,9 @@ def test_sim_cpu_benchmark_smoke(capsys):
     assert [r["case"] for r in rows] == ["brunel", "pd14"]
     assert all(r["n_synapses"] > 0 and r["rates_hz"] for r in rows)
     assert capsys.readouterr().out.count("| snnjax |") == 2
+
+
+def test_sim_scaling_benchmark_smoke(capsys):
+    rows = _main("sim_scaling.py")(["--smoke"])
+    assert len(rows) == 2 and all("| 2 | all_to_all |" in r for r in rows)
+    assert "exchange time" in capsys.readouterr().out

@@ -163,6 +163,7 @@ def simulate_network(
     run: RunSettings,
     *,
     progress: bool = False,
+    time_exchange: bool = False,
 ) -> dict[str, Any]:
     """Reset the kernel, build, prepare, run ``presim + simtime`` and collect the spikes.
 
@@ -178,6 +179,8 @@ def simulate_network(
         params: the network parameters for ``build``.
         run: the run settings.
         progress: print phases to stderr and let the kernel print its progress.
+        time_exchange: snnjax: also time the spike exchange alone against a whole block
+            (:meth:`snnjax.sim.Simulator.time_exchange`, in ``shards["timing"]``).
 
     Returns:
         ``{"net", "ids": {pop: int64 ids}, "senders", "times", "build_s", "sim_s",
@@ -214,6 +217,8 @@ def simulate_network(
     _log(progress, f"simulated in {sim_s:.2f} s")
     if run.backend == "snnjax":
         shards = nest.GetKernelStatus("exchange_stats")
+        if time_exchange:
+            shards["timing"] = nest.simulator().time_exchange()
 
     ids, senders, times = {}, [], []
     for name, nodes in net["populations"].items():
@@ -258,6 +263,7 @@ def run_network(
     plot: bool = True,
     progress: bool = False,
     nest: Any = None,
+    time_exchange: bool = False,
 ) -> dict[str, Any]:
     """Simulate a network on ``run.backend`` and summarise it; write the requested outputs.
 
@@ -289,13 +295,15 @@ def run_network(
         progress: print phases to stderr and the kernel's progress.
         nest: the simulator module to use instead of importing ``run.backend`` (which still
             names it in the summary and decides whether ``connectivity_bytes`` is queried).
+        time_exchange: see :func:`simulate_network`.
 
     Returns:
         The summary dict.
     """
     if nest is None:
         nest = import_backend(run.backend)
-    res = simulate_network(nest, build, params, run, progress=progress)
+    res = simulate_network(nest, build, params, run, progress=progress,
+                           time_exchange=time_exchange)  # fmt: skip
     t_start, t_stop = run.presim, run.presim + run.simtime
     stats = summary(res["senders"], res["times"], res["ids"], t_start, t_stop)
     in_window = (res["times"] >= t_start) & (res["times"] < t_stop)
@@ -384,6 +392,7 @@ def make_parser(description: str, default_config: str | pathlib.Path) -> argpars
     add("--spikes-out", type=pathlib.Path, default=None, help="write the spikes to this .npz")
     add("--no-plot", action="store_true", help="do not write the raster plot PNG")
     add("--progress", action="store_true", help="print phases and the kernel's progress")
+    add("--time-exchange", action="store_true", help="snnjax: time the spike exchange alone")
     return parser
 
 
@@ -435,6 +444,7 @@ def cli(
         spikes_out=args.spikes_out,
         plot=not args.no_plot,
         progress=args.progress,
+        time_exchange=args.time_exchange,
     )
     if under_mpirun() and mpi().COMM_WORLD.Get_rank() != 0:
         return result

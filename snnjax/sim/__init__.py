@@ -86,6 +86,7 @@ from ._nest import SetKernelStatus as SetKernelStatus
 from ._nest import SetStatus as SetStatus
 from ._nest import Simulate as Simulate
 from ._nest import set_verbosity as set_verbosity
+from ._nest import simulator as simulator
 from ._network import Layout as Layout
 from ._network import NetworkArrays as NetworkArrays
 from ._network import SimState as SimState

@@ -283,6 +283,12 @@ def Create(
     return NodeCollection(ids)
 
 
+def simulator() -> Simulator:
+    """The :class:`~snnjax.sim.Simulator` behind the facade (snnjax only: e.g. for
+    :meth:`~snnjax.sim.Simulator.time_exchange`)."""
+    return _kernel.sim
+
+
 def Rank() -> int:
     """This process's MPI rank (0 without MPI)."""
     return _kernel.sim.rank
