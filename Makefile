@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-stamp
 # mpi4jax compiles against Open MPI (`mpicc`); where an `nvcc` is on the PATH it also builds
 # its CUDA part and needs CUDA_PATH.
 CUDA_PATH ?= $(if $(wildcard /usr/local/cuda),/usr/local/cuda,)
-MPIRUN := mpirun --oversubscribe $(if $(filter 0,$(shell id -u)),--allow-run-as-root,)
+MPIRUN := mpirun --oversubscribe --mca mpi_yield_when_idle 1 $(if $(filter 0,$(shell id -u)),--allow-run-as-root,)
 
 $(STAMP): pyproject.toml
 	@command -v mpicc >/dev/null || { echo "Open MPI is missing: apt-get install openmpi-bin libopenmpi-dev"; exit 1; }

@@ -117,6 +117,9 @@ class FakeNest:
     def Cleanup(self):
         self.calls.append(("Cleanup",))
 
+    def Rank(self):
+        return 0
+
     def GetKernelStatus(self, key):
         assert key == "num_connections"
         return sum(len(c[1]) * len(c[2]) for c in self.of("Connect"))  # all_to_all upper bound

@@ -193,7 +193,8 @@ def test_cross_shard_synapses_follow_the_placement():
 # ---------------------------------------------------------------------------------- MPI
 MPIRUN = shutil.which("mpirun")
 _MPI_ENV = {**os.environ, "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
-            "OMPI_MCA_rmaps_base_oversubscribe": "1"}  # fmt: skip
+            "OMPI_MCA_rmaps_base_oversubscribe": "1",
+            "OMPI_MCA_mpi_yield_when_idle": "1"}  # fmt: skip
 
 
 def _mpirun(n: int, *args: str, timeout: float = 240.0) -> subprocess.CompletedProcess:

@@ -316,3 +316,18 @@ def test_brunel_rates_match_nest():
         senders, _, e = _brunel(backend, order=250, seed=1, T=500.0)
         rates.append(np.isin(senders, e).sum() / len(e) / 0.5)
     assert abs(rates[1] - rates[0]) <= 0.05 * rates[0], rates
+
+
+def test_poisson_generators_of_one_connect_are_independent():
+    # Two generators connected all-to-all to one parrot: independent trains, so most steps
+    # with a spike have exactly one (identical streams would give only pairs).
+    sim = Simulator(0.1, seed=4)
+    gens = sim.create("poisson_generator", 2, {"rate": 500.0})
+    parrot = sim.create("parrot_neuron")
+    rec = sim.create("spike_recorder")
+    sim.connect(gens, parrot, "all_to_all", {"weight": 1.0, "delay": 1.0})
+    sim.connect(parrot, rec)
+    sim.simulate(2000.0)
+    _, per_step = np.unique(sim.events(rec[0])["times"], return_counts=True)
+    assert 1800 < per_step.sum() < 2200  # 2 x 500 Hz x 2 s
+    assert np.mean(per_step == 1) > 0.9

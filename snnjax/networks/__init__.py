@@ -38,6 +38,8 @@ from ._microcircuit import build_microcircuit as build_microcircuit
 from ._microcircuit import dc_input_compensating_poisson as dc_input_compensating_poisson
 from ._microcircuit import microcircuit_derived as microcircuit_derived
 from ._microcircuit import num_synapses_from_conn_probs as num_synapses_from_conn_probs
+from ._psp import psc_over_psp_alpha as psc_over_psp_alpha
+from ._psp import psc_over_psp_exp as psc_over_psp_exp
 from ._ring import BASELINE_MS as BASELINE_MS
 from ._ring import BrunelRingParams as BrunelRingParams
 from ._ring import build_brunel_ring as build_brunel_ring
@@ -46,8 +48,6 @@ from ._ring import ring_indegrees as ring_indegrees
 from ._ring import ring_layout as ring_layout
 from ._ring import ring_perturbation_rates as ring_perturbation_rates
 from ._ring import ring_rates_plot as ring_rates_plot
-from ._psp import psc_over_psp_alpha as psc_over_psp_alpha
-from ._psp import psc_over_psp_exp as psc_over_psp_exp
 from ._run import BACKENDS as BACKENDS
 from ._run import RunSettings as RunSettings
 from ._run import cli as cli

@@ -41,7 +41,8 @@ class BrunelRingParams(BrunelParams):
             ``devices``). With more than one shard it must equal the number of shards; on one
             shard any ``K`` works (every network on shard 0).
         left_fraction_ex: fraction of the excitatory in-degree ``CE`` drawn from the left
-            neighbour's excitatory neurons; the rest, ``round((1 - f) * CE)``, from the own.
+            neighbour's excitatory neurons; the rest, ``(1 - f) * CE`` rounded half up, from the
+            network's own.
         left_fraction_in: the same for the inhibitory in-degree ``CI``.
         perturb_start: start of the drop of network 0's drive in ms.
         perturb_stop: its end in ms, ``> perturb_start``.
@@ -71,16 +72,17 @@ class BrunelRingParams(BrunelParams):
 def ring_indegrees(params: BrunelRingParams) -> dict[str, int]:
     """The in-degrees of every neuron: ``{"E_own", "E_left", "I_own", "I_left"}``.
 
-    ``E_own + E_left = CE`` and ``I_own + I_left = CI`` of :func:`brunel_derived`, for any
-    number of networks.
+    ``E_own = (1 - left_fraction_ex) * CE`` rounded half up, ``E_left = CE - E_own``, the same
+    for ``I`` with ``CI``; so ``E_own + E_left = CE`` and ``I_own + I_left = CI`` of
+    :func:`brunel_derived`, for any number of networks.
 
     Examples:
         >>> ring_indegrees(BrunelRingParams(order=100))
         {'E_own': 16, 'E_left': 24, 'I_own': 9, 'I_left': 1}
     """
     d = brunel_derived(params)
-    e_own = round((1.0 - params.left_fraction_ex) * d.CE)
-    i_own = round((1.0 - params.left_fraction_in) * d.CI)
+    e_own = math.floor((1.0 - params.left_fraction_ex) * d.CE + 0.5)
+    i_own = math.floor((1.0 - params.left_fraction_in) * d.CI + 0.5)
     return {"E_own": e_own, "E_left": d.CE - e_own, "I_own": i_own, "I_left": d.CI - i_own}
 
 
@@ -175,7 +177,10 @@ def build_brunel_ring(nest: Any, params: BrunelRingParams | None = None) -> dict
         if k == 0 and p.perturb_drop > 0:
             low = p.perturb_drop * d.p_rate
             parts = [{"rate": (1.0 - p.perturb_drop) * d.p_rate}]
-            parts += [{"rate": low, "stop": p.perturb_start}, {"rate": low, "start": p.perturb_stop}]
+            parts += [
+                {"rate": low, "stop": p.perturb_start},
+                {"rate": low, "start": p.perturb_stop},
+            ]
             parts = [g for g in parts if g["rate"] > 0]
         else:
             parts = [{"rate": d.p_rate}]
@@ -210,13 +215,13 @@ def build_brunel_ring(nest: Any, params: BrunelRingParams | None = None) -> dict
         "networks": k_nets,
         "shards": shard,
         "indegrees": deg,
-        "n_device_connections": (2 * len(drive) + k_nets) * n,
+        "n_device_connections": (len(drive) + k_nets) * n,  # generators, recorders
         "n_synapses_expected": k_nets * n * (d.CE + d.CI),
     }
 
 
 def _windows(params: BrunelRingParams, t_start: float, t_stop: float) -> dict[str, tuple]:
-    before = (max(params.perturb_start - BASELINE_MS, t_start), params.perturb_start)
+    before = (max(params.perturb_start - BASELINE_MS, t_start), min(params.perturb_start, t_stop))
     during = (max(params.perturb_start, t_start), min(params.perturb_stop, t_stop))
     return {"before": before, "during": during}
 
@@ -302,7 +307,7 @@ def population_rate(
     rate = counts * (1000.0 / (bin_ms * max(ids.size, 1)))
     sigma = smooth_ms / bin_ms
     if sigma > 0 and n_bins > 1:
-        half = min(int(math.ceil(3 * sigma)), n_bins - 1)
+        half = min(math.ceil(3 * sigma), n_bins - 1)
         x = np.arange(-half, half + 1)
         kernel = np.exp(-0.5 * (x / sigma) ** 2)
         rate = np.convolve(np.pad(rate, half, mode="reflect"), kernel / kernel.sum(), "valid")
@@ -325,7 +330,8 @@ def ring_rates_plot(
     """Save the excitatory rate of every network over time, one panel each (PNG).
 
     The perturbation window is shaded in every panel (network 0 is the perturbed one); the
-    dashed line is each network's mean rate before it (:func:`ring_perturbation_rates`).
+    dashed line is each network's mean rate before it, the solid bar its mean rate during it
+    (:func:`ring_perturbation_rates`).
 
     Args:
         senders: global neuron id of each spike.
@@ -340,6 +346,7 @@ def ring_rates_plot(
         title: optional figure title.
     """
     rows = ring_perturbation_rates(senders, times, populations, params, t_start, t_stop)
+    windows = _windows(params, t_start, t_stop)
     fig = Figure(figsize=(8.0, 1.0 + 1.4 * len(rows)), layout="constrained")
     FigureCanvasAgg(fig)
     axes = np.atleast_1d(fig.subplots(len(rows), 1, sharex=True, squeeze=False)[:, 0])
@@ -353,10 +360,14 @@ def ring_rates_plot(
         ax.plot(t, rate, color=f"C{k % 10}", lw=1.0)
         if row["before_hz"] is not None:
             ax.axhline(row["before_hz"], color="0.3", lw=0.8, ls="--")
+        if row["during_hz"] is not None:
+            ax.hlines(row["during_hz"], *windows["during"], color="0.1", lw=1.6)
         change = row["relative_change"]
         label = f"E{k}" + ("" if change is None else f"  ({100 * change:+.1f} % during)")
-        ax.text(0.01, 0.92, label, transform=ax.transAxes, va="top", fontsize="small")
-        ax.set_ylabel("rate (Hz)")
+        ax.text(0.01, 0.06, label, transform=ax.transAxes, fontsize="small",
+                bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8})  # fmt: skip
+        ax.set_ylim(bottom=0.0)
+        ax.set_ylabel("E rate (Hz)")
     axes[-1].set_xlim(t_start, t_stop)
     axes[-1].set_xlabel("time (ms)")
     if title is not None:

@@ -655,8 +655,14 @@ class Simulator:
 
     def _poisson_inputs(self, s: int, slot_of: np.ndarray) -> tuple[PoissonInput, ...]:
         """Shard ``s``'s Poisson inputs: one per (connection, distinct rate), the same list
-        on every shard (padded with a zero-weight entry where a shard has none)."""
+        on every shard (padded with a zero-weight entry where a shard has none). Each
+        (generator, target) pair has its own stream: counter ``generator * N + target``."""
         rates = self._device_values("poisson_generator", "rate")
+        if len(rates) * self.n_neurons >= 2**32:
+            raise ValueError(
+                f"{len(rates)} poisson_generators x {self.n_neurons} neurons exceed the 2**32 "
+                "Poisson streams (one per generator and target); use fewer generators"
+            )
         lo, hi = self._window("poisson_generator")
         base = jax.random.fold_in(jax.random.key(self.seed), _KEY_POISSON)
         out = []
@@ -672,13 +678,14 @@ class Simulator:
                     continue
                 keep &= self.owner[conn.neuron] == s
                 neuron = conn.neuron[keep] if keep.any() else np.zeros(1, np.int64)
+                device = conn.device[keep] if keep.any() else np.zeros(1, np.int64)
                 weight = conn.weight[keep] if keep.any() else np.zeros(1, np.float32)
                 delay = conn.delay[keep] if keep.any() else np.ones(1, np.int32)
                 key = jax.random.key_data(jax.random.fold_in(base, c))
                 out.append(PoissonInput(
                     key=np.asarray(key, np.uint32),
                     target=np.maximum(slot_of[neuron], 0).astype(np.int32),
-                    counter=neuron.astype(np.uint32),
+                    counter=(device.astype(np.uint64) * self.n_neurons + neuron).astype(np.uint32),
                     weight=weight.astype(np.float32),
                     delay=delay.astype(np.int32),
                     table=poisson_table(r * self.h / 1000.0),

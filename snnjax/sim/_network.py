@@ -87,7 +87,7 @@ class PoissonInput(NamedTuple):
 
     key: jax.Array  #: ``uint32[2]`` threefry key of this connection
     target: jax.Array  #: ``int32[c]`` local target index
-    counter: jax.Array  #: ``uint32[c]`` global target id (the stream's counter)
+    counter: jax.Array  #: ``uint32[c]`` the stream: ``generator * N + target`` (global)
     weight: jax.Array  #: ``float32[c]``
     delay: jax.Array  #: ``int32[c]`` steps
     table: jax.Array  #: ``uint32[K]`` Poisson CDF of the rate, scaled to ``2**32``
