@@ -491,14 +491,13 @@ class Simulator:
         counts = np.array([[np.sum(owner[a:b] == s) for a, b in pops] for s in range(S)])
         caps = np.maximum(1, counts.max(0)) if N else np.zeros(0, np.int64)
         base = np.concatenate([[0], np.cumsum(caps)]).astype(np.int64)
-        self._base = base
         models = [get_model(g.model) for g in populations]
         mine = [self.rank] if self.comm is not None else list(range(S))
         sampled, sample_index, self._sample_columns = self._sampling(populations)
         shards, build_s = [], []
         for s in mine:
             t = time.perf_counter()
-            shards.append(self._build_shard(s, populations, models, caps, base, sample_index[s]))
+            shards.append(self._build_shard(s, populations, models, caps, base))
             build_s.append(time.perf_counter() - t)
         csrs = [sh.pop("csr") for sh in shards]
         has = np.stack([np.diff(c.ptr) > 0 for c in csrs]) if N else np.zeros((S, 0), bool)
@@ -570,7 +569,7 @@ class Simulator:
         self._executables, self._ran = {}, set()
         self._compile()  # ahead of time: compiling belongs to the build
 
-    def _build_shard(self, s, populations, models, caps, base, sample_index) -> dict:
+    def _build_shard(self, s, populations, models, caps, base) -> dict:
         """One shard's arrays: its neurons' parameters and state, incoming CSR, inputs."""
         N, owner = self.n_neurons, self.owner
         slot_of = np.full(N, -1, np.int64)
