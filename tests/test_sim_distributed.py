@@ -304,3 +304,16 @@ def test_mpirun_ranks_with_different_configs_are_detected(tmp_path):
     proc = _mpirun(2, str(script), timeout=120)
     assert proc.returncode != 0
     assert "describe a different network than rank 0" in proc.stderr
+
+
+def test_mpirun_scaled_microcircuit_same_spikes(tmp_path):
+    args = ["simulation/microcircuit.py", "--scale", "0.01", "--k-scale", "0.05", "--simtime",
+            "100", "--presim", "0", "--no-plot"]  # fmt: skip
+    single = [*args, "--out", str(tmp_path / "a.json"), "--spikes-out", str(tmp_path / "a.npz")]
+    subprocess.run([sys.executable, *single], check=True, cwd=ROOT, capture_output=True)
+    out = ["--out", str(tmp_path / "b.json"), "--spikes-out", str(tmp_path / "b.npz")]
+    proc = _mpirun(2, *args, "--exchange", "all_to_all", "--placement", "partition", *out)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    a, b = np.load(tmp_path / "a.npz"), np.load(tmp_path / "b.npz")
+    assert len(a["senders"]) > 50
+    assert np.array_equal(a["senders"], b["senders"]) and np.array_equal(a["times"], b["times"])
