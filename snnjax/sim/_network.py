@@ -13,11 +13,15 @@ Time is cut into blocks of ``m`` steps, ``m`` at most the smallest neuron-to-neu
    of the network state, so they may land anywhere in the block);
 2. ``m`` steps of every population, each reading (and clearing) its ring slot and the
    current of the active ``dc_generator``\s (NEST's update order, see :mod:`._models`);
-3. the block's spikes are delivered (:func:`~snnjax.sim.deliver`): they land ``>= m`` steps
-   later, after the block.
+3. with several shards, the block's spikes are exchanged (:mod:`._exchange`) into a dense
+   ``[m, N]`` block in canonical order; then they are delivered (:func:`~snnjax.sim.deliver`)
+   onto this shard's targets: they land ``>= m`` steps later, after the block.
 
-Poisson input: each (connection, target, step) gets its own count from a counter-based
-stream, ``threefry(key(seed, connection), (target id, step))``, so the input of a neuron
+Arrays and state are one shard's; :func:`on_mesh` runs the same function on every device of
+a mesh (``shard_map``), an :class:`~snnjax.sim._exchange.MPIComm` between MPI ranks.
+
+Poisson input: each (connection, generator, target, step) gets its own count from a
+counter-based stream, ``threefry(key(seed, connection), (generator * N + target, step))``, so the input of a neuron
 does not depend on which shard owns it or how time is cut into chunks. Counts come from
 inverting the Poisson CDF at 32-bit resolution (the mass beyond the last tabulated count,
 below :math:`2^{-32}`, falls on that count).
