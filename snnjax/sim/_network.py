@@ -21,10 +21,10 @@ Arrays and state are one shard's; :func:`on_mesh` runs the same function on ever
 a mesh (``shard_map``), an :class:`~snnjax.sim._exchange.MPIComm` between MPI ranks.
 
 Poisson input: each (connection, generator, target, step) gets its own count from a
-counter-based stream, ``threefry(key(seed, connection), (generator * N + target, step))``, so the input of a neuron
-does not depend on which shard owns it or how time is cut into chunks. Counts come from
-inverting the Poisson CDF at 32-bit resolution (the mass beyond the last tabulated count,
-below :math:`2^{-32}`, falls on that count).
+counter-based stream, ``threefry(key(seed, connection), (generator * N + target, step))``,
+so the input of a neuron does not depend on which shard owns it or how time is cut into
+chunks. Counts come from inverting the Poisson CDF at 32-bit resolution (the mass beyond
+the last tabulated count, below :math:`2^{-32}`, falls on that count).
 """
 
 import dataclasses
