@@ -213,3 +213,12 @@ def test_perturbation_lowers_network_0_and_the_files_are_written(two_runs, tmp_p
     assert saved["rates_hz"].keys() == {"E0", "I0", "E1", "I1"}
     assert (tmp / "ring.png").stat().st_size > 0 and (tmp / "ring_rates.png").stat().st_size > 0
     assert not (tmp / "one_rates.png").exists()  # --no-plot
+
+
+def test_shipped_config_is_valid():
+    from snnjax.networks import BrunelRingParams, load_config
+
+    config = pathlib.Path(__file__).resolve().parents[1] / "configs" / "brunel_ring.yaml"
+    params, run = load_config(config, BrunelRingParams)
+    assert params.perturb_drop == 0.25 and params.left_fraction_ex == 0.6
+    assert run.simtime > params.perturb_stop

@@ -6,7 +6,8 @@ import pytest
 
 from snnjax.train import Config, load_config
 
-SIMULATION = {"brunel.yaml", "microcircuit.yaml"}  # checked in test_networks.py
+# Simulation configs are checked in test_networks.py and test_brunel_ring.py.
+SIMULATION = {"brunel.yaml", "microcircuit.yaml", "brunel_ring.yaml"}
 CONFIGS = sorted(
     p
     for p in (pathlib.Path(__file__).parents[1] / "configs").glob("*.yaml")
