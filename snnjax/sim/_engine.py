@@ -645,7 +645,7 @@ class Simulator:
                 comm = MPIComm(self.comm, self.shards, self.rank) if self.comm else None
                 fn = functools.partial(run_blocks, layout, steps, comm=comm)
             counts = jnp.zeros((blocks, steps, len(self._sg_steps)), jnp.float32)
-            args = (self._built["arrays"], self.state, jnp.int32(0), counts)
+            args = (self._built["arrays"], self.state, jnp.int32(0), counts, jnp.int32(blocks))
             # Ahead of time, except under MPI: mpi4jax's calls carry an effect token that
             # the AOT-compiled executable does not get passed (jit's own cache handles it).
             compiled = jax.jit(fn) if self.comm is not None else jax.jit(fn).lower(*args).compile()
@@ -797,15 +797,19 @@ class Simulator:
         while done < steps:
             layout = self._built["layout"]
             per_block = min(layout.m, steps - done)
-            blocks = max(1, min(self.chunk // layout.m, (steps - done) // per_block))
+            # One compiled chunk of `capacity` blocks runs any number up to it (the rest is
+            # skipped); only a last block shorter than m steps needs its own.
+            capacity = max(1, self.chunk // layout.m) if per_block == layout.m else 1
+            blocks = min(capacity, (steps - done) // per_block)
             t0 = self.t_steps
-            counts = self._sg_counts(t0, blocks, per_block)
-            run = self._compile(per_block, blocks)
+            counts = self._sg_counts(t0, capacity, per_block)
+            run = self._compile(per_block, capacity)
             tic = time.perf_counter()
-            state, record = run(self._built["arrays"], self.state, jnp.int32(t0), counts)
+            state, record = run(self._built["arrays"], self.state, jnp.int32(t0), counts,
+                                jnp.int32(blocks))  # fmt: skip
             if self.mesh is None:  # one shard here: give the record its shard axis
                 record = jax.tree.map(lambda x: x[None], record)
-            record = jax.tree.map(np.asarray, record)
+            record = jax.tree.map(lambda x, b=blocks: np.asarray(x)[:, :b], record)
             chunk_s = time.perf_counter() - tic
             need = [record.n_recv.max(), record.n_own.max(), record.n_route.max(initial=0)]
             if self.comm is not None:
@@ -834,16 +838,20 @@ class Simulator:
             )
         if layout.shards == 1:
             own = route = 0  # one shard: its own spikes are the delivered ones
-        grow = {}
-        for name, need, limit in (("max_spikes", recv, layout.N * layout.m),
-                                  ("max_send", own, layout.n * layout.m),
-                                  ("max_route", route, layout.n * layout.m)):  # fmt: skip
-            have = getattr(layout, name)
-            if need > have:
-                grow[name] = min(limit, max(int(need * 1.25), 2 * have))
-        if grow:
-            self._built["layout"] = dataclasses.replace(layout, **grow)
-        return bool(grow)
+        buffers = (("max_spikes", recv, layout.N * layout.m),
+                   ("max_send", own, layout.n * layout.m),
+                   ("max_route", route, layout.n * layout.m))  # fmt: skip
+        worst = max(need / getattr(layout, name) for name, need, _ in buffers)
+        if worst <= 1:
+            return False
+        # A burst fills every buffer: grow them all by the same factor (one recompile).
+        factor = max(2.0, 1.25 * worst)
+        grow = {name: min(limit, max(int(need * 1.25), math.ceil(getattr(layout, name) * factor)))
+                for name, need, limit in buffers}  # fmt: skip
+        if self.max_spikes is not None:  # set explicitly: never changed
+            grow["max_spikes"] = layout.max_spikes
+        self._built["layout"] = dataclasses.replace(layout, **grow)
+        return True
 
     def _sg_counts(self, t0, blocks, per_block) -> jax.Array:
         counts = np.zeros((blocks * per_block, len(self._sg_steps)), np.float32)

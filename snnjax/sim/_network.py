@@ -248,9 +248,10 @@ def run_blocks(
     state: SimState,
     t0: jax.Array,
     sg_counts: jax.Array,
+    n_blocks: jax.Array | None = None,
     comm=None,
 ) -> tuple[SimState, Record]:
-    """Advance ``sg_counts.shape[0]`` blocks of ``steps <= layout.m`` steps from step ``t0``.
+    """Advance ``n_blocks`` blocks of ``steps <= layout.m`` steps from step ``t0``.
 
     Args:
         layout: static description (``jit`` static).
@@ -261,7 +262,9 @@ def run_blocks(
         sg_counts: ``float32[blocks, steps, n_spike_generators]`` spike counts of the
             ``spike_generator``\\s per step (a spike at time ``t_s`` counts in step
             ``t_s / h - 1``, like a neuron's spike stamped ``t_s``).
-
+        n_blocks: blocks to run (int32, at most ``sg_counts.shape[0]``, the same on every
+            shard); ``None``: all. Blocks past it are skipped (``lax.cond``) and recorded as
+            zeros, so one compiled chunk serves any shorter run.
         comm: the collectives between shards (:mod:`._exchange`); unused for 1 shard.
 
     Returns:
@@ -271,11 +274,18 @@ def run_blocks(
     if steps > layout.m:
         raise ValueError(f"`steps` must be <= the block length {layout.m}; got {steps}")
 
-    def body(state, xs):
-        i, counts = xs
+    def block(state, i, counts):
         return _block(layout, comm, arrays, steps, state, t0 + i * steps, counts)
 
+    def body(state, xs):
+        if n_blocks is None:
+            return block(state, *xs)
+        skipped = jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype), record)
+        return jax.lax.cond(xs[0] < n_blocks, block, lambda s, *_: (s, skipped), state, *xs)
+
     blocks = jnp.arange(sg_counts.shape[0], dtype=jnp.int32)
+    if n_blocks is not None:
+        record = jax.eval_shape(block, state, blocks[0], sg_counts[0])[1]
     return jax.lax.scan(body, state, (blocks, sg_counts))
 
 
