@@ -38,13 +38,18 @@ class DeviceCSR(NamedTuple):
     weight: jax.Array
 
     @classmethod
-    def from_csr(cls, csr: CSR) -> "DeviceCSR":
+    def host(cls, csr: CSR) -> "DeviceCSR":
+        """The device layout as NumPy arrays (to be stacked over shards / ``device_put``)."""
         ptr_dtype = np.int32 if csr.n_synapses < 2**31 else np.int64
         return cls(
-            jnp.asarray(csr.ptr.astype(ptr_dtype)),
-            jnp.asarray(csr.packed.astype(np.int32)),  # bit pattern kept; see unpack
-            jnp.asarray(csr.weight),
+            csr.ptr.astype(ptr_dtype),
+            csr.packed.astype(np.int32),  # bit pattern kept; see unpack
+            csr.weight,
         )
+
+    @classmethod
+    def from_csr(cls, csr: CSR) -> "DeviceCSR":
+        return cls(*(jnp.asarray(x) for x in cls.host(csr)))
 
 
 class Delivered(NamedTuple):

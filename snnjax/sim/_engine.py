@@ -527,7 +527,7 @@ class Simulator:
         n_local = int(base[-1])
         arrays = [
             NetworkArrays(
-                csr=DeviceCSR.from_csr(csr), props=sh["props"], params=sh["params"],
+                csr=DeviceCSR.host(csr), props=sh["props"], params=sh["params"],
                 poisson=sh["poisson"], spikes_in=sh["spikes_in"], current=sh["current"],
                 sample_index=sample_index[s], gid=sh["gid"], real=sh["real"], route=sh["route"],
             )

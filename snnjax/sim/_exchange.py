@@ -141,14 +141,14 @@ def exchange(
         n_route = jnp.zeros(0, jnp.int32)
     else:
         lists = [_routed(key, count, slot, route[r], max_route) for r in range(route.shape[0])]
-        n_route = jnp.stack([n for _, _, n in lists]).astype(jnp.int32)
-        if scheme == "all_to_all":
-            keys = comm.all_to_all(jnp.stack([k for k, _, _ in lists]))
-            counts = comm.all_to_all(jnp.stack([c for _, c, _ in lists]))
-        else:
-            keys = jnp.stack([lists[0][0]] + [comm.shift(lists[i + 1][0], k)
-                                              for i, k in enumerate(offsets)])  # fmt: skip
-            counts = jnp.stack([lists[0][1]] + [comm.shift(lists[i + 1][1], k)
-                                                 for i, k in enumerate(offsets)])  # fmt: skip
+        keys, counts, n_route = (jnp.stack(x) for x in zip(*lists, strict=True))
+        n_route = n_route.astype(jnp.int32)
+
+        def receive(x):  # row r of x: what goes to destination r (p2p: row 0 stays here)
+            if scheme == "all_to_all":
+                return comm.all_to_all(x)
+            return jnp.stack([x[0]] + [comm.shift(x[i + 1], k) for i, k in enumerate(offsets)])
+
+        keys, counts = receive(keys), receive(counts)
     dense = jnp.zeros(m * n_global, jnp.float32).at[keys.reshape(-1)].add(counts.reshape(-1))
     return dense.reshape(m, n_global), Sent(key, count, n_own, n_route)

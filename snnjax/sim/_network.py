@@ -36,7 +36,7 @@ import numpy as np
 from jax.extend.random import threefry_2x32
 
 from ._delivery import DeviceCSR, deliver, ring_add
-from ._exchange import MeshComm, exchange
+from ._exchange import MeshComm, Sent, exchange
 
 #: NEST's recordables per model: name -> state field (``None``: the absolute ``V_m``).
 RECORDABLES: dict[str, dict[str, str | None]] = {
@@ -227,18 +227,19 @@ def _block(layout, comm, arrays: NetworkArrays, steps: int, state: SimState, t0,
         step, (state.neurons, ring), jnp.arange(steps)
     )
     spikes = jnp.where(arrays.real, spikes.astype(jnp.float32), 0.0)
-    if layout.shards == 1:
-        ring, out = deliver(ring, arrays.csr, spikes, t0, max_spikes=layout.max_spikes,
-                            tile=layout.tile)  # fmt: skip
-        record = Record(out.index, out.count, out.n_spikes, out.n_spikes,
-                        jnp.zeros(0, jnp.int32), samples)  # fmt: skip
-        return SimState(neurons, ring), record
-    dense, sent = exchange(comm, layout.scheme, layout.offsets, spikes, arrays.gid, arrays.route,
-                           layout.N, layout.max_send, layout.max_route)  # fmt: skip
+    one = layout.shards == 1  # no exchange: the local spikes are the whole block
+    dense, sent = (spikes, None) if one else _exchange(layout, comm, arrays, spikes)
     ring, out = deliver(ring, arrays.csr, dense, t0, max_spikes=layout.max_spikes,
                         tile=layout.tile)  # fmt: skip
+    if one:  # its own spikes are the delivered ones
+        sent = Sent(out.index, out.count, out.n_spikes, jnp.zeros(0, jnp.int32))
     record = Record(sent.key, sent.count, sent.n_own, out.n_spikes, sent.n_route, samples)
     return SimState(neurons, ring), record
+
+
+def _exchange(layout: Layout, comm, arrays: NetworkArrays, spikes: jax.Array):
+    return exchange(comm, layout.scheme, layout.offsets, spikes, arrays.gid, arrays.route,
+                    layout.N, layout.max_send, layout.max_route)  # fmt: skip
 
 
 def run_blocks(
@@ -297,9 +298,7 @@ def exchange_blocks(layout: Layout, arrays: NetworkArrays, spikes: jax.Array, co
     """
 
     def body(total, block):
-        dense, sent = exchange(comm, layout.scheme, layout.offsets, block, arrays.gid,
-                               arrays.route, layout.N, layout.max_send,
-                               layout.max_route)  # fmt: skip
+        dense, sent = _exchange(layout, comm, arrays, block)
         return total + dense.sum(), sent.n_own
 
     return jax.lax.scan(body, jnp.float32(0.0), spikes)
