@@ -25,12 +25,19 @@ import tempfile
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
-def _run(script: str, backend: str, args: list[str], threads: int) -> dict:
+def _run(
+    script: str, backend: str, args: list[str], threads: int, timeout: float | None = None
+) -> dict:
+    """Run ``simulation/<script>`` in its own process; its JSON summary.
+
+    Raises ``subprocess.TimeoutExpired`` after ``timeout`` seconds (the process is killed)
+    and ``subprocess.CalledProcessError`` if it fails.
+    """
     with tempfile.TemporaryDirectory() as tmp:
         out = pathlib.Path(tmp) / "summary.json"
         cmd = [sys.executable, str(ROOT / "simulation" / script), "--backend", backend,
                "--threads", str(threads), "--out", str(out), "--no-plot", *args]  # fmt: skip
-        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, timeout=timeout)
         return json.loads(out.read_text())
 
 

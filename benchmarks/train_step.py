@@ -13,6 +13,7 @@ Usage::
 import argparse
 import datetime
 import platform
+from collections.abc import Iterator
 
 import jax
 import jax.numpy as jnp
@@ -42,7 +43,18 @@ def make_step(recurrent: bool, T: int, B: int):
     return step, state, x, y
 
 
-def main(argv=None):
+def rows(batches, T: int, reps: int) -> Iterator[dict]:
+    """One row per batch size: samples/s of the recurrent and the feed-forward train step."""
+    for B in batches:
+        fns, inputs = {}, {}
+        for name, rec in (("recurrent", True), ("feedforward", False)):
+            fns[name], *inputs[name] = make_step(rec, T, B)
+        t = {name: median_times({name: fns[name]}, *inputs[name], reps=reps)[name] for name in fns}
+        yield {"batch": B, "T": T, "recurrent_samples_per_s": B / t["recurrent"],
+               "feedforward_samples_per_s": B / t["feedforward"]}  # fmt: skip
+
+
+def main(argv=None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--batch", type=int, nargs="+", default=[64, 128])
     parser.add_argument("--T", type=int, default=100)
@@ -54,15 +66,15 @@ def main(argv=None):
     )
     print("| batch | recurrent LIF (samples/s) | feed-forward LIF (samples/s) |")
     print("|---:|---:|---:|")
-    for B in args.batch:
-        fns, inputs = {}, {}
-        for name, rec in (("recurrent", True), ("feedforward", False)):
-            fns[name], *inputs[name] = make_step(rec, args.T, B)
-        t = {
-            name: median_times({name: fns[name]}, *inputs[name], reps=args.reps)[name]
-            for name in fns
-        }
-        print(f"| {B} | {B / t['recurrent']:.0f} | {B / t['feedforward']:.0f} |", flush=True)
+    out = []
+    for r in rows(args.batch, args.T, args.reps):
+        out.append(r)
+        print(
+            f"| {r['batch']} | {r['recurrent_samples_per_s']:.0f} "
+            f"| {r['feedforward_samples_per_s']:.0f} |",
+            flush=True,
+        )
+    return out
 
 
 if __name__ == "__main__":

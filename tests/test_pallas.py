@@ -1,8 +1,10 @@
-"""Fused Pallas kernels: interpret mode == reference (forward and gradients); CUDA lowering.
+"""Fused Pallas kernels == reference (forward and gradients); CUDA lowering.
 
 The kernels run on CPU only in interpret mode, so these tests use small shapes chosen to
 exercise padding (``B·N`` not a multiple of ``block_m``) and time blocking (``T`` not a
-multiple of ``block_t``). CUDA lowering is checked without a GPU via ``jax.export``.
+multiple of ``block_t``). CUDA lowering is checked without a GPU via ``jax.export``. On a
+GPU (``benchmarks/gpu_check.py`` runs this file there) the same tests run the compiled
+kernels: ``INTERPRET`` is ``False`` there.
 """
 
 import jax
@@ -15,6 +17,8 @@ from model_cases import CASES, case_id
 from snnjax import neurons
 from snnjax.ops import BlockSizes, neuron_scan, neuron_scan_reference
 
+# Interpret mode where the kernels cannot be compiled (CPU); the real kernels on a GPU.
+INTERPRET = jax.default_backend() == "cpu"
 SMALL = BlockSizes(block_m=8, block_t=4)
 TOL = {jnp.float32: 1e-5, jnp.bfloat16: 2e-2}
 
@@ -24,7 +28,7 @@ TOL = {jnp.float32: 1e-5, jnp.bfloat16: 2e-2}
 def test_kernels_match_reference(case, memory, rng):
     problem = make_problem(case, rng, (11, 3, 5))
     check_against_reference(
-        *problem, impl="pallas", block_sizes=SMALL, memory=memory, interpret=True
+        *problem, impl="pallas", block_sizes=SMALL, memory=memory, interpret=INTERPRET
     )
 
 
@@ -39,7 +43,7 @@ def test_kernels_match_reference_float64(case, rng):
             param_tol=1e-10,
             impl="pallas",
             block_sizes=SMALL,
-            interpret=True,
+            interpret=INTERPRET,
         )
 
 
@@ -50,7 +54,7 @@ def test_kernel_input_gradient_per_dtype(dtype, surrogate, rng):
     model, params, x, _, weights = make_problem(
         ("LIF", "soft", True), rng, (13, 4, 7), dtype=dtype, surrogate=surrogate
     )
-    kw = {"impl": "pallas", "block_sizes": SMALL, "interpret": True}
+    kw = {"impl": "pallas", "block_sizes": SMALL, "interpret": INTERPRET}
     out = neuron_scan(model, params, x, **kw).outputs
     assert out.dtype == dtype
     np.testing.assert_array_equal(out, neuron_scan_reference(model, params, x).outputs)
@@ -72,7 +76,7 @@ def test_block_shapes_and_lengths(rng):
     params = model.params(alpha=0.8, beta=0.9)
     for shape, bs in [((8, 2, 8), SMALL), ((3, 1, 3), SMALL), ((9, 2, 20), BlockSizes(16, 9))]:
         x = jnp.asarray(rng.normal(0.4, 0.6, shape), jnp.float32)
-        res = neuron_scan(model, params, x, impl="pallas", block_sizes=bs, interpret=True)
+        res = neuron_scan(model, params, x, impl="pallas", block_sizes=bs, interpret=INTERPRET)
         np.testing.assert_array_equal(res.outputs, neuron_scan_reference(model, params, x).outputs)
 
 

@@ -10,6 +10,12 @@ lowering rejects ``custom_jvp_call`` (the spike function) in the forward kernel 
 estimation does not support custom_jvp_call") and ``add_any`` (cotangent accumulation) in
 the backward kernel. To try another backend, change :meth:`BlockSizes.compiler_params`
 and ``BACKENDS`` here: nothing else in snnjax names a backend.
+
+JAX 0.11 (same ``pallas_call`` / ``CompilerParams`` API) emits a ``DeprecationWarning`` at
+every Triton lowering (filtered for the tests in ``pyproject.toml``) and reads the GPU's
+compute capability from the default device when lowering, so ``jax.export`` for CUDA on a
+CPU-only machine works with JAX 0.10 only. ``benchmarks/gpu_check.py`` runs the kernel
+tests on a real GPU.
 """
 
 import dataclasses
