@@ -22,8 +22,11 @@ def test_readme_quick_look_runs():
     assert namespace["s_t"].shape == (8, 32)
 
 
-def test_readme_simulation_runs():
+def test_readme_simulation_runs(tmp_path, monkeypatch):
     namespace: dict = {}
     exec(compile(_block("import snnjax.sim as nest"), "README.md", "exec"), namespace)
     events = namespace["events"]
     assert len(events["times"]) > 100 and set(events["senders"]) <= set(range(1, 1001))
+    monkeypatch.chdir(tmp_path)  # the continuation writes runs/ckpt
+    exec(compile(_block("GetConnections"), "README.md", "exec"), namespace)
+    assert len(namespace["conns"]) > 0 and (tmp_path / "runs" / "ckpt" / "LATEST").is_file()

@@ -3,7 +3,17 @@
 import numpy as np
 import pytest
 
-from snnjax.sim._connect import CSR, ConnSpec, connect, to_csr
+from snnjax.sim._connect import (
+    CSR,
+    MAX_DELAY_STEPS,
+    ConnSpec,
+    Synapses,
+    build_csr,
+    connect,
+    csr_format,
+    delay_steps,
+    to_csr,
+)
 from snnjax.sim._random import lognormal, normal, redraw, uniform
 
 H = 0.1
@@ -105,8 +115,6 @@ def test_csr_groups_by_source_and_costs_8_bytes_per_synapse():
     syn, sources, targets = _all(
         ConnSpec("fixed_indegree", indegree=20), delay=uniform(min=0.1, max=3.0), same=True
     )
-    from snnjax.sim._connect import Synapses
-
     csr = to_csr(len(sources), Synapses(**syn), targets)
     assert isinstance(csr, CSR) and csr.n_synapses == 50 * 20
     for s in range(len(sources)):
@@ -137,9 +145,8 @@ def test_csr_groups_by_source_and_costs_8_bytes_per_synapse():
         ),
         (
             lambda: _all(ConnSpec("one_to_one"), n_src=2, n_tgt=2, delay=0.04),
-            r"`delay` must lie in \[resolution, 255 x resolution\]",
+            r"`delay` must lie in \[resolution, \(2\*\*31 - 1\) x resolution\]",
         ),
-        (lambda: _all(ConnSpec("one_to_one"), n_src=2, n_tgt=2, delay=30.0), r"`delay` must lie"),
         (lambda: normal(std=-1.0), r"`std` must lie in \[0, inf\)"),
         (lambda: redraw(normal(), min=1.0, max=0.0), r"`max` must be > `min`"),
     ],
@@ -147,3 +154,111 @@ def test_csr_groups_by_source_and_costs_8_bytes_per_synapse():
 def test_bad_connection_arguments(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def _random_parts(rng, n_src, n_tgt, max_delay, sizes=(300, 200)):
+    """Synapses in parts (global target ids ``n_tgt..2 n_tgt``), with many exact ties."""
+    return [
+        Synapses(
+            rng.integers(0, n_src, n),
+            n_tgt + rng.integers(0, n_tgt, n),
+            rng.normal(size=n).astype(np.float32),
+            rng.choice([1, 2, max_delay // 2, max_delay], n).astype(np.int32),
+        )
+        for n in sizes
+    ]
+
+
+def _check_canonical(csr, parts, slot_of, n_src):
+    """CSR == a stable lexsort by (source, delay, slot) of the parts in order."""
+    keys = ("source", "target", "weight", "delay")
+    src, tgt, w, d = (np.concatenate([getattr(p, k) for p in parts]) for k in keys)
+    slot = slot_of[tgt]
+    order = np.lexsort((slot, d, src))
+    np.testing.assert_array_equal(csr.ptr, np.r_[0, np.cumsum(np.bincount(src, minlength=n_src))])
+    np.testing.assert_array_equal(csr.target, slot[order])
+    np.testing.assert_array_equal(csr.delay, d[order])
+    np.testing.assert_array_equal(csr.weight, w[order])
+
+
+@pytest.mark.parametrize(
+    ("n_slots", "max_delay", "wide", "expect_wide"),
+    [
+        (None, 200, None, False),  # today's short delays
+        (40, 5000, None, False),  # long delays, few targets: still packed
+        (1 << 22, 5000, None, True),  # 10 delay bits left: wide
+        (40, 5000, True, True),  # forced
+        (2, MAX_DELAY_STEPS, None, False),  # 1 target bit: 31 delay bits
+    ],
+)
+def test_csr_round_trip_packed_and_wide(rng, n_slots, max_delay, wide, expect_wide):
+    n_src, n_tgt = 30, 40 if n_slots != 2 else 2
+    slot_of = np.full(2 * n_tgt, -1)
+    slot_of[n_tgt:] = rng.permutation(n_tgt)
+    parts = _random_parts(rng, n_src, n_tgt, max_delay)
+    csr = build_csr(n_src, parts, slot_of, n_slots=n_slots, wide=wide)
+    shift, _ = csr_format(n_tgt if n_slots is None else n_slots, 0)
+    assert csr.shift == shift and csr.wide == expect_wide
+    _check_canonical(csr, parts, slot_of, n_src)
+    per_syn = 12 if expect_wide else 8
+    assert csr.nbytes == csr.ptr.nbytes + per_syn * csr.n_synapses
+    if not expect_wide:
+        assert csr.packed.nbytes + csr.weight.nbytes == 8 * csr.n_synapses
+
+
+def test_csr_with_24_target_bits_packs_as_before(rng):
+    """``n_slots = 2**24``: the historic layout ``slot | delay << 24``, bit for bit."""
+    parts = _random_parts(rng, 30, 40, 255)
+    slot_of = np.r_[np.full(40, -1), np.arange(40)]
+    csr = build_csr(30, parts, slot_of, n_slots=1 << 24)
+    assert csr.shift == 24 and not csr.wide
+    np.testing.assert_array_equal(
+        csr.packed, csr.target.astype(np.uint32) | (csr.delay.astype(np.uint32) << 24)
+    )
+
+
+def test_csr_sort_key_overflow_falls_back_to_lexsort(rng):
+    """20 source bits + 31 target bits leave 13 delay bits in the sort key: a later part
+    with longer delays switches to a two-key sort; the order stays canonical."""
+    n_src, n_tgt = 1 << 20, 40
+    slot_of = np.r_[np.full(n_tgt, -1), rng.permutation(n_tgt)]
+    parts = _random_parts(rng, 50, n_tgt, 100) + _random_parts(rng, 50, n_tgt, 1 << 20)
+    for p in parts:
+        p.source += n_src - 50
+    csr = build_csr(n_src, parts, slot_of, n_slots=1 << 31)
+    assert csr.wide and csr.shift == 31
+    _check_canonical(csr, parts, slot_of, n_src)
+
+
+def test_long_delays_from_connect():
+    syn, sources, targets = _all(
+        ConnSpec("fixed_indegree", indegree=5), delay=uniform(min=0.1, max=1000.0), same=True
+    )
+    assert syn["delay"].max() > 5000
+    csr = to_csr(len(sources), Synapses(**syn), targets)
+    assert not csr.wide and csr.delay.max() == syn["delay"].max()
+
+
+def test_delay_steps_range():
+    assert delay_steps([0.1, 0.15, 5000.0], 0.1).tolist() == [1, 2, 50000]
+    assert delay_steps(MAX_DELAY_STEPS * 0.5, 0.5).tolist() == MAX_DELAY_STEPS
+    assert delay_steps(np.zeros(0), 0.1).shape == (0,)
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.04, -1.0, np.nan, np.inf, -np.inf, 2.0**31 * 0.1])
+def test_delay_steps_rejects(delay):
+    with pytest.raises(ValueError, match=r"`delay` must"):
+        delay_steps(np.array([1.0, delay]), 0.1)
+
+
+def test_bad_csr_arguments():
+    syn = Synapses(np.array([0]), np.array([1]), np.ones(1, np.float32), np.array([5000]))
+    slot_of = np.array([-1, 0, 1])
+    with pytest.raises(ValueError, match=r"`wide`=False, but delays up to 5000 steps"):
+        build_csr(1, [syn], slot_of, n_slots=1 << 20, wide=False)
+    with pytest.raises(ValueError, match=r"`n_slots` must be at least"):
+        build_csr(1, [syn], slot_of, n_slots=1)
+    with pytest.raises(ValueError, match=r"`source` must lie in \[0, 0\]"):
+        build_csr(1, [Synapses(np.array([1]), syn.target, syn.weight, syn.delay)], slot_of)
+    with pytest.raises(ValueError, match=r"`delay` must lie in \[1, 2147483647\]"):
+        build_csr(1, [Synapses(syn.source, syn.target, syn.weight, np.array([0]))], slot_of)

@@ -164,8 +164,15 @@ def simulate_network(
     *,
     progress: bool = False,
     time_exchange: bool = False,
+    checkpoint: str | pathlib.Path | None = None,
+    resume: str | pathlib.Path | None = None,
 ) -> dict[str, Any]:
     """Reset the kernel, build, prepare, run ``presim + simtime`` and collect the spikes.
+
+    With ``resume`` (snnjax), the state of a checkpoint of the same network is restored
+    after ``Prepare`` and the run continues from its time up to ``presim + simtime`` (the
+    recorders hold every spike from 0); with ``checkpoint``, the state at the end is
+    written there (:func:`snnjax.sim.Checkpoint`).
 
     ``build_s`` is the wall time from ``ResetKernel`` to the end of ``nest.Prepare()``
     (creation, connection and NEST's presynaptic set-up, as NEST's microcircuit example
@@ -181,12 +188,16 @@ def simulate_network(
         progress: print phases to stderr and let the kernel print its progress.
         time_exchange: snnjax: also time the spike exchange alone against a whole block
             (:meth:`snnjax.sim.Simulator.time_exchange`, in ``shards["timing"]``).
+        checkpoint: snnjax: directory to write the final state to.
+        resume: snnjax: checkpoint directory to continue from.
 
     Returns:
         ``{"net", "ids": {pop: int64 ids}, "senders", "times", "build_s", "sim_s",
-        "num_connections", "connectivity_bytes"}``; ``connectivity_bytes`` is ``None`` for
-        PyNEST (it is a key only :mod:`snnjax.sim` has).
+        "num_connections", "connectivity_bytes", "resumed_ms"}``; ``connectivity_bytes`` is
+        ``None`` for PyNEST (it is a key only :mod:`snnjax.sim` has).
     """
+    if run.backend != "snnjax" and (checkpoint is not None or resume is not None):
+        raise ValueError("`checkpoint`/`resume` need the snnjax backend (NEST has none)")
     _log(progress, f"building ({run.backend}, {type(params).__name__})")
     t0 = time.perf_counter()
     nest.ResetKernel()
@@ -202,6 +213,15 @@ def simulate_network(
     nest.SetKernelStatus(kernel)
     net = build(nest, params)
     nest.Prepare()
+    resumed = 0.0
+    if resume is not None:
+        nest.Restore(str(resume))
+        resumed = float(nest.GetKernelStatus("biological_time"))
+    total = run.presim + run.simtime
+    if resumed > total + 1e-9:
+        raise ValueError(
+            f"`simtime` (+ `presim`) must reach past the checkpoint's {resumed:g} ms; got {total:g}"
+        )
     build_s = time.perf_counter() - t0
     num_connections = int(nest.GetKernelStatus("num_connections"))
     conn_bytes = shards = None
@@ -209,11 +229,13 @@ def simulate_network(
         value = nest.GetKernelStatus("connectivity_bytes")
         conn_bytes = None if value is None else int(value)
 
-    _log(progress, f"built in {build_s:.2f} s; simulating {run.presim + run.simtime:g} ms")
+    _log(progress, f"built in {build_s:.2f} s; simulating {resumed:g} .. {total:g} ms")
     t1 = time.perf_counter()
-    nest.Run(run.presim + run.simtime)
+    nest.Run(round((total - resumed) / run.resolution) * run.resolution)
     sim_s = time.perf_counter() - t1
     nest.Cleanup()
+    if checkpoint is not None:
+        nest.Checkpoint(str(checkpoint))
     _log(progress, f"simulated in {sim_s:.2f} s")
     if run.backend == "snnjax":
         shards = nest.GetKernelStatus("exchange_stats")
@@ -237,6 +259,7 @@ def simulate_network(
         "connectivity_bytes": conn_bytes,
         "shards": shards,
         "rank": int(nest.Rank()),
+        "resumed_ms": resumed,
     }
 
 
@@ -264,6 +287,8 @@ def run_network(
     progress: bool = False,
     nest: Any = None,
     time_exchange: bool = False,
+    checkpoint: str | pathlib.Path | None = None,
+    resume: str | pathlib.Path | None = None,
 ) -> dict[str, Any]:
     """Simulate a network on ``run.backend`` and summarise it; write the requested outputs.
 
@@ -275,7 +300,8 @@ def run_network(
     connection rules (the two agree for ``fixed_indegree`` and ``fixed_total_number``);
     ``n_spikes`` in the window; ``rates_hz``, ``cv_isi``, ``correlation``, ``fano`` per
     population from :func:`snnjax.analysis.summary` over ``[presim, presim + simtime)``;
-    ``build_s``, ``sim_s``, ``rtf = sim_s / ((presim + simtime) / 1000)``;
+    ``build_s``, ``sim_s``, ``rtf = sim_s / (simulated time / 1000)``, ``resumed_ms`` (the
+    checkpoint's time with ``resume``, else 0: the run simulated the rest);
     ``connectivity_bytes`` (``None`` on NEST); ``peak_rss_mb`` (``ru_maxrss / 1024`` of this
     process, JAX included); ``shards`` (snnjax: shard count, exchange scheme, placement,
     per-shard build time, neurons, synapses and spikes, exchange bytes per step, load
@@ -295,7 +321,7 @@ def run_network(
         progress: print phases to stderr and the kernel's progress.
         nest: the simulator module to use instead of importing ``run.backend`` (which still
             names it in the summary and decides whether ``connectivity_bytes`` is queried).
-        time_exchange: see :func:`simulate_network`.
+        time_exchange, checkpoint, resume: see :func:`simulate_network`.
 
     Returns:
         The summary dict.
@@ -303,7 +329,8 @@ def run_network(
     if nest is None:
         nest = import_backend(run.backend)
     res = simulate_network(nest, build, params, run, progress=progress,
-                           time_exchange=time_exchange)  # fmt: skip
+                           time_exchange=time_exchange, checkpoint=checkpoint,
+                           resume=resume)  # fmt: skip
     t_start, t_stop = run.presim, run.presim + run.simtime
     stats = summary(res["senders"], res["times"], res["ids"], t_start, t_stop)
     in_window = (res["times"] >= t_start) & (res["times"] < t_stop)
@@ -324,7 +351,9 @@ def run_network(
         **stats,
         "build_s": res["build_s"],
         "sim_s": res["sim_s"],
-        "rtf": res["sim_s"] / ((run.presim + run.simtime) / 1000.0),
+        "rtf": res["sim_s"]
+        / (max(run.presim + run.simtime - res["resumed_ms"], run.resolution) / 1e3),
+        "resumed_ms": res["resumed_ms"],
         "connectivity_bytes": res["connectivity_bytes"],
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
         "shards": res["shards"],
@@ -393,6 +422,18 @@ def make_parser(description: str, default_config: str | pathlib.Path) -> argpars
     add("--no-plot", action="store_true", help="do not write the raster plot PNG")
     add("--progress", action="store_true", help="print phases and the kernel's progress")
     add("--time-exchange", action="store_true", help="snnjax: time the spike exchange alone")
+    add(
+        "--checkpoint",
+        type=pathlib.Path,
+        default=None,
+        help="snnjax: write the state at the end of the run to this directory",
+    )
+    add(
+        "--resume",
+        type=pathlib.Path,
+        default=None,
+        help="snnjax: continue from this checkpoint (--simtime stays the total from 0)",
+    )
     return parser
 
 
@@ -445,6 +486,8 @@ def cli(
         plot=not args.no_plot,
         progress=args.progress,
         time_exchange=args.time_exchange,
+        checkpoint=args.checkpoint,
+        resume=args.resume,
     )
     if under_mpirun() and mpi().COMM_WORLD.Get_rank() != 0:
         return result

@@ -4,7 +4,8 @@ Layers: the models (one pure ``step(props, params, state, in_ex, in_in, i_stim)`
 model, :mod:`._models`), connectivity (:func:`connect` keyed by target, :class:`CSR`),
 delivery (:func:`deliver`), the functional core (:func:`run_blocks` over :class:`Layout` +
 :class:`NetworkArrays`), the :class:`Simulator`, and the PyNEST facade (``Create``,
-``Connect``, ``Simulate``, :class:`NodeCollection`, kernel attributes such as
+``Connect``, ``Simulate``, ``GetConnections``, ``Checkpoint``/``Restore``,
+:class:`NodeCollection`, :class:`SynapseCollection`, kernel attributes such as
 ``nest.resolution``; see :mod:`._nest` for the documented differences from NEST).
 """
 
@@ -65,10 +66,12 @@ from ._models import parrot_neuron_init_state as parrot_neuron_init_state
 from ._models import parrot_neuron_propagators as parrot_neuron_propagators
 from ._models import parrot_neuron_step as parrot_neuron_step
 from ._models import refractory_steps as refractory_steps
+from ._nest import Checkpoint as Checkpoint
 from ._nest import Cleanup as Cleanup
 from ._nest import Connect as Connect
 from ._nest import CopyModel as CopyModel
 from ._nest import Create as Create
+from ._nest import GetConnections as GetConnections
 from ._nest import GetDefaults as GetDefaults
 from ._nest import GetKernelStatus as GetKernelStatus
 from ._nest import GetStatus as GetStatus
@@ -80,11 +83,13 @@ from ._nest import Rank as Rank
 from ._nest import RemoteConnect as RemoteConnect
 from ._nest import RemoteCreate as RemoteCreate
 from ._nest import ResetKernel as ResetKernel
+from ._nest import Restore as Restore
 from ._nest import Run as Run
 from ._nest import SetDefaults as SetDefaults
 from ._nest import SetKernelStatus as SetKernelStatus
 from ._nest import SetStatus as SetStatus
 from ._nest import Simulate as Simulate
+from ._nest import SynapseCollection as SynapseCollection
 from ._nest import set_verbosity as set_verbosity
 from ._nest import simulator as simulator
 from ._network import Layout as Layout

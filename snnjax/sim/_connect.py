@@ -7,8 +7,11 @@ is split. Rules and their parameters follow NEST's ``conn_spec``; weights and de
 number, an array or a random parameter (:mod:`snnjax.sim.random`).
 
 Storage (:class:`CSR`): grouped by source, then delay, then target; per synapse one
-``uint32`` packing the local target index (24 bits) and the delay in steps (8 bits) plus a
-``float32`` weight: **8 bytes per synapse**, plus one ``int64`` row pointer per source.
+``uint32`` packing the local target index (the low ``shift = ceil(log2(n_slots))`` bits)
+and the delay in steps (the other ``32 - shift`` bits) plus a ``float32`` weight: **8 bytes
+per synapse**, plus one ``int64`` row pointer per source. Delays too long for the bits left
+(a *wide* CSR, see :func:`csr_format`) go into a separate ``int32`` array: 12 bytes per
+synapse. Any delay of NEST's range works: ``[1, 2**31 - 1]`` steps.
 """
 
 import dataclasses
@@ -37,8 +40,8 @@ _RULE_PARAMS = {
     "fixed_total_number": ("N",),
     "pairwise_bernoulli": ("p",),
 }
-MAX_DELAY_STEPS = 255  # 8 bits in the packed CSR entry
-MAX_LOCAL_TARGETS = 1 << 24
+MAX_DELAY_STEPS = (1 << 31) - 1  # int32 steps; packed into the CSR entry where it fits
+MAX_LOCAL_TARGETS = 1 << 31
 _CHUNK = 1 << 20  # synapses drawn per jitted call
 
 
@@ -188,7 +191,7 @@ def connect(
         resolution: the time step ``h`` in ms.
 
     Raises:
-        ValueError: impossible rule parameters or delays outside ``[h, 255 h]``.
+        ValueError: impossible rule parameters or delays outside ``[h, (2**31 - 1) h]``.
     """
     sources, targets = np.asarray(sources, np.int64), np.asarray(targets, np.int64)
     local = np.asarray(local_targets, np.int64)
@@ -223,16 +226,16 @@ def connect(
 
 
 def delay_steps(delay_ms, h: float) -> np.ndarray:
-    """Delays in ms to steps as NEST rounds them, checked to lie in ``[1, 255]`` steps."""
+    """Delays in ms to steps as NEST rounds them, checked to lie in ``[1, 2**31 - 1]`` steps."""
     delay_ms = np.asarray(delay_ms, np.float64)
     if delay_ms.size and not np.all(np.isfinite(delay_ms)):
         raise ValueError(
             "`delay` must be finite (random delays: their redraws must stay within the bounds)"
         )
-    steps = np.floor(delay_ms * (1.0 / h) + 0.5).astype(np.int64)  # NEST: ld_round(d * steps/ms)
+    steps = np.floor(delay_ms * (1.0 / h) + 0.5)  # NEST: ld_round(d * steps/ms)
     if steps.size and (steps.min() < 1 or steps.max() > MAX_DELAY_STEPS):
         raise ValueError(
-            f"`delay` must lie in [resolution, {MAX_DELAY_STEPS} x resolution] = [{h:g}, "
+            f"`delay` must lie in [resolution, (2**31 - 1) x resolution] = [{h:g}, "
             f"{MAX_DELAY_STEPS * h:g}] ms; got values from {delay_ms.min():g} to "
             f"{delay_ms.max():g} ms"
         )
@@ -336,38 +339,77 @@ def _outdegree(seed, projection, sources, targets, local, conn):
     return src_idx, tgt, index
 
 
+def csr_format(n_slots: int, max_delay: int) -> tuple[int, bool]:
+    """How a CSR packs its synapses: ``(shift, wide)``.
+
+    The local target index takes the low ``shift = max(1, ceil(log2(n_slots)))`` bits of the
+    ``uint32`` entry and the delay the ``32 - shift`` bits above; a CSR is *wide* (delays in
+    a separate ``int32`` array, 12 instead of 8 bytes per synapse) when ``max_delay`` does
+    not fit there. Shards stacked on one mesh may differ in both (see
+    :class:`~snnjax.sim.DeviceCSR`).
+
+    Args:
+        n_slots: local target indices, ``[0, n_slots)``.
+        max_delay: the largest delay in steps.
+
+    Examples:
+        >>> csr_format(1000, 255)
+        (10, False)
+        >>> csr_format(1 << 20, 5000)
+        (20, True)
+    """
+    if not 0 <= n_slots <= MAX_LOCAL_TARGETS:
+        raise ValueError(f"`n_slots` must lie in [0, {MAX_LOCAL_TARGETS}]; got {n_slots}")
+    shift = max(1, (int(n_slots) - 1).bit_length())
+    return shift, int(max_delay) >= 1 << (32 - shift)
+
+
 @dataclasses.dataclass
 class CSR:
     """Outgoing synapses of every source onto one shard's neurons.
 
     Attributes:
         ptr: ``int64[n_sources + 1]``: synapses of source ``s`` are ``ptr[s]:ptr[s + 1]``.
-        packed: ``uint32[nnz]``: local target index (low 24 bits) | delay steps << 24.
+        packed: ``uint32[nnz]``: local target index (low ``shift`` bits) | delay steps <<
+            ``shift``; in a wide CSR the target index only.
         weight: ``float32[nnz]``.
+        shift: bits of the local target index (see :func:`csr_format`).
+        wide_delay: ``int32[nnz]``: the delays of a wide CSR; ``None`` if packed.
     """
 
     ptr: np.ndarray
     packed: np.ndarray
     weight: np.ndarray
+    shift: int = 24
+    wide_delay: np.ndarray | None = None
 
     @property
     def n_synapses(self) -> int:
         return len(self.weight)
 
     @property
+    def wide(self) -> bool:
+        return self.wide_delay is not None
+
+    @property
     def nbytes(self) -> int:
-        return self.ptr.nbytes + self.packed.nbytes + self.weight.nbytes
+        extra = self.wide_delay.nbytes if self.wide else 0
+        return self.ptr.nbytes + self.packed.nbytes + self.weight.nbytes + extra
 
     @property
     def target(self) -> np.ndarray:
-        return (self.packed & 0xFFFFFF).astype(np.int64)
+        return (self.packed & np.uint32((1 << self.shift) - 1)).astype(np.int64)
 
     @property
     def delay(self) -> np.ndarray:
-        return (self.packed >> 24).astype(np.int32)
+        if self.wide:
+            return self.wide_delay.astype(np.int32)
+        return (self.packed >> np.uint32(self.shift)).astype(np.int32)
 
 
-def to_csr(n_sources: int, syn: Synapses, local_ids: np.ndarray) -> CSR:
+def to_csr(
+    n_sources: int, syn: Synapses, local_ids: np.ndarray, *, wide: bool | None = None
+) -> CSR:
     """Group ``syn`` by source, then delay, then target (the canonical delivery order);
     local target index = position in ``local_ids``."""
     local_ids = np.asarray(local_ids, np.int64)
@@ -375,41 +417,114 @@ def to_csr(n_sources: int, syn: Synapses, local_ids: np.ndarray) -> CSR:
         raise ValueError(f"a shard may own at most {MAX_LOCAL_TARGETS} neurons")
     slot_of = np.full(int(max(local_ids.max(initial=-1), syn.target.max(initial=-1))) + 1, -1)
     slot_of[local_ids] = np.arange(len(local_ids))
-    return build_csr(n_sources, [syn], slot_of)
+    return build_csr(n_sources, [syn], slot_of, n_slots=len(local_ids), wide=wide)
 
 
-def build_csr(n_sources: int, parts, slot_of: np.ndarray) -> CSR:
+def build_csr(
+    n_sources: int,
+    parts,
+    slot_of: np.ndarray,
+    *,
+    n_slots: int | None = None,
+    wide: bool | None = None,
+) -> CSR:
     """A :class:`CSR` from synapses given part by part (e.g. one part per ``Connect``).
 
-    Memory-lean: each part is packed at once into a sort key ``source << 32 | delay << 24 |
-    local target`` (``uint64``) and a ``float32`` weight, the parts are concatenated and
-    sorted once (stable: synapses with equal keys keep their order, part by part), so the
-    peak is about 40 bytes per synapse.
+    Memory-lean: each part is packed at once into a sort key ``source << b | delay << shift
+    | local target`` (``uint64``, ``b = 64 - ceil(log2(n_sources))``) and a ``float32``
+    weight, the parts are concatenated and sorted once (stable: synapses with equal keys
+    keep their order, part by part), so the peak is about 40 bytes per synapse. Should a
+    delay not fit the key's bits (very many sources and targets and very long delays), the
+    sources go into a second key and the sort is a stable :func:`numpy.lexsort`: same order.
 
     Args:
         n_sources: number of possible sources (the CSR's rows).
         parts: an iterable of :class:`Synapses`.
         slot_of: ``int[N]``: local index of each target (``-1``: not on this shard).
+        n_slots: local target indices, ``[0, n_slots)``; sets the packing's ``shift`` (see
+            :func:`csr_format`). Default: ``slot_of.max() + 1``.
+        wide: ``True``: delays in a separate array, whatever they are; ``False``: packed (an
+            error if they do not fit); ``None``: packed where they fit.
+
+    Examples:
+        >>> syn = Synapses(np.array([1, 0]), np.array([5, 6]), np.ones(2, np.float32),
+        ...                np.array([3, 4000], np.int32))
+        >>> slot_of = np.array([-1, -1, -1, -1, -1, 0, 1])
+        >>> csr = build_csr(2, [syn], slot_of, n_slots=4)
+        >>> csr.shift, csr.wide, csr.delay.tolist(), csr.target.tolist()
+        (2, False, [4000, 3], [1, 0])
     """
     slot_of = np.asarray(slot_of, np.int64)
-    if slot_of.max(initial=-1) >= MAX_LOCAL_TARGETS:
+    used = int(slot_of.max(initial=-1)) + 1
+    if n_slots is None:
+        n_slots = used
+    elif n_slots < used:
+        raise ValueError(f"`n_slots` must be at least slot_of.max() + 1 = {used}; got {n_slots}")
+    if n_slots > MAX_LOCAL_TARGETS:
         raise ValueError(f"a shard may own at most {MAX_LOCAL_TARGETS} neurons")
-    keys, weights = [], []
+    shift, _ = csr_format(n_slots, 0)
+    low_bits = 64 - max(1, (int(n_sources) - 1).bit_length())  # key bits below the source
+    key_max_delay = (1 << max(0, low_bits - shift)) - 1
+    split = False  # sources in `sources`, (delay, slot) in `keys`
+    keys, sources, weights = [], [], []
     for syn in parts:
         slot = slot_of[syn.target] if len(syn.target) else np.zeros(0, np.int64)
         if np.any(slot < 0):
             raise ValueError("synapses onto neurons this shard does not own")
-        key = np.asarray(syn.source, np.uint64) << np.uint64(32)
-        key |= (np.asarray(syn.delay, np.uint64) << np.uint64(24)) | slot.astype(np.uint64)
+        _check_bounds("source", syn.source, 0, n_sources - 1)
+        _check_bounds("delay", syn.delay, 1, MAX_DELAY_STEPS)
+        key = np.asarray(syn.delay).astype(np.uint64) << np.uint64(shift)
+        key |= slot.astype(np.uint64)
+        del slot
+        if not split and len(key) and int(np.max(syn.delay)) > key_max_delay:
+            split = True
+            low = np.uint64((1 << low_bits) - 1)
+            sources = [k >> np.uint64(low_bits) for k in keys]
+            keys = [k & low for k in keys]
+        source = np.asarray(syn.source).astype(np.uint64)
+        if split:
+            sources.append(source)
+        else:
+            key |= source << np.uint64(low_bits)
         keys.append(key)
         weights.append(np.asarray(syn.weight, np.float32))
-        del syn, slot, key
+        del syn, key, source
     key = np.concatenate(keys) if keys else np.zeros(0, np.uint64)
     del keys
-    order = np.argsort(key, kind="stable")
+    if split:
+        source = np.concatenate(sources)
+        del sources
+        order = np.lexsort((key, source))  # stable
+        source = source[order]
+    else:
+        order = np.argsort(key, kind="stable")
     key = key[order]
     weight = np.concatenate(weights)[order] if weights else np.zeros(0, np.float32)
     del weights, order
-    counts = np.bincount((key >> np.uint64(32)).astype(np.int64), minlength=n_sources)
+    if not split:
+        source = key >> np.uint64(low_bits)
+        key &= np.uint64((1 << low_bits) - 1)
+    counts = np.bincount(source.astype(np.int64), minlength=n_sources)
+    del source
     ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    return CSR(ptr, (key & np.uint64(0xFFFFFFFF)).astype(np.uint32), weight)
+    max_delay = int(key.max(initial=0) >> np.uint64(shift))
+    fits = not csr_format(n_slots, max_delay)[1]
+    if wide is False and not fits:
+        raise ValueError(
+            f"`wide`=False, but delays up to {max_delay} steps do not fit the {32 - shift} "
+            f"bits that {n_slots} local targets leave; use wide=None or True"
+        )
+    if wide or not fits:
+        delay = (key >> np.uint64(shift)).astype(np.int32)
+        packed = (key & np.uint64((1 << shift) - 1)).astype(np.uint32)
+        return CSR(ptr, packed, weight, shift, delay)
+    return CSR(ptr, key.astype(np.uint32), weight, shift)
+
+
+def _check_bounds(name: str, values, low: int, high: int) -> None:
+    values = np.asarray(values)
+    if values.size and (values.min() < low or values.max() > high):
+        raise ValueError(
+            f"`{name}` must lie in [{low}, {high}]; got values from {values.min()} to "
+            f"{values.max()}"
+        )

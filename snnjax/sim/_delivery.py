@@ -16,6 +16,11 @@ themselves are gathered into a buffer of static size ``max_spikes`` (``jit``); t
 returns how many there were, and the caller stops and reports (or grows the buffer and
 re-runs) whenever that exceeds the capacity, so no spike is ever dropped silently.
 
+Each synapse's local target index and delay are packed into one ``uint32`` (``shift`` bits
+of target, the rest delay); a *wide* CSR, whose delays do not fit, keeps them in a separate
+array (any delay up to ``2**31 - 1`` steps). The ``shift`` is an array (a traced value), so
+CSRs of the same shapes share one compilation.
+
 Accumulation order: spikes by step, then ascending source id, each source's synapses in CSR
 order, as one serial scatter-add: a canonical order per target that does not depend on how
 the targets are distributed (the basis for identical sharded runs).
@@ -31,11 +36,18 @@ from ._connect import CSR
 
 
 class DeviceCSR(NamedTuple):
-    """A :class:`~snnjax.sim.CSR` as device arrays (``ptr`` as int32 when it fits)."""
+    """A :class:`~snnjax.sim.CSR` as device arrays (``ptr`` as int32 when it fits).
+
+    Shards may differ in ``shift`` and in being wide or not: stacked with zero padding of
+    the synapse axis, a narrow shard's ``delay`` is all zeros and
+    ``delay + (packed >> shift)`` decodes both layouts.
+    """
 
     ptr: jax.Array
-    packed: jax.Array
+    packed: jax.Array  #: ``int32[nnz]``: the CSR's ``uint32`` bit pattern
     weight: jax.Array
+    shift: jax.Array  #: ``int32[]``: bits of the local target index in ``packed``
+    delay: jax.Array  #: ``int32[nnz]`` delays of a wide CSR; ``int32[0]`` if packed
 
     @classmethod
     def host(cls, csr: CSR) -> "DeviceCSR":
@@ -43,13 +55,26 @@ class DeviceCSR(NamedTuple):
         ptr_dtype = np.int32 if csr.n_synapses < 2**31 else np.int64
         return cls(
             csr.ptr.astype(ptr_dtype),
-            csr.packed.astype(np.int32),  # bit pattern kept; see unpack
+            csr.packed.astype(np.int32),  # bit pattern kept; decoded with logical shifts
             csr.weight,
+            np.asarray(csr.shift, np.int32),
+            csr.wide_delay.astype(np.int32) if csr.wide else np.zeros(0, np.int32),
         )
 
     @classmethod
     def from_csr(cls, csr: CSR) -> "DeviceCSR":
         return cls(*(jnp.asarray(x) for x in cls.host(csr)))
+
+
+def _unpack(csr: DeviceCSR, syn: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """``(target, delay)`` of synapses ``syn``; the layout is chosen statically."""
+    packed = csr.packed[syn]
+    shift = csr.shift.astype(packed.dtype)
+    delay = jax.lax.shift_right_logical(packed, shift)
+    target = packed & jax.lax.shift_right_logical(jnp.full((), -1, packed.dtype), 32 - shift)
+    if csr.delay.shape[0]:  # wide (or stacked with a wide shard)
+        delay = csr.delay[syn] + delay
+    return target, delay
 
 
 class Delivered(NamedTuple):
@@ -123,11 +148,11 @@ def deliver(
         marks = jnp.zeros(tile, jnp.int32).at[inside].add(valid.astype(jnp.int32), mode="drop")
         owner = jnp.clip(before + jnp.cumsum(marks) - 1, 0, max_spikes - 1)
         syn = jnp.where(live, start[owner] + (k - offsets[owner]), 0)
-        packed = csr.packed[syn]
+        target, delay = _unpack(csr, syn)
         weight = csr.weight[syn]
-        slot = (t0 + step[owner] + ((packed >> 24) & 0xFF)) % D
+        slot = (t0 % D + step[owner] + delay) % D  # t0 % D: no int32 overflow
         value = jnp.where(live, weight * count[owner], 0.0)
-        return ring_add(ring, slot, packed & 0xFFFFFF, value)
+        return ring_add(ring, slot, target, value)
 
     n_tiles = (n_syn + tile - 1) // tile
     ring = jax.lax.fori_loop(0, n_tiles, expand, ring)
@@ -138,10 +163,9 @@ def deliver_reference(ring: np.ndarray, csr: CSR, spikes: np.ndarray, t0: int) -
     """Plain NumPy loop over the block's spikes and their synapses (for tests)."""
     ring = np.array(ring, np.float64)
     D = ring.shape[1]
+    target, delay = csr.target, csr.delay
     for j, s in zip(*np.nonzero(spikes), strict=True):
         for i in range(csr.ptr[s], csr.ptr[s + 1]):
-            d, w = int(csr.packed[i] >> 24), float(csr.weight[i])
-            ring[int(w < 0), (t0 + j + d) % D, int(csr.packed[i] & 0xFFFFFF)] += w * float(
-                spikes[j, s]
-            )
+            w = float(csr.weight[i])
+            ring[int(w < 0), (t0 + j + int(delay[i])) % D, target[i]] += w * float(spikes[j, s])
     return ring

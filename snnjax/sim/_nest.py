@@ -2,9 +2,13 @@
 
 Module-level kernel functions (``ResetKernel``, ``SetKernelStatus``, ``Create``,
 ``Connect``, ``Simulate``, ``Prepare``/``Run``/``Cleanup``, ``GetStatus``/``SetStatus``,
-``CopyModel``, ``SetDefaults``/``GetDefaults``), kernel attributes (``nest.resolution = 0.1``)
-and :class:`NodeCollection` (``len``, slicing, ``+``, ``.get``/``.set``, attribute access as
-``nodes.V_m``), all on one global :class:`~snnjax.sim.Simulator` like NEST's kernel.
+``GetConnections``, ``CopyModel``, ``SetDefaults``/``GetDefaults``, and snnjax's
+``Checkpoint``/``Restore``), kernel attributes (``nest.resolution = 0.1``),
+:class:`NodeCollection` (``len``, slicing, ``+``, ``.get``/``.set``, attribute access as
+``nodes.V_m``) and :class:`SynapseCollection`, all on one global
+:class:`~snnjax.sim.Simulator` like NEST's kernel. As in NEST, anything can be changed
+between ``Simulate`` calls: parameters and state, generators, recorders, synapses, new
+nodes and connections.
 
 Distributed runs: under ``mpirun`` every rank runs the same script and builds only its own
 shard (one per rank); ``SetKernelStatus({"devices": D})`` shards over local devices
@@ -15,7 +19,14 @@ Differences from NEST (documented, not silent): ``local_num_threads`` is accepte
 ignored (XLA uses the machine); a multimeter's samples are available up to the current time
 (NEST's lag by one ``min_delay`` does not exist); random parameters are drawn per node id /
 per synapse from ``rng_seed`` (the same network for any number of threads or shards, but not
-NEST's numbers); parameters cannot be changed after the first ``Simulate``/``Prepare``.
+NEST's numbers); ``GetConnections`` lists neuron-to-neuron synapses only (not those from
+generators or to recorders) and builds the network first if needed.
+
+Collective calls under ``mpirun`` (every rank must make them, as every rank runs the same
+script): ``Prepare``/``Simulate``/``Run``, ``get`` of a neuron state variable (``V_m``),
+``Checkpoint``, and ``Create``/``Connect`` followed by a run (the rebuild). ``GetConnections``
+and a :class:`SynapseCollection`'s ``get``/``set`` are local: each rank sees and changes
+the synapses onto its own neurons, as in NEST.
 """
 
 import types
@@ -23,10 +34,11 @@ from typing import Any
 
 import numpy as np
 
-from .._errors import check_one_of
+from .._errors import check_one_of, check_range
 from ._engine import DEVICE_DEFAULTS, Simulator, node_defaults
 from ._models import MODEL_NAMES
 from ._mpi import mpi, under_mpirun
+from ._random import Parameter
 
 _SETTABLE = {
     "resolution": 0.1,
@@ -129,7 +141,8 @@ class _Kernel:
         check_one_of("model", model, (*MODEL_NAMES, *DEVICE_DEFAULTS, *self.models))
         return model, {}
 
-    def resolve_synapse(self, syn_spec: Any) -> dict:
+    def resolve_synapse(self, syn_spec: Any) -> tuple[dict, str]:
+        """``(weight/delay spec, synapse model name)`` of a ``syn_spec``."""
         if syn_spec is None:
             syn_spec = {}
         if isinstance(syn_spec, str):
@@ -140,7 +153,7 @@ class _Kernel:
         check_one_of("synapse_model", name, sorted(self.synapses))
         out = {**self.synapses[name], **syn_spec}
         out.pop("synapse_model", None)
-        return out
+        return out, name
 
 
 _kernel = _Kernel()
@@ -341,8 +354,8 @@ def _ids(nodes, name: str) -> np.ndarray:
 
 def Connect(pre, post, conn_spec: Any = None, syn_spec: Any = None) -> None:
     """Connect ``pre`` to ``post`` (NEST's ``conn_spec`` rules and ``syn_spec``)."""
-    syn = _kernel.resolve_synapse(syn_spec)
-    _kernel.sim.connect(_ids(pre, "pre"), _ids(post, "post"), conn_spec, syn)
+    syn, name = _kernel.resolve_synapse(syn_spec)
+    _kernel.sim.connect(_ids(pre, "pre"), _ids(post, "post"), conn_spec, syn, label=name)
 
 
 def CopyModel(existing: str, new: str, params: dict | None = None) -> None:
@@ -351,8 +364,7 @@ def CopyModel(existing: str, new: str, params: dict | None = None) -> None:
         raise ValueError(f"`new` model name {new!r} already exists")
     if existing in _kernel.synapses:
         syn = {**_kernel.synapses[existing], **(params or {})}
-        for key in syn:
-            check_one_of("synapse parameter", key, ("weight", "delay"))
+        _check_synapse_defaults(syn)
         _kernel.synapses[new] = syn
         return
     base, defaults = _kernel.resolve_model(existing)
@@ -361,11 +373,18 @@ def CopyModel(existing: str, new: str, params: dict | None = None) -> None:
     _kernel.models[new] = (base, {**defaults, **(params or {})})
 
 
+def _check_synapse_defaults(syn: dict) -> None:
+    for key, value in syn.items():
+        check_one_of("synapse parameter", key, ("weight", "delay"))
+        if not isinstance(value, Parameter):
+            check_range(key, value, low=None if key == "weight" else 0.0,
+                        low_inclusive=key == "weight")  # fmt: skip
+
+
 def SetDefaults(model: str, params: dict) -> None:
     """Change the defaults of ``model`` for nodes created (or synapses connected) later."""
     if model in _kernel.synapses:
-        for key in params:
-            check_one_of("synapse parameter", key, ("weight", "delay"))
+        _check_synapse_defaults({**_kernel.synapses[model], **params})
         _kernel.synapses[model].update(params)
         return
     base, defaults = _kernel.resolve_model(model)
@@ -418,10 +437,102 @@ def Cleanup() -> None:
 
 
 def Simulate(t: float) -> None:
-    """``Prepare``, ``Run(t)``, ``Cleanup``."""
+    """``Prepare``, ``Run(t)``, ``Cleanup`` (``t`` is checked first: a bad one changes
+    nothing)."""
+    _kernel.sim.steps_of(t)
     Prepare()
     Run(t)
     Cleanup()
+
+
+def Checkpoint(path) -> str:
+    """snnjax: write the complete state of the running simulation to directory ``path``
+    (atomically; collective under ``mpirun``). Returns the checkpoint's directory."""
+    return str(_kernel.sim.checkpoint(path))
+
+
+def Restore(path) -> None:
+    """snnjax: continue from the checkpoint in ``path``, in a network freshly described by
+    the same script, on any number of devices or ranks."""
+    _kernel.sim.restore(path)
+
+
+def GetConnections(source=None, target=None, synapse_model: str | None = None):
+    """The synapses from ``source`` to ``target`` (NodeCollections of neurons; ``None``:
+    any), optionally only those of ``synapse_model``, as a :class:`SynapseCollection` in
+    canonical order (by source, target, delay). Under ``mpirun``: this rank's synapses."""
+    src = None if source is None else _ids(source, "source")
+    tgt = None if target is None else _ids(target, "target")
+    if synapse_model is not None:
+        check_one_of("synapse_model", synapse_model, sorted(_kernel.synapses))
+    where = _kernel.sim.connections(src, tgt)
+    if synapse_model is not None:
+        if np.any(where["label"] == ""):
+            raise ValueError(
+                "`synapse_model` cannot tell these synapses apart: Connect calls with "
+                "different synapse models made synapses between the same neurons"
+            )
+        keep = where["label"] == synapse_model
+        where = {k: v if k == "version" else v[keep] for k, v in where.items()}
+    return SynapseCollection(where)
+
+
+class SynapseCollection:
+    """Synapses (from :func:`GetConnections`): ``get``/``set`` of ``weight`` and ``delay``,
+    ``get`` of ``source``, ``target`` and ``synapse_model``, as NumPy arrays.
+
+    Examples:
+        >>> conns = nest.GetConnections(exc, inh)  # doctest: +SKIP
+        >>> conns.set(weight=2.0 * conns.get("weight"))  # doctest: +SKIP
+    """
+
+    _KEYS = ("source", "target", "synapse_model", "weight", "delay")
+
+    def __init__(self, where: dict):
+        self._where = where
+
+    def __len__(self) -> int:
+        return len(self._where["index"])
+
+    def __getitem__(self, key) -> "SynapseCollection":
+        if isinstance(key, int | np.integer):
+            key = slice(key, key + 1 if key != -1 else None)
+        return SynapseCollection(
+            {k: v if k == "version" else v[key] for k, v in self._where.items()}
+        )
+
+    def __repr__(self) -> str:
+        return f"SynapseCollection(size={len(self)})"
+
+    def get(self, keys: str | list | tuple | None = None, output: str = ""):
+        """One key: a NumPy array (one entry per synapse); several or ``None``: a dict."""
+        del output
+        if keys is None:
+            keys = self._KEYS
+        if not isinstance(keys, str):
+            return {k: self.get(k) for k in keys}
+        check_one_of("SynapseCollection key", keys, self._KEYS)
+        if keys in ("source", "target"):
+            return self._where[keys].copy()
+        if keys == "synapse_model":
+            return self._where["label"].astype(str)
+        return _kernel.sim.synapse_values(self._where, keys)
+
+    def set(self, params: dict | None = None, **kwargs) -> None:
+        """Set ``weight`` and/or ``delay`` (ms): a number or one value per synapse."""
+        if params is not None and not isinstance(params, dict):
+            raise ValueError(f"`params` must be a dict; got {params!r}")
+        params = {**(params or {}), **kwargs}
+        for key in params:
+            check_one_of("SynapseCollection parameter", key, ("weight", "delay"))
+        sim = _kernel.sim
+        for key, value in sorted(params.items(), key=lambda kv: kv[0] == "delay"):
+            sim.set_synapses(self._where, key, value)
+
+    def __getattr__(self, name: str):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return self.get(name)
 
 
 class KernelModule(types.ModuleType):

@@ -8,11 +8,13 @@ generator inputs), then calls :func:`run_blocks` chunk after chunk. Everything h
 Time is cut into blocks of ``m`` steps, ``m`` at most the smallest neuron-to-neuron delay
 (NEST's ``min_delay``). One block:
 
-1. external input for the block's steps is added to the ring buffer: Poisson counts of each
-   ``poisson_generator`` connection and the spikes of ``spike_generator``\s (both independent
-   of the network state, so they may land anywhere in the block);
-2. ``m`` steps of every population, each reading (and clearing) its ring slot and the
-   current of the active ``dc_generator``\s (NEST's update order, see :mod:`._models`);
+1. the Poisson counts of the block's steps are drawn for every ``poisson_generator``
+   connection at once (they do not depend on the network state);
+   and everything the generators emit in the block (Poisson counts, ``spike_generator``
+   spikes, ``dc_generator`` current) is added into the generator ring ``ext``, ``delay``
+   steps after its emission step, in one scatter ordered by emission step;
+2. ``m`` steps of every population, each reading (and clearing) its slot of both ring
+   buffers (NEST's update order, see :mod:`._models`);
 3. with several shards, the block's spikes are exchanged (:mod:`._exchange`) into a dense
    ``[m, N]`` block in canonical order; then they are delivered (:func:`~snnjax.sim.deliver`)
    onto this shard's targets: they land ``>= m`` steps later, after the block.
@@ -23,7 +25,9 @@ a mesh (``shard_map``), an :class:`~snnjax.sim._exchange.MPIComm` between MPI ra
 Poisson input: each (connection, generator, target, step) gets its own count from a
 counter-based stream, ``threefry(key(seed, connection), (generator * N + target, step))``,
 so the input of a neuron does not depend on which shard owns it or how time is cut into
-chunks. Counts come from inverting the Poisson CDF at 32-bit resolution (the mass beyond
+chunks. Generator output is written in the step that emits it, with the parameters in force
+then, so a change between runs leaves what was already emitted in flight (as in NEST).
+Counts come from inverting the Poisson CDF at 32-bit resolution (the mass beyond
 the last tabulated count, below :math:`2^{-32}`, falls on that count).
 """
 
@@ -35,7 +39,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.extend.random import threefry_2x32
 
-from ._delivery import DeviceCSR, deliver, ring_add
+from ._delivery import DeviceCSR, deliver
 from ._exchange import MeshComm, Sent, exchange
 
 #: NEST's recordables per model: name -> state field (``None``: the absolute ``V_m``).
@@ -59,7 +63,8 @@ class Layout:
         n: number of local neurons (with padding).
         N: number of neurons in the whole network (the global index ``0 .. N - 1``).
         m: block length in steps (at most the smallest neuron-to-neuron delay).
-        D: ring-buffer slots (largest delay + ``m``).
+        D: slots of the spike ring buffer (largest neuron-to-neuron delay + ``m``).
+        Dx: slots of the generator ring buffer (largest generator delay + ``m``).
         max_spikes: capacity for the spikes one shard receives in one block.
         tile: synapses expanded per iteration of the delivery loop.
         sampled: the recordables sampled per population (multimeters).
@@ -78,6 +83,7 @@ class Layout:
     max_spikes: int
     tile: int
     sampled: tuple[tuple[str, ...], ...]
+    Dx: int = 1
     N: int = -1
     shards: int = 1
     scheme: str = "all_gather"
@@ -87,16 +93,23 @@ class Layout:
 
 
 class PoissonInput(NamedTuple):
-    """The connections of one ``poisson_generator`` ``Connect`` call."""
+    """The connections of one ``poisson_generator`` ``Connect`` call.
+
+    Each connection ``i`` belongs to generator row ``row[i]`` of the call; a row holds the
+    generator's Poisson table and active window, so a rate, ``start`` or ``stop`` changed
+    between runs swaps these arrays without recompiling (a longer table than ``K`` does).
+    """
 
     key: jax.Array  #: ``uint32[2]`` threefry key of this connection
     target: jax.Array  #: ``int32[c]`` local target index
     counter: jax.Array  #: ``uint32[c]`` the stream: ``generator * N + target`` (global)
     weight: jax.Array  #: ``float32[c]``
     delay: jax.Array  #: ``int32[c]`` steps
-    table: jax.Array  #: ``uint32[K]`` Poisson CDF of the rate, scaled to ``2**32``
-    lo: jax.Array  #: first active step (``start / h``)
-    hi: jax.Array  #: first inactive step (``stop / h``): emits in steps ``lo <= t < hi``
+    row: jax.Array  #: ``int32[c]`` generator row of each connection
+    table: jax.Array  #: ``uint32[R, K]`` Poisson CDF per row, scaled to ``2**32`` (padded)
+    size: jax.Array  #: ``int32[R]`` valid entries of each row's table (0: rate 0)
+    lo: jax.Array  #: ``int32[R]`` first active step (``start / h``)
+    hi: jax.Array  #: ``int32[R]`` first inactive step (``stop / h``): emits in ``lo <= t < hi``
 
 
 class SpikeInput(NamedTuple):
@@ -109,10 +122,12 @@ class SpikeInput(NamedTuple):
 
 
 class CurrentInput(NamedTuple):
-    """Connections of ``dc_generator``\\s, active in step ``t`` iff ``lo < t + 2 <= hi``."""
+    """Connections of ``dc_generator``\\s: emitted in step ``t`` iff ``lo < t + 2 <= hi``
+    (``start``/``stop`` in steps), arriving ``delay`` steps later."""
 
     target: jax.Array
     value: jax.Array  #: amplitude times weight (pA)
+    delay: jax.Array  #: steps
     lo: jax.Array
     hi: jax.Array
 
@@ -133,10 +148,19 @@ class NetworkArrays(NamedTuple):
 
 
 class SimState(NamedTuple):
-    """Neuron states (one per population) and the ring buffer ``[2, D, n]``."""
+    """Neuron states (one per population) and the two ring buffers.
+
+    ``ring[2, D, n]`` (excitatory, inhibitory) receives the network's spikes, delivered
+    once per block; ``ext[3, Dx, n]`` (excitatory, inhibitory, current) receives the
+    generators' output, written at the start of the block that emits it. Each is summed
+    in a canonical order (by emission step, then source) that does not depend on how time
+    is cut into blocks, chunks or runs, nor on the split: the basis of bit-identical
+    restarts.
+    """
 
     neurons: tuple
     ring: jax.Array
+    ext: jax.Array
 
 
 class Record(NamedTuple):
@@ -155,10 +179,13 @@ def poisson_table(lam: float) -> np.ndarray:
     r"""Thresholds of the ``Poisson(lam)`` CDF on ``[0, 2**32)``: ``count = #(table <= bits)``.
 
     Entry ``k`` is :math:`\lfloor 2^{32} P(X \le k) \rfloor`; the table stops where the tail
-    falls below :math:`2^{-32}` (that tail counts as the last count).
+    falls below :math:`2^{-32}` (that tail counts as the last count). ``lam = 0``: empty
+    (no spikes).
     """
-    if not (np.isfinite(lam) and lam > 0):
-        raise ValueError(f"the Poisson mean per step must be finite and > 0; got {lam}")
+    if not (np.isfinite(lam) and lam >= 0):
+        raise ValueError(f"the Poisson mean per step must be finite and >= 0; got {lam}")
+    if lam == 0:
+        return np.zeros(0, np.uint32)
     ks = np.arange(int(lam + 12 * np.sqrt(lam) + 40))
     log_factorial = np.cumsum(np.log(np.maximum(ks, 1)))
     cdf = np.cumsum(np.exp(ks * np.log(lam) - lam - log_factorial)) * 2.0**32
@@ -166,18 +193,55 @@ def poisson_table(lam: float) -> np.ndarray:
     return np.floor(cdf[:last]).astype(np.uint32)
 
 
-def _poisson(ring: jax.Array, p: PoissonInput, t0, steps: int) -> jax.Array:
-    t = (t0 + jnp.arange(steps)).astype(jnp.uint32)
-    a = jnp.broadcast_to(p.counter[:, None], (p.counter.shape[0], steps)).reshape(-1)
-    b = jnp.broadcast_to(t[None, :], (p.counter.shape[0], steps)).reshape(-1)
-    bits = threefry_2x32(p.key, jnp.concatenate([a, b]))[: a.shape[0]]
-    counts = jnp.searchsorted(p.table, bits, side="right").astype(jnp.float32)
-    step = t0 + jnp.arange(steps)
-    active = jnp.tile((step >= p.lo) & (step < p.hi), p.counter.shape[0])
-    counts = jnp.where(active, counts, 0.0)
-    slot = (t0 + jnp.arange(steps)[None, :] + p.delay[:, None]) % ring.shape[1]
-    target = jnp.broadcast_to(p.target[:, None], slot.shape)
-    return ring_add(ring, slot, target, counts.reshape(slot.shape) * p.weight[:, None])
+def _poisson(p: PoissonInput, t0, steps: int) -> jax.Array:
+    """``float32[steps, c]``: counts times weights emitted in steps ``t0 .. t0 + steps - 1``."""
+    t = t0 + jnp.arange(steps)
+    c = p.counter.shape[0]
+    a = jnp.broadcast_to(p.counter[None, :], (steps, c)).reshape(-1)
+    b = jnp.broadcast_to(t.astype(jnp.uint32)[:, None], (steps, c)).reshape(-1)
+    bits = threefry_2x32(p.key, jnp.concatenate([a, b]))[: a.shape[0]].reshape(steps, c)
+    if p.table.shape[0] == 1:  # one generator: one table for every connection
+        counts = jnp.minimum(jnp.searchsorted(p.table[0], bits, side="right"), p.size[0])
+        active = ((t >= p.lo[0]) & (t < p.hi[0]))[:, None]
+    else:
+        search = jax.vmap(lambda tab, x: jnp.searchsorted(tab, x, side="right"), (0, 1), 1)
+        counts = jnp.minimum(search(p.table[p.row], bits), p.size[p.row][None, :])
+        active = (t[:, None] >= p.lo[p.row][None, :]) & (t[:, None] < p.hi[p.row][None, :])
+    return jnp.where(active, counts, 0).astype(jnp.float32) * p.weight[None, :]
+
+
+def _emit(layout: Layout, arrays: NetworkArrays, ext: jax.Array, t0, steps: int, sg_counts):
+    """Add what the generators emit in steps ``t0 .. t0 + steps - 1`` into ``ext``.
+
+    One scatter-add whose updates are ordered by emission step, then connection, then
+    synapse: the canonical order, whatever the block boundaries (every slot it writes is
+    read later in this block or after it, since ``Dx`` is the largest delay plus ``m``).
+    """
+    t = t0 + jnp.arange(steps)[:, None]
+    parts = []  # (channel, slot, target, value), each [steps, c]
+    for p in arrays.poisson:
+        value = _poisson(p, t0, steps)
+        parts.append(((value < 0).astype(jnp.int32), t + p.delay[None, :], p.target, value))
+    sg, cur = arrays.spikes_in, arrays.current
+    if sg.source.shape[0]:
+        value = sg_counts[:, sg.source] * sg.weight[None, :]
+        parts.append(((value < 0).astype(jnp.int32), t + sg.delay[None, :], sg.target, value))
+    if cur.target.shape[0]:
+        active = (cur.lo[None, :] < t + 2) & (t + 2 <= cur.hi[None, :])
+        value = jnp.where(active, cur.value[None, :], 0.0)
+        parts.append((2, t + cur.delay[None, :], cur.target, value))
+    if not parts:
+        return ext
+    _, Dx, n = ext.shape
+    index = jnp.concatenate(
+        [
+            (ch * Dx + slot % Dx) * n + jnp.broadcast_to(tgt, slot.shape)
+            for ch, slot, tgt, _ in parts
+        ],
+        axis=1,
+    )
+    value = jnp.concatenate([v for *_, v in parts], axis=1)
+    return ext.reshape(-1).at[index.reshape(-1)].add(value.reshape(-1)).reshape(ext.shape)
 
 
 def _sample(layout: Layout, arrays: NetworkArrays, neurons) -> jax.Array:
@@ -193,26 +257,22 @@ def _sample(layout: Layout, arrays: NetworkArrays, neurons) -> jax.Array:
 
 
 def _block(layout, comm, arrays: NetworkArrays, steps: int, state: SimState, t0, sg_counts):
-    ring = state.ring
-    for p in arrays.poisson:
-        ring = _poisson(ring, p, t0, steps)
-    sg = arrays.spikes_in
-    if sg.source.shape[0]:
-        slot = (t0 + jnp.arange(steps)[:, None] + sg.delay[None, :]) % layout.D
-        value = sg_counts[:, sg.source] * sg.weight[None, :]
-        ring = ring_add(ring, slot, jnp.broadcast_to(sg.target, slot.shape), value)
-    cur = arrays.current
+    # Generator output of the block (independent of the network state) first; then every
+    # input of the block's steps is in the rings (spikes land >= m steps after their
+    # block): take those slots out at once, so the step loop carries only neuron states.
+    ext = _emit(layout, arrays, state.ext, t0, steps, sg_counts)
+    t = t0 + jnp.arange(steps)
+    slot, xslot = t % layout.D, t % layout.Dx
+    inputs = (
+        state.ring[0, slot] + ext[0, xslot],  # [steps, n]
+        state.ring[1, slot] + ext[1, xslot],
+        ext[2, xslot],
+    )
+    ring = state.ring.at[:, slot].set(0.0)
+    ext = ext.at[:, xslot].set(0.0)
 
-    def step(carry, j):
-        neurons, ring = carry
-        t = t0 + j
-        slot = t % layout.D
-        in_ex, in_in = ring[0, slot], ring[1, slot]
-        ring = ring.at[:, slot].set(0.0)
-        active = (cur.lo < t + 2) & (t + 2 <= cur.hi)
-        i_stim = (
-            jnp.zeros(layout.n, jnp.float32).at[cur.target].add(jnp.where(active, cur.value, 0.0))
-        )
+    def step(neurons, xs):
+        in_ex, in_in, i_stim = xs
         new, spikes = [], []
         for model, (lo, hi), props, params, s in zip(
             layout.models, layout.slices, arrays.props, arrays.params, neurons, strict=True
@@ -221,11 +281,9 @@ def _block(layout, comm, arrays: NetworkArrays, steps: int, state: SimState, t0,
             new.append(s)
             spikes.append(sp)
         new = tuple(new)
-        return (new, ring), (jnp.concatenate(spikes), _sample(layout, arrays, new))
+        return new, (jnp.concatenate(spikes), _sample(layout, arrays, new))
 
-    (neurons, ring), (spikes, samples) = jax.lax.scan(
-        step, (state.neurons, ring), jnp.arange(steps)
-    )
+    neurons, (spikes, samples) = jax.lax.scan(step, state.neurons, inputs)
     spikes = jnp.where(arrays.real, spikes.astype(jnp.float32), 0.0)
     one = layout.shards == 1  # no exchange: the local spikes are the whole block
     dense, sent = (spikes, None) if one else _exchange(layout, comm, arrays, spikes)
@@ -234,7 +292,7 @@ def _block(layout, comm, arrays: NetworkArrays, steps: int, state: SimState, t0,
     if one:  # its own spikes are the delivered ones
         sent = Sent(out.index, out.count, out.n_spikes, jnp.zeros(0, jnp.int32))
     record = Record(sent.key, sent.count, sent.n_own, out.n_spikes, sent.n_route, samples)
-    return SimState(neurons, ring), record
+    return SimState(neurons, ring, ext), record
 
 
 def _exchange(layout: Layout, comm, arrays: NetworkArrays, spikes: jax.Array):

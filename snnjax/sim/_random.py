@@ -61,6 +61,7 @@ class normal(Parameter):
     std: float = 1.0
 
     def __post_init__(self):
+        check_range("mean", self.mean)
         check_range("std", self.std, low=0.0)
 
     def sample(self, key, shape):
@@ -75,6 +76,8 @@ class uniform(Parameter):
     max: float = 1.0
 
     def __post_init__(self):
+        check_range("min", self.min)
+        check_range("max", self.max)
         if not self.max > self.min:
             raise ValueError(f"`max` must be > `min`; got min={self.min}, max={self.max}")
 
@@ -90,6 +93,7 @@ class lognormal(Parameter):
     std: float = 1.0
 
     def __post_init__(self):
+        check_range("mean", self.mean)
         check_range("std", self.std, low=0.0)
 
     def sample(self, key, shape):

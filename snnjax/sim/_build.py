@@ -1,0 +1,432 @@
+"""Building the description into device arrays, and keeping them up to date.
+
+:meth:`_Builder.prepare` places the neurons (:mod:`._placement`), builds each shard on its
+own from the keyed streams (under MPI a rank builds only its shard; on one process the
+shards are built one after the other, never a global connectivity), sizes the
+:class:`~snnjax.sim.Layout` and compiles the first chunk ahead of time.
+
+Changes after the build: ``set`` swaps the affected arrays (same shapes: no
+recompilation, :meth:`_Builder._apply_set`); ``create``/``connect`` mark the network stale
+and the next ``prepare`` rebuilds it, carrying over every neuron's state and every spike in
+flight (:mod:`._state`).
+"""
+
+import functools
+import itertools
+import math
+import time
+import zlib
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._connect import Synapses, build_csr, connect
+from ._delivery import DeviceCSR
+from ._exchange import MPIComm
+from ._models import INITIAL_STATE, get_model
+from ._network import (
+    CurrentInput,
+    Layout,
+    NetworkArrays,
+    PoissonInput,
+    SimState,
+    SpikeInput,
+    on_mesh,
+    poisson_table,
+    run_blocks,
+)
+from ._nodes import spike_generator_steps
+from ._placement import place
+
+_KEY_POISSON = 0x9015
+# What a build sets (restored when a rebuild fails).
+_BUILT = ("_built", "_stale", "state", "owner", "_slots", "stats", "_sg_steps", "_watched",
+          "_executables", "_ran", "_csr_version", "_sample_columns", "n_synapses",
+          "connectivity_bytes")  # fmt: skip
+_NEVER = 2**30  # "stop = inf" in steps
+
+
+class _Builder:
+    """``prepare`` and the arrays it builds (mixed into :class:`~snnjax.sim.Simulator`)."""
+
+    def prepare(self) -> None:
+        """Build the network (placement, connectivity, inputs) and compile the first chunk;
+        after ``create``/``connect`` following a run, rebuild it keeping its state."""
+        if self._built is not None and not self._stale:
+            return
+        self._check_same_network()
+        carried = self._gather_state() if self._built is not None and self.t_steps else None
+        table = self._synapse_table() if self._built is not None and self._modified else None
+        first = self._built["projections"] if table is not None else 0
+        before = {k: getattr(self, k) for k in _BUILT if hasattr(self, k)}
+        try:
+            self._built = None
+            self._build(table, first)
+            if carried is not None:
+                self._scatter_state(carried)
+        except BaseException:  # a failed (re)build leaves the network as it was
+            for k, v in before.items():
+                setattr(self, k, v)
+            raise
+
+    def _is_built(self, group) -> bool:
+        """Whether ``group``'s neurons are in the built arrays (not created since)."""
+        return self._built is not None and group.offset < self._built["N"]
+
+    def _build(self, table=None, first: int = 0) -> None:
+        populations = [g for g in self.groups if g.is_neuron]
+        N, S = self.n_neurons, self.shards
+        pops = [(g.offset, g.offset + g.n) for g in populations]
+        pinned = np.concatenate([np.full(g.n, g.shard) for g in populations] or [np.zeros(0)])
+        edges = [(p.pre, p.post, p.conn) for p in self.projections]
+        owner = place(self.placement, S, pinned, pops, edges)
+        if self.comm is not None:
+            owner = self.comm.bcast(owner, root=0)  # one placement, whatever METIS does
+        self.owner = owner
+        counts = np.array([[np.sum(owner[a:b] == s) for a, b in pops] for s in range(S)])
+        caps = np.maximum(1, counts.max(0)) if N else np.zeros(0, np.int64)
+        base = np.concatenate([[0], np.cumsum(caps)]).astype(np.int64)
+        n_local = int(base[-1])
+        mine = [self.rank] if self.comm is not None else list(range(S))
+        sampled, sample_index, self._sample_columns = self._sampling(populations)
+        self._slots = {}
+        shards, build_s = [], []
+        for s in mine:
+            t = time.perf_counter()
+            shards.append(self._build_shard(s, populations, caps, base, table, first))
+            build_s.append(time.perf_counter() - t)
+        csrs = [sh.pop("csr") for sh in shards]
+        has = np.stack([np.diff(c.ptr) > 0 for c in csrs]) if N else np.zeros((S, 0), bool)
+        n_syn = np.array([c.n_synapses for c in csrs], np.int64)
+        delays = [(int(c.delay.min()), int(c.delay.max())) for c in csrs if c.n_synapses]
+        bytes_ = sum(c.nbytes for c in csrs)
+        if self.comm is not None:
+            has = np.concatenate(self.comm.allgather(has))
+            n_syn = np.concatenate(self.comm.allgather(n_syn))
+            delays = [d for part in self.comm.allgather(delays) for d in part]
+            bytes_ = sum(self.comm.allgather(bytes_))
+            build_s = [t for part in self.comm.allgather(build_s) for t in part]
+        offsets = tuple(int(k) for k in range(1, S)
+                        if any(has[(q + k) % S][owner == q].any() for q in range(S)))  # fmt: skip
+        for s, sh in zip(mine, shards, strict=True):
+            sh["route"] = self._route(s, has, sh["gid"], sh["real"], offsets)
+        self.n_synapses = int(n_syn.sum())
+        self.connectivity_bytes = int(bytes_)
+        self.stats = {"build_s_per_shard": build_s, "synapses_per_shard": n_syn.tolist(),
+                      "neurons_per_shard": counts.sum(1).tolist(),
+                      "compiles": self.stats.get("compiles", 0)}  # fmt: skip
+        min_delay = min((d for d, _ in delays), default=10)
+        m = max(1, min(min_delay, self.chunk))
+        D = max((d for _, d in delays), default=1) + m
+        Dx = max((int(c.delay.max()) for c in self.device_conns), default=0) + m
+        arrays = [
+            NetworkArrays(csr=DeviceCSR.host(csr), sample_index=sample_index[s], gid=sh["gid"],
+                          real=sh["real"], route=sh["route"], **sh["inputs"])
+            for s, sh, csr in zip(mine, shards, csrs, strict=True)
+        ]  # fmt: skip
+        states = [
+            SimState(sh["states"], np.zeros((2, D, n_local), np.float32), sh["ext"](Dx))
+            for sh in shards
+        ]
+        del csrs, shards
+        rate = m * self.h * 1e-3 * 100.0  # spikes per neuron and block at a 100 Hz guess
+        per_shard = int(counts.sum(1).max()) if N else 1
+        send = max(64, math.ceil(per_shard * rate))
+        expected = self.n_synapses / S * m * self.h * 1e-3 * 10.0  # per block at 10 Hz
+        layout = Layout(
+            models=tuple(get_model(g.model) for g in populations),
+            slices=tuple((int(base[i]), int(base[i + 1])) for i in range(len(populations))),
+            n=n_local,
+            m=m,
+            D=D,
+            Dx=Dx,
+            max_spikes=self.max_spikes or min(max(64, math.ceil(N * rate)), max(1, N * m)),
+            tile=self.tile or int(np.clip(2 ** math.ceil(math.log2(expected + 1)), 4096, 65536)),
+            sampled=sampled,
+            N=N,
+            shards=S,
+            scheme=self.exchange,
+            offsets=offsets,
+            max_send=min(send, n_local * m),
+            max_route=min(send, n_local * m),
+        )
+        arrays, state = self._put(arrays), self._put(states)
+        self._built = {"arrays": arrays, "layout": layout, "N": N,
+                       "projections": len(self.projections)}  # fmt: skip
+        self._stale = False
+        self.state = state
+        self._sg_steps = self._spike_generator_steps()
+        self._watched = self._watched_neurons()
+        self._executables, self._ran = {}, set()
+        self._csr_version += 1
+        self._compile()  # ahead of time: compiling belongs to the build
+
+    def _put(self, trees: list):
+        """Per-shard host pytrees onto the device(s): stacked ``[S, ...]`` and sharded over
+        the mesh, or this process's one shard."""
+        if self.mesh is None:
+            return jax.device_put(trees[0])
+        sharding = jax.sharding.NamedSharding(self.mesh, jax.sharding.PartitionSpec("shards"))
+        return jax.device_put(_stack(trees), sharding)
+
+    def _local(self, tree, s: int):
+        """Shard ``s``'s slice of a device pytree, as (writable) NumPy arrays."""
+        if self.mesh is not None:
+            return jax.tree.map(lambda x: np.array(x[s]), tree)
+        return jax.tree.map(np.array, tree)
+
+    def _local_shards(self) -> list[int]:
+        return [self.rank] if self.comm is not None else list(range(self.shards))
+
+    def _build_shard(self, s, populations, caps, base, table, first) -> dict:
+        """One shard's arrays: its neurons' parameters and state, incoming CSR, inputs."""
+        N, owner = self.n_neurons, self.owner
+        slot_of = np.full(N, -1, np.int64)
+        gid = np.zeros(int(base[-1]), np.int64)
+        real = np.zeros(int(base[-1]), bool)
+        states = []
+        for p, g in enumerate(populations):
+            ids = g.offset + np.flatnonzero(owner[g.offset : g.offset + g.n] == s)
+            lo = int(base[p])
+            slot_of[ids] = lo + np.arange(len(ids))
+            gid[lo : lo + caps[p]] = g.offset  # padding: a copy of the first neuron
+            gid[lo : lo + len(ids)] = ids
+            real[lo : lo + len(ids)] = True
+            pos = gid[lo : lo + caps[p]] - g.offset
+            par = self._neuron_params(g, pos)
+            init = {k: g.values[k][pos] for k in INITIAL_STATE[g.model]}
+            states.append(get_model(g.model).init_state(par, int(caps[p]), **init))
+        self._slots[s] = (slot_of, gid, real)
+        parts = []
+        if table is not None:  # carried-over synapses (changed by SynapseCollection.set)
+            keep = owner[table.target] == s
+            parts.append(
+                Synapses(
+                    *(getattr(table, f)[keep] for f in ("source", "target", "weight", "delay"))
+                )
+            )
+        parts += [
+            connect(self.seed, p, pr.pre, pr.post, pr.post[owner[pr.post] == s], pr.conn,
+                    pr.weight, pr.delay, self.h)
+            for p, pr in enumerate(self.projections) if table is None or p >= first
+        ]  # fmt: skip
+        return {
+            "csr": build_csr(N, (x for x in parts), slot_of, n_slots=int(base[-1])),
+            "inputs": self._inputs(s, populations, list(itertools.pairwise(base.tolist()))),
+            "states": tuple(states),
+            "ext": functools.partial(self._initial_ext, s, len(gid)),
+            "gid": gid.astype(np.int32),
+            "real": real,
+        }
+
+    def _inputs(self, s: int, populations, slices) -> dict:
+        """Shard ``s``'s arrays that ``set`` may change: neuron parameters, propagators and
+        the generators' inputs."""
+        slot_of, gid, _ = self._slots[s]
+        params, props = [], []
+        for g, (lo, hi) in zip(populations, slices, strict=True):
+            par = self._neuron_params(g, gid[lo:hi] - g.offset)
+            params.append(par)
+            props.append(get_model(g.model).propagators(par, self.h))
+        return {
+            "params": tuple(params),
+            "props": tuple(props),
+            "poisson": self._poisson_inputs(s, slot_of),
+            "spikes_in": SpikeInput(*self._conns("spike_generator", s, slot_of)),
+            "current": self._current_inputs(s, slot_of),
+        }
+
+    def _initial_ext(self, s: int, n: int, Dx: int) -> np.ndarray:
+        """The generator ring at step 0: ``dc_generator`` output of step -1 (NEST's current
+        reaches a neuron in step ``delay - 1`` when ``start`` is 0)."""
+        ext = np.zeros((3, Dx, n), np.float32)
+        if self.t_steps == 0:
+            cur = self._current_inputs(s, self._slots[s][0])
+            on = (cur.lo < 1) & (1 <= cur.hi)
+            np.add.at(ext[2], ((cur.delay[on] - 1) % Dx, cur.target[on]), cur.value[on])
+        return ext
+
+    def _route(self, s, has, gid, real, offsets) -> np.ndarray:
+        """``bool[R, n]``: which destinations need each local neuron's spikes."""
+        S = self.shards
+        if S == 1 or self.exchange == "all_gather":
+            return np.zeros((0, len(gid)), bool)
+        dests = range(S) if self.exchange == "all_to_all" else [(s + k) % S for k in (0, *offsets)]
+        return np.stack([has[q][gid] & real for q in dests])
+
+    def fingerprint(self) -> int:
+        """A checksum of the network's structure: seed, resolution, nodes (models,
+        counts) and connections, not parameter values nor how it is split."""
+        desc = repr((self.h, self.seed, [(g.model, g.n, g.shard) for g in self.groups],
+                     [(p.pre.tobytes(), p.post.tobytes(), p.conn, repr(p.weight),
+                       repr(p.delay), p.label) for p in self.projections],
+                     [(c.kind, c.device.tobytes(), c.neuron.tobytes(), c.weight.tobytes(),
+                       c.delay.tobytes()) for c in self.device_conns],
+                     sorted((k, sorted(v)) for k, v in self.watch.items()),
+                     sorted(self.sampled.items())))  # fmt: skip
+        return zlib.crc32(desc.encode())
+
+    def _check_same_network(self) -> None:
+        """Under MPI: every rank must describe the same network (same script and config)."""
+        if self.comm is None:
+            return
+        values = repr([{k: np.asarray(v).tobytes() if g.is_neuron else repr(v)
+                        for k, v in g.values.items()} for g in self.groups])  # fmt: skip
+        digest = (self.fingerprint(), zlib.crc32(values.encode()), self.exchange,
+                  self.placement, self.chunk)  # fmt: skip
+        digests = self.comm.allgather(digest)
+        if len(set(digests)) != 1:
+            bad = [r for r, d in enumerate(digests) if d != digests[0]]
+            raise ValueError(
+                f"ranks {bad} describe a different network than rank 0 (different config, "
+                "seed or script?); every rank must run the same script with the same arguments"
+            )
+
+    def _compile(self, steps: int | None = None, blocks: int | None = None):
+        """The compiled chunk for ``blocks`` blocks of ``steps`` steps (cached by layout,
+        chunk and array shapes: a ``set`` that keeps the shapes reuses it)."""
+        layout = self._built["layout"]
+        steps = steps or layout.m
+        blocks = blocks or max(1, self.chunk // layout.m)
+        shapes = tuple((x.shape, x.dtype) for x in jax.tree.leaves(self._built["arrays"]))
+        key = (layout, steps, blocks, shapes)
+        if key not in self._executables:
+            if self.mesh is not None:
+                fn = on_mesh(functools.partial(run_blocks, layout, steps), self.mesh, 2)
+            else:
+                comm = MPIComm(self.comm, self.shards, self.rank) if self.comm else None
+                fn = functools.partial(run_blocks, layout, steps, comm=comm)
+            counts = jnp.zeros((blocks, steps, len(self._sg_steps)), jnp.float32)
+            args = (self._built["arrays"], self.state, jnp.int32(0), counts, jnp.int32(blocks))
+            # Ahead of time, except under MPI: mpi4jax's calls carry an effect token that
+            # the AOT-compiled executable does not get passed (jit's own cache handles it).
+            compiled = jax.jit(fn) if self.comm is not None else jax.jit(fn).lower(*args).compile()
+            self._executables = {key: compiled}
+            self.stats["compiles"] = self.stats.get("compiles", 0) + 1
+        return self._executables[key]
+
+    # ----------------------------------------------------------------- generators
+    def _poisson_inputs(self, s: int, slot_of: np.ndarray) -> tuple[PoissonInput, ...]:
+        """Shard ``s``'s Poisson inputs: one per ``Connect`` call, the same list on every
+        shard (a shard without targets gets one zero-weight entry). Each (generator,
+        target) pair has its own stream: counter ``generator * N + target``."""
+        rates = self._device_values("poisson_generator", "rate")
+        lo, hi = self._window("poisson_generator")
+        base = jax.random.fold_in(jax.random.key(self.seed), _KEY_POISSON)
+        out = []
+        for c, conn in enumerate(self.device_conns):
+            if conn.kind != "poisson_generator":
+                continue
+            rows, row = np.unique(conn.device, return_inverse=True)
+            tables = [poisson_table(r * self.h / 1000.0) for r in rates[rows]]
+            K = max(16, 1 << math.ceil(math.log2(max(len(t) for t in tables) or 1)))
+            keep = (conn.weight != 0) & (self.owner[conn.neuron] == s)
+
+            def pick(a, fill, keep=keep):
+                return a[keep] if keep.any() else np.full(1, fill, a.dtype)
+
+            neuron, device = pick(conn.neuron, 0), pick(conn.device, 0)
+            key = jax.random.key_data(jax.random.fold_in(base, c))
+            out.append(PoissonInput(
+                key=np.asarray(key, np.uint32),
+                target=np.maximum(slot_of[neuron], 0).astype(np.int32),
+                counter=(device.astype(np.uint64) * self.n_neurons + neuron).astype(np.uint32),
+                weight=pick(conn.weight, 0.0).astype(np.float32),
+                delay=pick(conn.delay, 1).astype(np.int32),
+                row=pick(row.astype(np.int32), 0),
+                table=np.stack([np.pad(t, (0, K - len(t)), constant_values=2**32 - 1)
+                                for t in tables]).astype(np.uint32),
+                size=np.array([len(t) for t in tables], np.int32),
+                lo=lo[rows].astype(np.int32),
+                hi=hi[rows].astype(np.int32),
+            ))  # fmt: skip
+        return tuple(out)
+
+    def _window(self, kind) -> tuple[np.ndarray, np.ndarray]:
+        """``start`` and ``stop`` of every device of ``kind`` in steps (``inf``: ``2**30``)."""
+        start = np.round(self._device_values(kind, "start") / self.h)
+        stop = self._device_values(kind, "stop") / self.h
+        return start, np.where(np.isfinite(stop), np.round(stop), _NEVER)
+
+    def _device_values(self, kind, key) -> np.ndarray:
+        vals = [v for g in self.groups if g.model == kind for v in g.values[key]]
+        return np.asarray(vals, np.float64)
+
+    def _conns(self, kind, s, slot_of):
+        """Shard ``s``'s connections from devices of ``kind``: (device, slot, weight, delay)."""
+        conns = [c for c in self.device_conns if c.kind == kind]
+        dev, neu, w, d = (
+            np.concatenate([getattr(c, f) for c in conns]) if conns else np.zeros(0, t)
+            for f, t in (("device", np.int32), ("neuron", np.int64), ("weight", np.float32),
+                         ("delay", np.int32))
+        )  # fmt: skip
+        keep = self.owner[neu] == s
+        return dev[keep].astype(np.int32), slot_of[neu[keep]].astype(np.int32), w[keep], d[keep]
+
+    def _current_inputs(self, s, slot_of) -> CurrentInput:
+        dev, neu, w, d = self._conns("dc_generator", s, slot_of)
+        amp = self._device_values("dc_generator", "amplitude")
+        start, stop = self._window("dc_generator")
+        pick = (lambda a: a[dev]) if len(dev) else (lambda a: np.zeros(0))
+        return CurrentInput(neu, (pick(amp) * w).astype(np.float32), d,
+                            pick(start).astype(np.int32), pick(stop).astype(np.int32))  # fmt: skip
+
+    def _spike_generator_steps(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        return [
+            spike_generator_steps({k: v[i] for k, v in g.values.items()}, self.h)
+            for g in self.groups if g.model == "spike_generator" for i in range(g.n)
+        ]  # fmt: skip
+
+    # ------------------------------------------------------------------ multimeters
+    def _sampling(self, populations):
+        """What multimeters sample: per population the recordables (the same on every
+        shard); per shard and population the local indices sampled (padded to one length);
+        per (recordable, neuron) its ``(shard, column)`` in the samples."""
+        names, per_shard = [], [[] for _ in range(self.shards)]
+        for g in populations:
+            pop_names, pop_ids = set(), set()
+            for m, neurons in self.sampled.items():
+                ids = [i for i in neurons if g.offset <= i < g.offset + g.n]
+                if ids:
+                    pop_names.update(self._node_values(m)["record_from"])
+                    pop_ids.update(ids)
+            ids = np.array(sorted(pop_ids), np.int64)
+            owner = self.owner[ids] if len(ids) else np.zeros(0, np.int64)
+            for s in range(self.shards):
+                per_shard[s].append(ids[owner == s])
+            names.append(tuple(sorted(pop_names)))
+        width = [max(len(per_shard[s][p]) for s in range(self.shards))
+                 for p in range(len(populations))]  # fmt: skip
+        index, column = [], {}
+        for s in range(self.shards):
+            idx, col = [], 0
+            for p, g in enumerate(populations):
+                ids = per_shard[s][p]
+                local = np.searchsorted(np.flatnonzero(self.owner[g.offset : g.offset + g.n] == s),
+                                        ids - g.offset)  # fmt: skip
+                idx.append(np.pad(local, (0, width[p] - len(ids))).astype(np.int32))
+                for name in names[p]:
+                    for k, i in enumerate(ids):
+                        column[(name, int(i))] = (s, col + k)
+                    col += width[p]
+            index.append(tuple(idx))
+        return tuple(names), index, column
+
+    def _node_values(self, node: int) -> dict:
+        ((group, pos),) = self._group_of([node])
+        return {k: v[pos[0]] for k, v in group.values.items()}
+
+
+def _stack(trees: list):
+    """Stack per-shard pytrees into ``[S, ...]`` leaves, zero-padding the first axis of
+    leaves whose length differs between shards (synapses, inputs: all inert when zero)."""
+
+    def stack(*xs):
+        xs = [np.asarray(x) for x in xs]
+        if len({x.shape for x in xs}) > 1:
+            n = max(x.shape[0] for x in xs)
+            xs = [np.pad(x, [(0, n - x.shape[0])] + [(0, 0)] * (x.ndim - 1)) for x in xs]
+        return np.stack(xs)
+
+    return jax.tree.map(stack, *trees)

@@ -1,0 +1,174 @@
+"""The running network's state: read, changed between runs, carried over a rebuild.
+
+:meth:`_StateOps._gather_state` copies the state of every shard into one split-independent
+host copy: per population the state fields in neuron order, and both ring buffers per
+neuron with their slots in *relative* order (slot ``k`` holds the input of step
+``t + k``). :meth:`_StateOps._scatter_state` writes such a copy into any layout (another
+number of shards, more neurons after ``create``, longer delays after ``connect``). A rebuild
+and a checkpoint (:mod:`._checkpoint`) both go through these two functions; since the ring
+buffers are summed in a canonical order (:class:`~snnjax.sim.SimState`), the continued
+run is bit-identical to one that was never interrupted.
+
+:meth:`_StateOps._apply_set` brings a ``set`` between runs into the built arrays as NEST
+would: state variables at once, parameters by swapping the parameter, propagator and
+generator arrays (same shapes, so the compiled chunk is reused).
+"""
+
+import numpy as np
+
+from ._models import INITIAL_STATE, get_model
+from ._network import RECORDABLES, SimState
+
+
+class _StateOps:
+    """State access (mixed into :class:`~snnjax.sim.Simulator`)."""
+
+    def _gather_state(self) -> dict:
+        """The whole network's state as host arrays (under MPI: collective)."""
+        N, T = self._built["N"], self.t_steps
+        pops = [g for g in self.groups if g.is_neuron and self._is_built(g)]
+        slices = self._built["layout"].slices
+        parts = []
+        for s in self._local_shards():
+            state = self._local(self.state, s)
+            _, gid, real = self._slots[s]
+            ring = np.roll(state.ring, -(T % state.ring.shape[1]), axis=1)[:, :, real]
+            ext = np.roll(state.ext, -(T % state.ext.shape[1]), axis=1)[:, :, real]
+            neurons = [
+                {f: np.asarray(x)[real[lo:hi]] for f, x in st._asdict().items()}
+                for st, (lo, hi) in zip(state.neurons, slices, strict=True)
+            ]
+            parts.append((gid[real], neurons, ring, ext))
+        if self.comm is not None:
+            parts = [p for part in self.comm.allgather(parts) for p in part]
+        out = {
+            "t": T,
+            "N": N,
+            "neurons": [{} for _ in pops],
+            "ring": np.zeros((2, parts[0][2].shape[1], N), np.float32),
+            "ext": np.zeros((3, parts[0][3].shape[1], N), np.float32),
+        }
+        for gid, neurons, ring, ext in parts:
+            out["ring"][:, :, gid] = ring
+            out["ext"][:, :, gid] = ext
+            for p, (g, fields) in enumerate(zip(pops, neurons, strict=True)):
+                ids = gid[(gid >= g.offset) & (gid < g.offset + g.n)] - g.offset
+                for f, x in fields.items():
+                    out["neurons"][p].setdefault(f, np.zeros(g.n, x.dtype))[ids] = x
+        return out
+
+    def _scatter_state(self, carried: dict) -> None:
+        """Write a gathered state into the built network (neurons created since keep their
+        initial state)."""
+        layout = self._built["layout"]
+        pops = [g for g in self.groups if g.is_neuron]
+        states = []
+        for s in self._local_shards():
+            state = self._local(self.state, s)
+            _, gid, real = self._slots[s]
+            neurons = list(state.neurons)
+            for p, fields in enumerate(carried["neurons"]):
+                lo, hi = layout.slices[p]
+                idx = gid[lo:hi] - pops[p].offset
+                neurons[p] = type(neurons[p])(**{
+                    f: fields[f][idx].astype(np.asarray(x).dtype)
+                    for f, x in neurons[p]._asdict().items()
+                })  # fmt: skip
+            cols = real & (gid < carried["N"])
+            rings = [
+                _relative_to_ring(carried[name], getattr(state, name), gid, cols, self.t_steps)
+                for name in ("ring", "ext")
+            ]
+            states.append(SimState(tuple(neurons), *rings))
+        self.state = self._put(states)
+
+    # ------------------------------------------------------------------- set and get
+    def _apply_set(self, ids, params: dict, backup: dict) -> None:
+        """Bring a ``set`` (already in the description) into the built network."""
+        for group, pos in self._group_of(ids):
+            if group.is_neuron and self._is_built(group):
+                keys = [k for k in params if k in INITIAL_STATE[group.model]]
+                if keys or "E_L" in params:
+                    self._set_state(group, pos, keys, backup[id(group)])
+            elif group.model in ("spike_recorder", "multimeter"):
+                old = backup[id(group)]
+                for p in pos:
+                    rid = group.first + int(p)
+                    if "n_events" in params:
+                        self._cleared[rid] = self.t_steps
+                    history = self._recorder_history.setdefault(
+                        rid, [(0, {k: v[p] for k, v in old.items()})]
+                    )
+                    history.append((self.t_steps, {k: v[p] for k, v in group.values.items()}))
+        if self._stale:  # the rebuild reads the parameters from the description
+            return
+        populations = [g for g in self.groups if g.is_neuron]
+        slices = self._built["layout"].slices
+        inputs = [self._inputs(s, populations, slices) for s in self._local_shards()]
+        arrays = self._built["arrays"]
+        self._built["arrays"] = arrays._replace(**self._put(inputs))
+        self._sg_steps = self._spike_generator_steps()
+
+    def _set_state(self, group, pos, keys, old_values) -> None:
+        """Write state variables set between runs (and keep the absolute ``V_m`` of an iaf
+        neuron whose ``E_L`` changed, as NEST does) into the device state."""
+        p = [g for g in self.groups if g.is_neuron].index(group)
+        model, layout = get_model(group.model), self._built["layout"]
+        lo = layout.slices[p][0]
+        index = group.offset + np.asarray(pos)
+        states = []
+        for s in self._local_shards():
+            state = self._local(self.state, s)
+            slot_of, _, _ = self._slots[s]
+            mine = self.owner[index] == s
+            slot = slot_of[index[mine]] - lo
+            fields = state.neurons[p]._asdict()
+            if mine.any():
+                q = pos[mine]
+                par = self._neuron_params(group, q)
+                init = {k: group.values[k][q] for k in INITIAL_STATE[group.model]}
+                fresh = model.init_state(par, len(q), **init)._asdict()
+                for key in keys:
+                    field = RECORDABLES[group.model][key] or "v"
+                    fields[field][slot] = np.asarray(fresh[field])
+                if "v" in fields and "V_m" not in keys:  # E_L changed: same absolute V_m
+                    delta = group.values["E_L"][q] - old_values["E_L"][q]
+                    fields["v"][slot] = fields["v"][slot] - delta.astype(np.float32)
+            neurons = list(state.neurons)
+            neurons[p] = type(state.neurons[p])(**fields)
+            states.append(state._replace(neurons=tuple(neurons)))
+        self.state = self._put(states)
+
+    def _state_value(self, group, key, pos):
+        """Current values of a state variable (under MPI: collective, from the owners)."""
+        p = [g for g in self.groups if g.is_neuron].index(group)
+        lo = self._built["layout"].slices[p][0]
+        index = group.offset + np.asarray(pos)
+        out = np.full(len(index), np.nan)
+        for s in self._local_shards():
+            mine = self.owner[index] == s
+            if not mine.any():
+                continue
+            state = self._local(self.state.neurons[p], s)
+            value = getattr(state, RECORDABLES[group.model][key] or "v")
+            value = value[self._slots[s][0][index[mine]] - lo]
+            if RECORDABLES[group.model][key] is None:  # iaf: V_m relative to E_L
+                value = value + group.values["E_L"][np.asarray(pos)[mine]].astype(np.float32)
+            out[mine] = np.asarray(value, np.float64)
+        if self.comm is not None:
+            parts = self.comm.allgather(out)
+            for r, part in enumerate(parts):
+                out = np.where(self.owner[index] == r, part, out)
+        return out
+
+
+def _relative_to_ring(rel: np.ndarray, ring: np.ndarray, gid, cols, t: int) -> np.ndarray:
+    """A ring buffer whose slot ``(t + k) % D`` holds ``rel[:, k]`` (for the neurons
+    ``gid[cols]``); ``rel`` may be longer than ``D`` only where it holds nothing."""
+    D = ring.shape[1]
+    if np.any(rel[:, D:]):
+        raise ValueError("the carried-over ring buffer holds input beyond the new delays")
+    out = np.zeros_like(ring)
+    k = min(D, rel.shape[1])
+    out[:, :k, cols] = rel[:, :k][:, :, gid[cols]]
+    return np.roll(out, t % D, axis=1)
