@@ -11,7 +11,7 @@ multiple of ``h``) are driven in NEST and in snnjax by
 
 NEST records ``V_m`` with a multimeter at every step and spikes with a ``spike_recorder``;
 snnjax runs the model's ``step`` in a ``lax.scan`` (float32) over the same input, placed on
-the grid by NEST's delivery rules (see :mod:`snnjax.sim._models`). The script prints
+the grid by NEST's delivery rules (see :mod:`snnjax.sim.models`). The script prints
 max |ΔV| (mV) over all steps and neurons and whether the spike times are identical.
 
 Needs ``import nest`` (``pip install nest-simulator``); without it the script says so and
@@ -124,7 +124,7 @@ def run_nest(nest, model, dicts, extra, scenario, h, T, trains, delays):
 
 
 def snnjax_inputs(model, n, scenario, h, K, trains, delays):
-    """in_ex, in_in, i_stim [K, n] on NEST's grid (see snnjax.sim._models for the rules)."""
+    """in_ex, in_in, i_stim [K, n] on NEST's grid (see snnjax.sim.models for the rules)."""
     in_ex, in_in, i_stim = (np.zeros((K, n), np.float64) for _ in range(3))
     if scenario == "dc":
         d = round(delays["dc"] / h)

@@ -201,7 +201,7 @@ def test_node_collections_and_kernel_attributes():
 @pytest.mark.parametrize(
     ("call", "match"),
     [
-        (lambda: nest.Create("iaf_cond_exp", 2), r"`model` must be one of 'iaf_psc_delta'"),
+        (lambda: nest.Create("iaf_cond_beta_x", 2), r"`model` must be one of 'iaf_psc_delta'"),
         (lambda: nest.Create("iaf_psc_exp", 0), r"`n` must be a positive int"),
         (lambda: nest.Create("iaf_psc_exp", 2, {"tau": 1.0}), r"`iaf_psc_exp parameter`"),
         (lambda: nest.Create("iaf_psc_exp", 2, {"C_m": -1.0}), r"`C_m`"),

@@ -358,7 +358,7 @@ def test_other_entry_points_reject_bad_input():
     with pytest.raises(ValueError, match="`props`"):
         model.step(sim.make_params("iaf_psc_exp"), params, state, z, z, z)
     with pytest.raises(ValueError, match="`name` must be one of"):
-        sim.NestModel("iaf_cond_exp")
+        sim.NestModel("iaf_cond_expo")
 
 
 # ------------------------------------------------------------------------------------------
@@ -371,6 +371,10 @@ PER_NEURON = {
     "iaf_psc_alpha": {"tau_syn_in": [0.5, 2.0, 10.0, 3.0, 1.0], "V_min": -80.0},
     "izhikevich": {"a": [0.02, 0.1, 0.02, 0.02, 0.03], "consistent_integration": [1, 0] * 2 + [1]},
     "parrot_neuron": {},
+    "iaf_cond_exp": {"tau_syn_ex": [0.5, 2.0, 10.0, 3.0, 1.0], "C_m": 200.0},
+    "iaf_cond_alpha": {"tau_syn_in": [0.5, 2.0, 10.0, 3.0, 1.0], "g_L": 10.0},
+    "aeif_cond_exp": {"b": [0.0, 80.5, 10.0, 5.0, 1.0], "t_ref": 2.0},
+    "aeif_cond_alpha": {"a": [0.0, 4.0, 1.0, 2.0, 8.0], "Delta_T": 0.0},
 }
 
 

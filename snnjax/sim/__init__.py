@@ -1,7 +1,7 @@
 """NEST-compatible simulation; ``import snnjax.sim as nest`` runs the core of a PyNEST script.
 
 Layers: the models (one pure ``step(props, params, state, in_ex, in_in, i_stim)`` per NEST
-model, :mod:`._models`), connectivity (:func:`connect` keyed by target, :class:`CSR`),
+model, :mod:`.models`), connectivity (:func:`connect` keyed by target, :class:`CSR`),
 delivery (:func:`deliver`), the functional core (:func:`run_blocks` over :class:`Layout` +
 :class:`NetworkArrays`), the :class:`Simulator`, and the PyNEST facade (``Create``,
 ``Connect``, ``Simulate``, ``GetConnections``, ``Checkpoint``/``Restore``,
@@ -26,46 +26,6 @@ from ._delivery import deliver as deliver
 from ._engine import DEVICES as DEVICES
 from ._engine import Simulator as Simulator
 from ._exchange import EXCHANGES as EXCHANGES
-from ._models import DEFAULTS as DEFAULTS
-from ._models import INITIAL_STATE as INITIAL_STATE
-from ._models import MODEL_NAMES as MODEL_NAMES
-from ._models import TICS_PER_MS as TICS_PER_MS
-from ._models import IafPscAlphaParams as IafPscAlphaParams
-from ._models import IafPscAlphaProps as IafPscAlphaProps
-from ._models import IafPscAlphaState as IafPscAlphaState
-from ._models import IafPscDeltaParams as IafPscDeltaParams
-from ._models import IafPscDeltaProps as IafPscDeltaProps
-from ._models import IafPscDeltaState as IafPscDeltaState
-from ._models import IafPscExpParams as IafPscExpParams
-from ._models import IafPscExpProps as IafPscExpProps
-from ._models import IafPscExpState as IafPscExpState
-from ._models import IzhikevichParams as IzhikevichParams
-from ._models import IzhikevichProps as IzhikevichProps
-from ._models import IzhikevichState as IzhikevichState
-from ._models import NestModel as NestModel
-from ._models import ParrotNeuronParams as ParrotNeuronParams
-from ._models import ParrotNeuronProps as ParrotNeuronProps
-from ._models import ParrotNeuronState as ParrotNeuronState
-from ._models import get_model as get_model
-from ._models import iaf_propagator_alpha as iaf_propagator_alpha
-from ._models import iaf_propagator_exp as iaf_propagator_exp
-from ._models import iaf_psc_alpha_init_state as iaf_psc_alpha_init_state
-from ._models import iaf_psc_alpha_propagators as iaf_psc_alpha_propagators
-from ._models import iaf_psc_alpha_step as iaf_psc_alpha_step
-from ._models import iaf_psc_delta_init_state as iaf_psc_delta_init_state
-from ._models import iaf_psc_delta_propagators as iaf_psc_delta_propagators
-from ._models import iaf_psc_delta_step as iaf_psc_delta_step
-from ._models import iaf_psc_exp_init_state as iaf_psc_exp_init_state
-from ._models import iaf_psc_exp_propagators as iaf_psc_exp_propagators
-from ._models import iaf_psc_exp_step as iaf_psc_exp_step
-from ._models import izhikevich_init_state as izhikevich_init_state
-from ._models import izhikevich_propagators as izhikevich_propagators
-from ._models import izhikevich_step as izhikevich_step
-from ._models import make_params as make_params
-from ._models import parrot_neuron_init_state as parrot_neuron_init_state
-from ._models import parrot_neuron_propagators as parrot_neuron_propagators
-from ._models import parrot_neuron_step as parrot_neuron_step
-from ._models import refractory_steps as refractory_steps
 from ._nest import Checkpoint as Checkpoint
 from ._nest import Cleanup as Cleanup
 from ._nest import Connect as Connect
@@ -105,6 +65,46 @@ from ._random import lognormal as lognormal
 from ._random import normal as normal
 from ._random import redraw as redraw
 from ._random import uniform as uniform
+from .models import DEFAULTS as DEFAULTS
+from .models import INITIAL_STATE as INITIAL_STATE
+from .models import MODEL_NAMES as MODEL_NAMES
+from .models import TICS_PER_MS as TICS_PER_MS
+from .models import IafPscAlphaParams as IafPscAlphaParams
+from .models import IafPscAlphaProps as IafPscAlphaProps
+from .models import IafPscAlphaState as IafPscAlphaState
+from .models import IafPscDeltaParams as IafPscDeltaParams
+from .models import IafPscDeltaProps as IafPscDeltaProps
+from .models import IafPscDeltaState as IafPscDeltaState
+from .models import IafPscExpParams as IafPscExpParams
+from .models import IafPscExpProps as IafPscExpProps
+from .models import IafPscExpState as IafPscExpState
+from .models import IzhikevichParams as IzhikevichParams
+from .models import IzhikevichProps as IzhikevichProps
+from .models import IzhikevichState as IzhikevichState
+from .models import NestModel as NestModel
+from .models import ParrotNeuronParams as ParrotNeuronParams
+from .models import ParrotNeuronProps as ParrotNeuronProps
+from .models import ParrotNeuronState as ParrotNeuronState
+from .models import get_model as get_model
+from .models import iaf_propagator_alpha as iaf_propagator_alpha
+from .models import iaf_propagator_exp as iaf_propagator_exp
+from .models import iaf_psc_alpha_init_state as iaf_psc_alpha_init_state
+from .models import iaf_psc_alpha_propagators as iaf_psc_alpha_propagators
+from .models import iaf_psc_alpha_step as iaf_psc_alpha_step
+from .models import iaf_psc_delta_init_state as iaf_psc_delta_init_state
+from .models import iaf_psc_delta_propagators as iaf_psc_delta_propagators
+from .models import iaf_psc_delta_step as iaf_psc_delta_step
+from .models import iaf_psc_exp_init_state as iaf_psc_exp_init_state
+from .models import iaf_psc_exp_propagators as iaf_psc_exp_propagators
+from .models import iaf_psc_exp_step as iaf_psc_exp_step
+from .models import izhikevich_init_state as izhikevich_init_state
+from .models import izhikevich_propagators as izhikevich_propagators
+from .models import izhikevich_step as izhikevich_step
+from .models import make_params as make_params
+from .models import parrot_neuron_init_state as parrot_neuron_init_state
+from .models import parrot_neuron_propagators as parrot_neuron_propagators
+from .models import parrot_neuron_step as parrot_neuron_step
+from .models import refractory_steps as refractory_steps
 
 # Kernel attributes as module attributes (``nest.resolution = 0.1``), as PyNEST does.
 _sys.modules[__name__].__class__ = _KernelModule

@@ -24,7 +24,6 @@ import numpy as np
 from ._connect import Synapses, build_csr, connect
 from ._delivery import DeviceCSR
 from ._exchange import MPIComm
-from ._models import INITIAL_STATE, get_model
 from ._network import (
     CurrentInput,
     Layout,
@@ -38,6 +37,7 @@ from ._network import (
 )
 from ._nodes import spike_generator_steps
 from ._placement import place
+from .models import INITIAL_STATE, get_model
 
 _KEY_POISSON = 0x9015
 # What a build sets (restored when a rebuild fails).

@@ -22,8 +22,6 @@ import numpy as np
 
 from .._errors import check_one_of, check_range
 from ._connect import ConnSpec, bucket, delay_steps
-from ._models import INITIAL_STATE, MODEL_NAMES
-from ._network import RECORDABLES
 from ._nodes import (
     GENERATORS,
     _DeviceConn,
@@ -34,6 +32,7 @@ from ._nodes import (
     node_defaults,
 )
 from ._random import Parameter, sample_per_id
+from .models import INITIAL_STATE, MODEL_NAMES, RECORDABLES
 
 _KEY_PARAMS = 0x7A1
 
@@ -220,7 +219,7 @@ class _Description:
         return [float(v) if isinstance(v, np.floating) else v for v in out]
 
     def _neuron_params(self, group: _Group, pos=slice(None)):
-        from ._models import DEFAULTS, get_model
+        from .models import DEFAULTS, get_model
 
         names = DEFAULTS[group.model]
         return get_model(group.model).params(**{k: group.values[k][pos] for k in names})

@@ -29,13 +29,13 @@ from ._build import _Builder
 from ._checkpoint import _Checkpointer
 from ._describe import _Description, _Projection
 from ._exchange import EXCHANGES
-from ._models import _check_h
 from ._nodes import DEVICE_DEFAULTS, DEVICES, _DeviceConn, _Group, node_defaults
 from ._placement import PLACEMENTS
 from ._recording import _Recorder
 from ._runloop import _Runner
 from ._state import _StateOps
 from ._synapses import _SynapseOps
+from .models._common import _check_h
 
 __all__ = ["DEVICES", "DEVICE_DEFAULTS", "Simulator", "node_defaults"]
 

@@ -36,9 +36,9 @@ import numpy as np
 
 from .._errors import check_one_of, check_range
 from ._engine import DEVICE_DEFAULTS, Simulator, node_defaults
-from ._models import MODEL_NAMES
 from ._mpi import mpi, under_mpirun
 from ._random import Parameter
+from .models import MODEL_NAMES
 
 _SETTABLE = {
     "resolution": 0.1,

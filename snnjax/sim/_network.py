@@ -14,7 +14,7 @@ Time is cut into blocks of ``m`` steps, ``m`` at most the smallest neuron-to-neu
    spikes, ``dc_generator`` current) is added into the generator ring ``ext``, ``delay``
    steps after its emission step, in one scatter ordered by emission step;
 2. ``m`` steps of every population, each reading (and clearing) its slot of both ring
-   buffers (NEST's update order, see :mod:`._models`);
+   buffers (NEST's update order, see :mod:`.models`);
 3. with several shards, the block's spikes are exchanged (:mod:`._exchange`) into a dense
    ``[m, N]`` block in canonical order; then they are delivered (:func:`~snnjax.sim.deliver`)
    onto this shard's targets: they land ``>= m`` steps later, after the block.
@@ -41,15 +41,7 @@ from jax.extend.random import threefry_2x32
 
 from ._delivery import DeviceCSR, deliver
 from ._exchange import MeshComm, Sent, exchange
-
-#: NEST's recordables per model: name -> state field (``None``: the absolute ``V_m``).
-RECORDABLES: dict[str, dict[str, str | None]] = {
-    "iaf_psc_delta": {"V_m": None},
-    "iaf_psc_exp": {"V_m": None, "I_syn_ex": "i_syn_ex", "I_syn_in": "i_syn_in"},
-    "iaf_psc_alpha": {"V_m": None, "I_syn_ex": "I_ex", "I_syn_in": "I_in"},
-    "izhikevich": {"V_m": "V_m", "U_m": "U_m"},
-    "parrot_neuron": {},
-}
+from .models import RECORDABLES
 
 
 @dataclasses.dataclass(frozen=True)
@@ -173,6 +165,7 @@ class Record(NamedTuple):
     n_recv: jax.Array  #: spikes delivered on this shard per block (capacity ``max_spikes``)
     n_route: jax.Array  #: ``int32[blocks, R]``: spikes routed per destination (``max_route``)
     samples: jax.Array  #: ``[blocks, steps, n_sampled]`` sampled recordables
+    n_bad: jax.Array  #: non-finite neuron state values at the end of each block (solver failure)
 
 
 def poisson_table(lam: float) -> np.ndarray:
@@ -291,7 +284,10 @@ def _block(layout, comm, arrays: NetworkArrays, steps: int, state: SimState, t0,
                         tile=layout.tile)  # fmt: skip
     if one:  # its own spikes are the delivered ones
         sent = Sent(out.index, out.count, out.n_spikes, jnp.zeros(0, jnp.int32))
-    record = Record(sent.key, sent.count, sent.n_own, out.n_spikes, sent.n_route, samples)
+    n_bad = sum(jnp.sum(~jnp.isfinite(x)) for x in jax.tree.leaves(neurons)
+                if jnp.issubdtype(x.dtype, jnp.floating))  # fmt: skip
+    record = Record(sent.key, sent.count, sent.n_own, out.n_spikes, sent.n_route, samples,
+                    jnp.asarray(n_bad, jnp.int32))  # fmt: skip
     return SimState(neurons, ring, ext), record
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from .._errors import check_one_of, check_range
-from ._models import DEFAULTS, INITIAL_STATE, MODEL_NAMES
+from .models import DEFAULTS, INITIAL_STATE, MODEL_NAMES
 
 #: NEST's devices and their parameters (defaults).
 DEVICE_DEFAULTS: dict[str, dict[str, Any]] = {

@@ -73,6 +73,11 @@ class _Runner:
                 need = np.max(self.comm.allgather(need), axis=0)
             if self._grow(layout, *(int(x) for x in need), t0):
                 continue  # re-run this chunk from its start (state unchanged)
+            bad = record.n_bad.sum(0)
+            if self.comm is not None:
+                bad = np.sum(self.comm.allgather(bad), axis=0)
+            if bad.any():  # the state stays as before this chunk
+                self._solver_failure(state, t0 + int(np.argmax(bad > 0)) * per_block, per_block)
             self.state = state
             # Per-block time, first runs of a compiled chunk apart (under MPI they compile).
             first = "first_" if id(run) not in self._ran else ""
@@ -84,6 +89,32 @@ class _Runner:
             done += blocks * per_block
             bar.update(blocks * per_block)
         bar.close()
+
+    def _solver_failure(self, state, t0: int, steps: int) -> None:
+        """Raise, naming the neurons whose state became non-finite (NEST: a
+        ``GSLSolverFailure`` or ``NumericalInstability``)."""
+        pops = [g for g in self.groups if g.is_neuron]
+        bad = []
+        for s in self._local_shards():
+            local = self._local(state.neurons, s)
+            _, gid, real = self._slots[s]
+            for st, (lo, hi) in zip(local, self._built["layout"].slices, strict=True):
+                floats = [
+                    np.asarray(x) for x in st if np.issubdtype(np.asarray(x).dtype, np.floating)
+                ]
+                if floats:
+                    mask = ~np.all([np.isfinite(x) for x in floats], axis=0) & real[lo:hi]
+                    bad.extend(gid[lo:hi][mask].tolist())
+        if self.comm is not None:
+            bad = [i for part in self.comm.allgather(bad) for i in part]
+        ids = self.neuron_ids()[np.unique(np.asarray(bad, np.int64))]
+        models = sorted({g.model for g in pops for i in bad if g.offset <= i < g.offset + g.n})
+        raise RuntimeError(
+            f"numerical failure of {', '.join(models)} neuron(s) {ids[:8].tolist()} between "
+            f"t = {t0 * self.h:g} and {(t0 + steps) * self.h:g} ms: the state became "
+            "non-finite (NEST: GSLSolverFailure); check their parameters and input. The "
+            "simulation stays at the start of this run chunk."
+        )
 
     def _grow(self, layout: Layout, recv: int, own: int, route: int, t0: int) -> bool:
         """Grow the buffers that overflowed (``True``: re-run the chunk) or raise."""

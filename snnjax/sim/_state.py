@@ -16,8 +16,8 @@ generator arrays (same shapes, so the compiled chunk is reused).
 
 import numpy as np
 
-from ._models import INITIAL_STATE, get_model
-from ._network import RECORDABLES, SimState
+from ._network import SimState
+from .models import INITIAL_STATE, RECORDABLES, get_model
 
 
 class _StateOps:

@@ -1,0 +1,152 @@
+r"""GSL's adaptive Runge-Kutta-Fehlberg 4(5), as NEST drives it, vectorised over neurons.
+
+NEST integrates its conductance-based, adaptive and Hodgkin-Huxley models with GSL's
+``gsl_odeiv_step_rkf45`` stepper, a standard step-size control and
+``gsl_odeiv_evolve_apply``, called in a loop until the simulation step ``h`` is covered;
+each neuron keeps its last internal step size (``IntegrationStep_``) into the next step.
+:func:`evolve` reproduces that loop for many neurons at once: every neuron has its own
+time, step size and derivative, they advance in lockstep (``lax.while_loop``, masked), and
+each iteration is one ``try_step`` of GSL's ``evolve_apply`` per neuron that is not done:
+
+1. ``h0 = min(step, h - t)`` (the last, shortened one is *final*: ``t`` becomes ``h``);
+2. one RKF45 step from ``y`` with ``k1 = dy/dt(y)`` (reused while retried), giving the
+   fifth-order ``y'``, the error estimate ``yerr`` and ``dy/dt(y')``;
+3. GSL's standard control: :math:`D_i = \epsilon_\text{rel}(a_y|y'_i| + a_{\dot y}
+   h_0|\dot y'_i|) + \epsilon_\text{abs}`, :math:`r = \max_i |yerr_i| / D_i`; if
+   :math:`r > 1.1` the step is retried with :math:`h_0 \max(0.2, 0.9 r^{-1/5})`;
+   if :math:`r < 0.5` the next step is :math:`h_0 \min(5, \max(1, 0.9 r^{-1/6}))`.
+
+The state is float32 (NEST: double); the right-hand side is the model's, a function of the
+state only (inputs are constant over a step, as in NEST).
+"""
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+# Runge-Kutta-Fehlberg coefficients (GSL's rkf45.c).
+_AH = (1.0 / 4.0, 3.0 / 8.0, 12.0 / 13.0, 1.0, 1.0 / 2.0)
+_B3 = (3.0 / 32.0, 9.0 / 32.0)
+_B4 = (1932.0 / 2197.0, -7200.0 / 2197.0, 7296.0 / 2197.0)
+_B5 = (8341.0 / 4104.0, -32832.0 / 4104.0, 29440.0 / 4104.0, -845.0 / 4104.0)
+_B6 = (-6080.0 / 20520.0, 41040.0 / 20520.0, -28352.0 / 20520.0, 9295.0 / 20520.0,
+       -5643.0 / 20520.0)  # fmt: skip
+_C = (902880.0 / 7618050.0, 0.0, 3953664.0 / 7618050.0, 3855735.0 / 7618050.0,
+      -1371249.0 / 7618050.0, 277020.0 / 7618050.0)  # fmt: skip
+_EC = (1.0 / 360.0, 0.0, -128.0 / 4275.0, -2197.0 / 75240.0, 1.0 / 50.0, 2.0 / 55.0)
+_ORDER = 5  # rkf45_order()
+_MAX_ITERATIONS = 100_000  # lockstep attempts per simulation step before giving up
+
+
+class Control(NamedTuple):
+    """GSL's standard step-size control (``gsl_odeiv_control_standard_new``)."""
+
+    eps_abs: float
+    eps_rel: float = 0.0
+    a_y: float = 1.0
+    a_dydt: float = 0.0
+
+
+#: ``gsl_odeiv_control_y_new(1e-3, 0.0)``: iaf_cond_* and hh_* models.
+CONTROL_Y = Control(1e-3)
+
+
+def rkf45_step(f: Callable, y: tuple, k1: tuple, h0):
+    """One RKF45 step of length ``h0`` (per neuron) from ``y`` with ``k1 = f(y)``.
+
+    Returns:
+        ``(y', yerr, f(y'))``, each a tuple like ``y``.
+    """
+
+    def axpy(coefs, ks):
+        return tuple(
+            yi + h0 * sum(c * k[i] for c, k in zip(coefs, ks, strict=True) if c != 0.0)
+            for i, yi in enumerate(y)
+        )
+
+    k2 = f(axpy((_AH[0],), (k1,)))
+    k3 = f(axpy(_B3, (k1, k2)))
+    k4 = f(axpy(_B4, (k1, k2, k3)))
+    k5 = f(axpy(_B5, (k1, k2, k3, k4)))
+    k6 = f(axpy(_B6, (k1, k2, k3, k4, k5)))
+    ks = (k1, k2, k3, k4, k5, k6)
+    new = axpy(_C, ks)
+    err = tuple(h0 * sum(c * k[i] for c, k in zip(_EC, ks, strict=True) if c != 0.0)
+                for i in range(len(y)))  # fmt: skip
+    return new, err, f(new)
+
+
+def _adjust(control: Control, y, yerr, yp, h0):
+    """GSL's ``std_control_hadjust``: ``(decrease?, increase?, new h0)``."""
+    rmax = jnp.full_like(h0, jnp.finfo(h0.dtype).tiny)
+    for yi, ei, pi in zip(y, yerr, yp, strict=True):
+        d0 = control.eps_rel * (control.a_y * jnp.abs(yi) + control.a_dydt * jnp.abs(h0 * pi))
+        rmax = jnp.maximum(rmax, jnp.abs(ei) / jnp.abs(d0 + control.eps_abs))
+    dec = rmax > 1.1
+    inc = rmax < 0.5
+    r_dec = jnp.maximum(0.9 / rmax ** (1.0 / _ORDER), 0.2)
+    r_inc = jnp.clip(0.9 / rmax ** (1.0 / (_ORDER + 1.0)), 1.0, 5.0)
+    return dec, inc, jnp.where(dec, r_dec * h0, jnp.where(inc, r_inc * h0, h0))
+
+
+def evolve(f: Callable, y: tuple, step, h, control: Control, aux=None, after=None):
+    """Integrate ``dy/dt = f(y, aux)`` over ``(0, h]`` as NEST's ``while (t < h)
+    gsl_odeiv_evolve_apply(...)`` loop does, for every neuron at once.
+
+    Args:
+        f: the right-hand side, ``f(y, aux) -> dy/dt`` on tuples of ``[n]`` arrays.
+        y: the state (a tuple of ``[n]`` float32 arrays).
+        step: ``[n]`` each neuron's current internal step size (NEST's
+            ``IntegrationStep_``).
+        h: the simulation step (ms).
+        control: the step-size control (fields: numbers or ``[n]`` arrays).
+        aux: a pytree of ``[n]`` arrays the right-hand side reads (e.g. the refractory
+            count), changed only by ``after``.
+        after: ``after(y, aux) -> (y, aux)``, run after every accepted step of a neuron
+            (NEST's aeif models handle spikes there, inside the loop); the next step's
+            derivative is then evaluated anew, as ``evolve_apply`` does.
+
+    Returns:
+        ``(y, step, failed, aux)``: the state at ``h``, the step size to carry over,
+        ``[n]`` bool: the loop did not reach ``h`` (NEST raises ``GSLSolverFailure``), and
+        the final ``aux``.
+    """
+    h = jnp.asarray(h, jnp.float32)
+    t = jnp.zeros_like(step)
+    k1 = f(y, aux)
+
+    def cond(carry):
+        i, t, *_ = carry
+        return (i < _MAX_ITERATIONS) & jnp.any(t < h)
+
+    def body(carry):
+        i, t, step, y, k1, aux = carry
+        active = t < h
+        dt = h - t
+        final = step > dt
+        h0 = jnp.where(final, dt, step)
+        new, err, k_new = rkf45_step(lambda x: f(x, aux), y, k1, h0)
+        t_new = jnp.where(final, h, t + h0)
+        dec, _, h_adj = _adjust(control, new, err, k_new, h0)
+        retry = dec & (jnp.abs(h_adj) < jnp.abs(h0)) & (t_new + h_adj != t_new)
+        ok = active & ~retry
+        step = jnp.where(active, jnp.where(dec & ~retry, h0, h_adj), step)
+        y = _pick(ok, new, y)
+        if after is None:
+            k1 = _pick(ok, k_new, k1)
+        else:
+            y_after, aux_after = after(y, aux)
+            y = _pick(ok, y_after, y)
+            aux = jax.tree.map(lambda a, b: jnp.where(ok, a, b), aux_after, aux)
+            k1 = _pick(ok, f(y, aux), k1)
+        return i + 1, jnp.where(ok, t_new, t), step, y, k1, aux
+
+    init = (jnp.int32(0), t, step, y, k1, aux)
+    _, t, step, y, _, aux = jax.lax.while_loop(cond, body, init)
+    return y, step, t < h, aux
+
+
+def _pick(mask, a: tuple, b: tuple) -> tuple:
+    return tuple(jnp.where(mask, ai, bi) for ai, bi in zip(a, b, strict=True))

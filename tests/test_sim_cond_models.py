@@ -1,0 +1,212 @@
+"""Conductance-based and adaptive models (``iaf_cond_*``, ``aeif_cond_*``) and GSL's RKF45."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+from scipy.integrate import solve_ivp
+
+import snnjax.sim as nest
+from snnjax.sim import Simulator
+from snnjax.sim.models._rkf45 import CONTROL_Y, evolve
+
+COND = ("iaf_cond_exp", "iaf_cond_alpha")
+AEIF = ("aeif_cond_exp", "aeif_cond_alpha")
+AEIF_OTHER = {"a": 0.0, "b": 60.0, "t_ref": 2.0, "Delta_T": 1.0, "tau_w": 100.0, "V_peak": -20.0}
+COBA = {"g_L": 10.0, "C_m": 200.0, "E_L": -60.0, "V_th": -50.0, "V_reset": -60.0, "t_ref": 5.0,
+        "E_ex": 0.0, "E_in": -80.0, "tau_syn_ex": 5.0, "tau_syn_in": 10.0}  # fmt: skip
+
+
+def _trace(model, params, spikes=(), weights=(), t=60.0, i_e_steps=()):
+    sim = Simulator(0.1)
+    n = sim.create(model, 1, params)
+    mm = sim.create("multimeter", 1, {"record_from": ["V_m", "g_ex", "g_in"], "interval": 0.1})
+    sim.connect(mm, n)
+    if len(spikes):
+        sg = sim.create("spike_generator", 1, {"spike_times": spikes, "spike_weights": weights})
+        sim.connect(sg, n, "all_to_all", {"weight": 1.0, "delay": 1.0})
+    sim.simulate(t)
+    for i_e, more in i_e_steps:
+        sim.set(n, {"I_e": i_e})
+        sim.simulate(more)
+    return sim.events(mm[0]), sim
+
+
+@pytest.mark.parametrize("model", COND)
+def test_constant_current_steady_state(model):
+    ev, _ = _trace(model, {"I_e": 100.0}, t=300.0)
+    v_inf = -70.0 + 100.0 / 16.6667  # E_L + I_e / g_L, below threshold
+    assert ev["V_m"][-1] == pytest.approx(v_inf, abs=1e-3)
+    assert np.all(ev["g_ex"] == 0.0)
+
+
+@pytest.mark.parametrize("model", COND)
+def test_psp_against_a_float64_reference(model):
+    """One excitatory and one inhibitory input: RKF45 (float32) within 2e-3 mV of a
+    tight float64 solution of the same ODE, conductance peaks as NEST defines them."""
+    p = COBA
+    ev, _ = _trace(model, p, spikes=[5.0, 20.0], weights=[6.0, -67.0])
+    t = ev["times"]
+    alpha = model == "iaf_cond_alpha"
+
+    def rhs(tt, y):
+        v = y[0]
+        if alpha:
+            g_ex, g_in = y[2], y[4]
+            dg = [-y[1] / p["tau_syn_ex"], y[1] - y[2] / p["tau_syn_ex"],
+                  -y[3] / p["tau_syn_in"], y[3] - y[4] / p["tau_syn_in"]]  # fmt: skip
+        else:
+            g_ex, g_in = y[1], y[2]
+            dg = [-y[1] / p["tau_syn_ex"], -y[2] / p["tau_syn_in"]]
+        dv = -p["g_L"] * (v - p["E_L"]) - g_ex * (v - p["E_ex"]) - g_in * (v - p["E_in"])
+        return [dv / p["C_m"], *dg]
+
+    y = np.array([-70.0] + [0.0] * (4 if alpha else 2))
+    ref, now = [], 0.0
+    # spikes stamped 5 and 20 ms, delay 1 ms: added at the end of steps 59 and 209
+    for stop, kick in ((6.0, (1, 6.0)), (21.0, (3 if alpha else 2, 67.0)), (60.0, None)):
+        sol = solve_ivp(rhs, (now, stop), y, rtol=1e-12, atol=1e-12, dense_output=True)
+        mask = (t > now + 1e-9) & (t <= stop + 1e-9)
+        ref.append(sol.sol(t[mask])[0])
+        y, now = sol.y[:, -1].copy(), stop
+        if kick:
+            y[kick[0]] += kick[1] * (np.e / p["tau_syn_ex" if kick[0] == 1 else "tau_syn_in"]
+                                     if alpha else 1.0)  # fmt: skip
+    np.testing.assert_allclose(ev["V_m"], np.concatenate(ref), atol=2e-3)
+    peak = ev["g_ex"].max()
+    assert peak == pytest.approx(6.0, rel=1e-3 if not alpha else 2e-3)
+
+
+def test_rkf45_carries_its_step_and_reports_failure():
+    import jax.numpy as jnp
+
+    def stiff(y, aux):
+        return (-50.0 * (y[0] - 1.0),)
+
+    y, step, failed, _ = evolve(stiff, (jnp.zeros(3),), jnp.full(3, 0.1), 0.1, CONTROL_Y)
+    assert not failed.any() and np.all(np.asarray(step) < 0.1)
+    np.testing.assert_allclose(y[0], 1.0 - np.exp(-5.0), atol=2e-3)
+
+
+def test_a_non_finite_state_raises_naming_the_neuron(monkeypatch):
+    """A solver failure (here forced: V_m becomes NaN above -65 mV) stops the run with the
+    neuron's id, and the simulation stays where the failing chunk started."""
+    import jax.numpy as jnp
+
+    from snnjax.sim.models import _registry
+
+    spec = _registry._SPECS["iaf_cond_exp"]
+
+    def broken(props, params, state, *inputs, **kw):
+        state, s = spec.step(props, params, state, *inputs, **kw)
+        return state._replace(V_m=jnp.where(state.V_m > -65.0, jnp.nan, state.V_m)), s
+
+    monkeypatch.setitem(_registry._SPECS, "iaf_cond_exp", dataclasses.replace(spec, step=broken))
+    sim = Simulator(0.1)
+    sim.create("iaf_cond_exp", 3, {"I_e": [0.0, 0.0, 300.0]})
+    sim.simulate(0.5)
+    with pytest.raises(RuntimeError, match=r"iaf_cond_exp neuron\(s\) \[3\] between t = "):
+        sim.simulate(50.0)
+    assert sim.t_steps == 5
+
+
+@pytest.mark.parametrize("model", AEIF)
+def test_adaptation_relaxes_with_tau_w(model):
+    """a = 0 decouples w: from w(0) = 100 pA it decays as exp(-t / tau_w)."""
+    sim = Simulator(0.1)
+    n = sim.create(model, 1, {"a": 0.0, "w": 100.0})
+    mm = sim.create("multimeter", 1, {"record_from": ["w"], "interval": 0.1})
+    sim.connect(mm, n)
+    sim.simulate(100.0)
+    ev = sim.events(mm[0])
+    np.testing.assert_allclose(ev["w"], 100.0 * np.exp(-ev["times"] / 144.0), rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("params", "match"),
+    [({"V_peak": -60.0}, "`V_peak` must be >= `V_th`"), ({"Delta_T": -1.0}, "`Delta_T`"),
+     ({"tau_w": 0.0}, "`tau_w`"), ({"gsl_error_tol": 0.0}, "`gsl_error_tol`"),
+     ({"V_reset": 10.0}, "`V_reset` must be < `V_peak`"), ({"g_L": 0.0}, "`g_L`"),
+     ({"Delta_T": 0.4}, "float32 overflow")],
+)  # fmt: skip
+@pytest.mark.parametrize("model", AEIF)
+def test_bad_aeif_parameters(model, params, match):
+    with pytest.raises(ValueError, match=match):
+        Simulator(0.1).create(model, 2, params)
+
+
+@pytest.mark.parametrize(
+    ("params", "match"),
+    [({"C_m": 0.0}, "`C_m`"), ({"g_L": -1.0}, "`g_L`"), ({"tau_syn_ex": 0.0}, "`tau_syn_ex`"),
+     ({"V_reset": -50.0, "V_th": -55.0}, "`V_reset` must be"), ({"t_ref": -1.0}, "`t_ref`")],
+)  # fmt: skip
+@pytest.mark.parametrize("model", COND)
+def test_bad_parameters(model, params, match):
+    with pytest.raises(ValueError, match=match):
+        Simulator(0.1).create(model, 2, params)
+
+
+def test_cond_network_identical_on_devices():
+    def run(devices):
+        sim = Simulator(0.1, seed=4, devices=devices)
+        e = sim.create("iaf_cond_exp", 80, {**COBA, "I_e": 200.0,
+                                            "V_m": nest.random.uniform(-60.0, -50.0)})  # fmt: skip
+        i = sim.create("iaf_cond_alpha", 20, {**COBA, "I_e": 200.0})
+        rec = sim.create("spike_recorder")
+        pop = np.concatenate([e, i])
+        sim.connect(e, pop, {"rule": "pairwise_bernoulli", "p": 0.1}, {"weight": 6.0, "delay": 0.5})
+        sim.connect(
+            i, pop, {"rule": "pairwise_bernoulli", "p": 0.1}, {"weight": -67.0, "delay": 0.5}
+        )
+        sim.connect(pop, rec)
+        sim.simulate(100.0)
+        ev = sim.events(rec[0])
+        return ev["senders"], ev["times"]
+
+    ref = run(1)
+    assert len(ref[1]) > 20
+    for devices in (2, 4):
+        got = run(devices)
+        assert np.array_equal(ref[0], got[0]) and np.array_equal(ref[1], got[1])
+
+
+# ----------------------------------------------------------------------- opt-in: NEST 3.10
+def _protocol(backend, model, params):
+    """NEST's single-neuron protocol: I_e steps between Simulate calls, weighted spikes."""
+    backend.ResetKernel()
+    backend.resolution = 0.1
+    n = backend.Create(model, 1, params=params)
+    aeif = model.startswith("aeif")
+    record = ["V_m", "g_ex", "g_in", *(["w"] if aeif else [])]
+    mm = backend.Create("multimeter", params={"record_from": record, "interval": 0.1})
+    rec = backend.Create("spike_recorder")
+    sg = backend.Create("spike_generator", params={
+        "spike_times": [3.0, 12.0, 12.0, 40.0, 95.0, 130.0, 131.5],
+        "spike_weights": [2.0, 8.0, 4.0, -30.0, 12.0, 20.0, -5.0]})  # fmt: skip
+    backend.Connect(sg, n, syn_spec={"weight": 1.5, "delay": 1.0})
+    backend.Connect(mm, n)
+    backend.Connect(n, rec)
+    for i_e in (0.0, 500.0, 900.0, 150.0, 1200.0) if aeif else (0.0, 250.0, 600.0, 150.0, 900.0):
+        n.set(I_e=i_e)
+        backend.Simulate(40.0)
+    ev = mm.get("events")
+    return ev, rec.get("events")["times"]
+
+
+@pytest.mark.peers
+@pytest.mark.parametrize(
+    ("model", "params"),
+    [(m, p) for m in COND for p in ({}, COBA)] + [(m, p) for m in AEIF for p in ({}, AEIF_OTHER)],
+    ids=lambda x: x if isinstance(x, str) else ("other" if x else "defaults"),
+)
+def test_traces_as_nest(model, params):
+    real = pytest.importorskip("nest")
+    ref, s_ref = _protocol(real, model, params)
+    got, s = _protocol(nest, model, params)
+    np.testing.assert_allclose(s, s_ref)
+    assert len(s) >= 3
+    common, i_ref, i = np.intersect1d(np.round(ref["times"], 6), np.round(got["times"], 6),
+                                      return_indices=True)  # fmt: skip
+    far = np.min(np.abs(common[:, None] - np.asarray(s_ref)[None, :]), axis=1, initial=1e9) > 1.0
+    for key in ("V_m", "g_ex", "g_in", *(["w"] if model.startswith("aeif") else [])):
+        np.testing.assert_allclose(got[key][i][far], ref[key][i_ref][far], atol=1e-3, err_msg=key)
