@@ -12,6 +12,8 @@ from snnjax.sim.models._rkf45 import CONTROL_Y, evolve
 
 COND = ("iaf_cond_exp", "iaf_cond_alpha")
 AEIF = ("aeif_cond_exp", "aeif_cond_alpha")
+HH = ("hh_psc_alpha", "hh_cond_exp_traub")
+HH_OTHER = {"g_L": 20.0, "t_ref": 3.0, "C_m": 150.0}
 AEIF_OTHER = {"a": 0.0, "b": 60.0, "t_ref": 2.0, "Delta_T": 1.0, "tau_w": 100.0, "V_peak": -20.0}
 COBA = {"g_L": 10.0, "C_m": 200.0, "E_L": -60.0, "V_th": -50.0, "V_reset": -60.0, "t_ref": 5.0,
         "E_ex": 0.0, "E_in": -80.0, "tau_syn_ex": 5.0, "tau_syn_in": 10.0}  # fmt: skip
@@ -122,6 +124,31 @@ def test_adaptation_relaxes_with_tau_w(model):
     np.testing.assert_allclose(ev["w"], 100.0 * np.exp(-ev["times"] / 144.0), rtol=1e-5)
 
 
+def test_hh_rests_at_its_steady_state():
+    """hh_psc_alpha without input stays at -65 mV with its gates at their steady state."""
+    sim = Simulator(0.1)
+    n = sim.create("hh_psc_alpha", 1)
+    mm = sim.create("multimeter", 1, {"record_from": ["V_m", "Act_m", "Inact_h", "Act_n"]})
+    sim.connect(mm, n)
+    sim.simulate(50.0)
+    ev, init = sim.events(mm[0]), nest.INITIAL_STATE["hh_psc_alpha"]
+    assert np.all(np.abs(ev["V_m"] + 65.0) < 0.02)
+    for gate in ("Act_m", "Inact_h", "Act_n"):
+        np.testing.assert_allclose(ev[gate], init[gate], atol=2e-4)
+    assert init["Act_m"] == pytest.approx(0.05293248525724958, rel=1e-9)  # NEST's values
+
+
+@pytest.mark.parametrize(
+    ("params", "match"),
+    [({"C_m": 0.0}, "`C_m`"), ({"g_Na": -1.0}, "`g_Na`"), ({"tau_syn_in": 0.0}, "`tau_syn_in`"),
+     ({"t_ref": -0.5}, "`t_ref`"), ({"Act_m": -0.1}, "`Act_m`")],
+)  # fmt: skip
+@pytest.mark.parametrize("model", HH)
+def test_bad_hh_parameters(model, params, match):
+    with pytest.raises(ValueError, match=match):
+        Simulator(0.1).create(model, 2, params)
+
+
 @pytest.mark.parametrize(
     ("params", "match"),
     [({"V_peak": -60.0}, "`V_peak` must be >= `V_th`"), ({"Delta_T": -1.0}, "`Delta_T`"),
@@ -176,17 +203,20 @@ def _protocol(backend, model, params):
     backend.ResetKernel()
     backend.resolution = 0.1
     n = backend.Create(model, 1, params=params)
-    aeif = model.startswith("aeif")
-    record = ["V_m", "g_ex", "g_in", *(["w"] if aeif else [])]
+    aeif, hh = model.startswith("aeif"), model.startswith("hh")
+    record = ["V_m", "Act_m", "Inact_h", "Act_n"] if hh else ["V_m", "g_ex", "g_in"]
+    record += ["w"] if aeif else []
     mm = backend.Create("multimeter", params={"record_from": record, "interval": 0.1})
     rec = backend.Create("spike_recorder")
     sg = backend.Create("spike_generator", params={
         "spike_times": [3.0, 12.0, 12.0, 40.0, 95.0, 130.0, 131.5],
         "spike_weights": [2.0, 8.0, 4.0, -30.0, 12.0, 20.0, -5.0]})  # fmt: skip
-    backend.Connect(sg, n, syn_spec={"weight": 1.5, "delay": 1.0})
+    weight = 50.0 if model == "hh_psc_alpha" else 1.5  # pA or nS
+    backend.Connect(sg, n, syn_spec={"weight": weight, "delay": 1.0})
     backend.Connect(mm, n)
     backend.Connect(n, rec)
-    for i_e in (0.0, 500.0, 900.0, 150.0, 1200.0) if aeif else (0.0, 250.0, 600.0, 150.0, 900.0):
+    steps = {"aeif": (0.0, 500.0, 900.0, 150.0, 1200.0), "hh": (0.0, 300.0, 900.0, 150.0, 1500.0)}
+    for i_e in steps.get(model.split("_")[0], (0.0, 250.0, 600.0, 150.0, 900.0)):
         n.set(I_e=i_e)
         backend.Simulate(40.0)
     ev = mm.get("events")
@@ -196,7 +226,9 @@ def _protocol(backend, model, params):
 @pytest.mark.peers
 @pytest.mark.parametrize(
     ("model", "params"),
-    [(m, p) for m in COND for p in ({}, COBA)] + [(m, p) for m in AEIF for p in ({}, AEIF_OTHER)],
+    [(m, p) for m in COND for p in ({}, COBA)]
+    + [(m, p) for m in AEIF for p in ({}, AEIF_OTHER)]
+    + [(m, p) for m in HH for p in ({}, HH_OTHER)],
     ids=lambda x: x if isinstance(x, str) else ("other" if x else "defaults"),
 )
 def test_traces_as_nest(model, params):
@@ -207,6 +239,11 @@ def test_traces_as_nest(model, params):
     assert len(s) >= 3
     common, i_ref, i = np.intersect1d(np.round(ref["times"], 6), np.round(got["times"], 6),
                                       return_indices=True)  # fmt: skip
-    far = np.min(np.abs(common[:, None] - np.asarray(s_ref)[None, :]), axis=1, initial=1e9) > 1.0
-    for key in ("V_m", "g_ex", "g_in", *(["w"] if model.startswith("aeif") else [])):
+    # HH: the action potential's downstroke lasts ~2 ms after the peak (the spike time):
+    # there float32 differs from NEST by up to 1e-2 mV (a time shift of a fast swing).
+    window = 3.0 if model.startswith("hh") else 1.0
+    far = np.min(np.abs(common[:, None] - np.asarray(s_ref)[None, :]), axis=1, initial=1e9)
+    far = far > window
+    keys = ["V_m", *(("Act_m", "Inact_h", "Act_n") if model.startswith("hh") else ("g_ex", "g_in"))]
+    for key in keys + (["w"] if model.startswith("aeif") else []):
         np.testing.assert_allclose(got[key][i][far], ref[key][i_ref][far], atol=1e-3, err_msg=key)

@@ -32,7 +32,7 @@ from ._nodes import (
     node_defaults,
 )
 from ._random import Parameter, sample_per_id
-from .models import INITIAL_STATE, MODEL_NAMES, RECORDABLES
+from .models import DEFAULTS, INITIAL_STATE, MODEL_NAMES, RECORDABLES, get_model
 
 _KEY_PARAMS = 0x7A1
 
@@ -175,7 +175,10 @@ class _Description:
             done += len(pos)
         for group, _ in self._group_of(ids):
             if group.is_neuron:  # validate the whole population now, not at build time
-                self._neuron_params(group)
+                model_params = self._neuron_params(group)
+                if any(k in INITIAL_STATE[group.model] for k in params):  # state: its checks
+                    state = {k: group.values[k] for k in INITIAL_STATE[group.model]}
+                    get_model(group.model).init_state(model_params, group.n, **state)
 
     def _values_for(self, key, value, ids, n_total, done):
         if isinstance(value, Parameter):
@@ -219,8 +222,6 @@ class _Description:
         return [float(v) if isinstance(v, np.floating) else v for v in out]
 
     def _neuron_params(self, group: _Group, pos=slice(None)):
-        from .models import DEFAULTS, get_model
-
         names = DEFAULTS[group.model]
         return get_model(group.model).params(**{k: group.values[k][pos] for k in names})
 

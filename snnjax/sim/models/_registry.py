@@ -17,6 +17,7 @@ from ..._types import ArrayLike
 from ...surrogate import Surrogate, get_surrogate
 from . import (
     _aeif,
+    _hh,
     _iaf_cond,
     _iaf_psc_alpha,
     _iaf_psc_delta,
@@ -38,6 +39,8 @@ _MODELS: tuple[ModelSpec, ...] = (
     _iaf_cond.SPEC_ALPHA,
     _aeif.SPEC_EXP,
     _aeif.SPEC_ALPHA,
+    _hh.SPEC_PSC_ALPHA,
+    _hh.SPEC_TRAUB,
 )
 
 _SPECS: dict[str, ModelSpec] = {spec.name: spec for spec in _MODELS}
