@@ -1,5 +1,6 @@
 """The benchmark scripts run (tiny shapes; the figures themselves live in RESULTS.md)."""
 
+import json
 import pathlib
 import runpy
 import sys
@@ -45,3 +46,17 @@ def test_sim_scaling_benchmark_smoke(capsys):
     rows = _main("sim_scaling.py")(["--smoke"])
     assert len(rows) == 2 and all("| 2 | all_to_all |" in r for r in rows)
     assert "exchange time" in capsys.readouterr().out
+
+
+def test_brette2007_benchmark_smoke(capsys, tmp_path):
+    out = tmp_path / "bench.json"
+    rows = _main("brette2007.py")(
+        ["--smoke", "--backends", "snnjax", "--cases", "coba,cuba", "--out", str(out)]
+    )
+    assert [r["case"] for r in rows] == ["coba", "cuba"]
+    assert all(r["n_neurons"] == 200 and r["n_synapses"] > 0 and r["rates_hz"] for r in rows)
+    table = capsys.readouterr().out
+    assert table.count("| snnjax |") == 2 and "brian2 (cpp_standalone)" in table
+    saved = json.loads(out.read_text())
+    assert saved["brian2"] == "not measured" and saved["scale"] == 0.05
+    assert [r["case"] for r in saved["rows"]] == ["coba", "cuba"]

@@ -11,7 +11,9 @@ from snnjax.sim import Simulator
 from snnjax.sim.models._rkf45 import CONTROL_Y, evolve
 
 COND = ("iaf_cond_exp", "iaf_cond_alpha")
-AEIF = ("aeif_cond_exp", "aeif_cond_alpha")
+BETA = {"tau_rise_ex": 0.5, "tau_decay_ex": 3.0, "tau_rise_in": 1.0, "tau_decay_in": 8.0,
+        "g_L": 10.0, "C_m": 200.0}  # fmt: skip
+AEIF = ("aeif_cond_exp", "aeif_cond_alpha", "aeif_psc_exp")
 HH = ("hh_psc_alpha", "hh_cond_exp_traub")
 HH_OTHER = {"g_L": 20.0, "t_ref": 3.0, "C_m": 150.0}
 AEIF_OTHER = {"a": 0.0, "b": 60.0, "t_ref": 2.0, "Delta_T": 1.0, "tau_w": 100.0, "V_peak": -20.0}
@@ -34,7 +36,7 @@ def _trace(model, params, spikes=(), weights=(), t=60.0, i_e_steps=()):
     return sim.events(mm[0]), sim
 
 
-@pytest.mark.parametrize("model", COND)
+@pytest.mark.parametrize("model", [*COND, "iaf_cond_beta"])
 def test_constant_current_steady_state(model):
     ev, _ = _trace(model, {"I_e": 100.0}, t=300.0)
     v_inf = -70.0 + 100.0 / 16.6667  # E_L + I_e / g_L, below threshold
@@ -77,6 +79,19 @@ def test_psp_against_a_float64_reference(model):
     np.testing.assert_allclose(ev["V_m"], np.concatenate(ref), atol=2e-3)
     peak = ev["g_ex"].max()
     assert peak == pytest.approx(6.0, rel=1e-3 if not alpha else 2e-3)
+
+
+def test_beta_conductance_peaks_at_the_weight():
+    """NEST's normalisation: a 6 nS spike peaks at 6 nS, at the beta function's peak time."""
+    from snnjax.sim.models._iaf_cond_beta import beta_normalization_factor
+
+    ev, _ = _trace("iaf_cond_beta", BETA, spikes=[5.0], weights=[6.0], t=30.0)
+    assert ev["g_ex"].max() == pytest.approx(6.0, rel=2e-3)
+    t_peak = 3.0 * 0.5 * np.log(3.0 / 0.5) / 2.5
+    assert ev["times"][np.argmax(ev["g_ex"])] == pytest.approx(6.0 + t_peak, abs=0.1)
+    assert beta_normalization_factor(2.0, 2.0) == pytest.approx(np.e / 2.0)
+    with pytest.raises(ValueError, match="`tau_decay_ex` must lie in"):
+        Simulator(0.1).create("iaf_cond_beta", 1, {"tau_decay_ex": 0.0})
 
 
 def test_rkf45_carries_its_step_and_reports_failure():
@@ -198,20 +213,26 @@ def test_cond_network_identical_on_devices():
 
 
 # ----------------------------------------------------------------------- opt-in: NEST 3.10
+def _syn_keys(model: str) -> list[str]:
+    """The recordables compared besides V_m."""
+    if model.startswith("hh"):
+        return ["Act_m", "Inact_h", "Act_n"]
+    syn = ["I_syn_ex", "I_syn_in"] if model == "aeif_psc_exp" else ["g_ex", "g_in"]
+    return syn + (["w"] if model.startswith("aeif") else [])
+
+
 def _protocol(backend, model, params):
     """NEST's single-neuron protocol: I_e steps between Simulate calls, weighted spikes."""
     backend.ResetKernel()
     backend.resolution = 0.1
     n = backend.Create(model, 1, params=params)
-    aeif, hh = model.startswith("aeif"), model.startswith("hh")
-    record = ["V_m", "Act_m", "Inact_h", "Act_n"] if hh else ["V_m", "g_ex", "g_in"]
-    record += ["w"] if aeif else []
+    record = ["V_m", *_syn_keys(model)]
     mm = backend.Create("multimeter", params={"record_from": record, "interval": 0.1})
     rec = backend.Create("spike_recorder")
     sg = backend.Create("spike_generator", params={
         "spike_times": [3.0, 12.0, 12.0, 40.0, 95.0, 130.0, 131.5],
         "spike_weights": [2.0, 8.0, 4.0, -30.0, 12.0, 20.0, -5.0]})  # fmt: skip
-    weight = 50.0 if model == "hh_psc_alpha" else 1.5  # pA or nS
+    weight = 50.0 if model in ("hh_psc_alpha", "aeif_psc_exp") else 1.5  # pA or nS
     backend.Connect(sg, n, syn_spec={"weight": weight, "delay": 1.0})
     backend.Connect(mm, n)
     backend.Connect(n, rec)
@@ -227,6 +248,7 @@ def _protocol(backend, model, params):
 @pytest.mark.parametrize(
     ("model", "params"),
     [(m, p) for m in COND for p in ({}, COBA)]
+    + [("iaf_cond_beta", p) for p in ({}, BETA)]
     + [(m, p) for m in AEIF for p in ({}, AEIF_OTHER)]
     + [(m, p) for m in HH for p in ({}, HH_OTHER)],
     ids=lambda x: x if isinstance(x, str) else ("other" if x else "defaults"),
@@ -244,6 +266,5 @@ def test_traces_as_nest(model, params):
     window = 3.0 if model.startswith("hh") else 1.0
     far = np.min(np.abs(common[:, None] - np.asarray(s_ref)[None, :]), axis=1, initial=1e9)
     far = far > window
-    keys = ["V_m", *(("Act_m", "Inact_h", "Act_n") if model.startswith("hh") else ("g_ex", "g_in"))]
-    for key in keys + (["w"] if model.startswith("aeif") else []):
+    for key in ["V_m", *_syn_keys(model)]:
         np.testing.assert_allclose(got[key][i][far], ref[key][i_ref][far], atol=1e-3, err_msg=key)

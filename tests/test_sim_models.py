@@ -376,6 +376,8 @@ PER_NEURON = {
     "aeif_cond_exp": {"b": [0.0, 80.5, 10.0, 5.0, 1.0], "t_ref": 2.0},
     "aeif_cond_alpha": {"a": [0.0, 4.0, 1.0, 2.0, 8.0], "Delta_T": 0.0},
     "hh_psc_alpha": {"g_L": [30.0, 20.0, 10.0, 40.0, 30.0]},
+    "iaf_cond_beta": {"tau_rise_ex": [0.1, 0.2, 0.5, 1.0, 2.0], "tau_decay_ex": 3.0},
+    "aeif_psc_exp": {"tau_syn_ex": [0.5, 2.0, 10.0, 3.0, 1.0]},
     "hh_cond_exp_traub": {"V_T": [-63.0, -60.0, -65.0, -63.0, -58.0]},
 }
 

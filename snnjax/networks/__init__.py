@@ -5,15 +5,29 @@ uses only the PyNEST subset that :mod:`snnjax.sim` implements, so the same netwo
 both for side-by-side comparisons:
 
 * :func:`build_brunel`: Brunel (2000) sparse E/I network, as NEST's ``brunel_*_nest.py``.
+* :func:`build_brette`: the Brette et al. (2007) benchmarks COBA, CUBA and COBAHH.
 * :func:`build_brunel_ring`: NEST GPU's Brunel ring, one Brunel network per rank (or device),
   each fed partly by its left neighbour, with a transient drop of network 0's drive.
 * :func:`build_microcircuit`: Potjans & Diesmann (2014) cortical microcircuit, as NEST's
   ``Potjans_2014`` example, with its parameter tables (``PD14_*``).
 
-:func:`cli` / :func:`run_network` are the shared plumbing of ``simulation/brunel.py`` and
-``simulation/microcircuit.py`` (config, timing, summary JSON, spikes, raster plot).
+:func:`cli` / :func:`run_network` are the shared plumbing of ``simulation/brunel.py``,
+``simulation/brette2007.py`` and ``simulation/microcircuit.py`` (config, timing, summary
+JSON, spikes, raster plot).
 """
 
+from ._brette import BRETTE_MODELS as BRETTE_MODELS
+from ._brette import BRETTE_NEURON_MODELS as BRETTE_NEURON_MODELS
+from ._brette import COBA_NEURON_PARAMS as COBA_NEURON_PARAMS
+from ._brette import COBAHH_NEURON_PARAMS as COBAHH_NEURON_PARAMS
+from ._brette import COND_WEIGHTS_NS as COND_WEIGHTS_NS
+from ._brette import CUBA_NEURON_PARAMS as CUBA_NEURON_PARAMS
+from ._brette import CUBA_W_MV as CUBA_W_MV
+from ._brette import BretteDerived as BretteDerived
+from ._brette import BretteParams as BretteParams
+from ._brette import brette_derived as brette_derived
+from ._brette import build_brette as build_brette
+from ._brette import cuba_weight_pA as cuba_weight_pA
 from ._brunel import BRUNEL_MODELS as BRUNEL_MODELS
 from ._brunel import BrunelDerived as BrunelDerived
 from ._brunel import BrunelParams as BrunelParams

@@ -95,6 +95,8 @@ def device_values(kind: str, old: dict, new: dict, h: float, now: int) -> dict:
         elif key == "record_from":
             if isinstance(value, str) or not all(isinstance(v, str) for v in value):
                 raise ValueError(f"`record_from` must be a list of names; got {value!r}")
+            if len(set(value)) != len(value):
+                raise ValueError(f"`record_from` names must be distinct; got {list(value)}")
             out[key] = tuple(value)
         elif is_array_param(key):
             arr = np.asarray(value, np.float64).reshape(-1)

@@ -174,8 +174,12 @@ def aeif_cond_alpha_init_state(
 
 
 def _step(alpha, props, params, state, in_ex, in_in, i_stim, surrogate, detach_reset):
-    name = "aeif_cond_alpha" if alpha else "aeif_cond_exp"
-    classes = (AeifProps, AeifCondParams, AeifCondAlphaState if alpha else AeifCondExpState)
+    """One step; ``alpha``: alpha conductances (``True``), exponential *currents*
+    (``"psc"``: ``aeif_psc_exp``), else exponential conductances."""
+    psc = alpha == "psc"
+    alpha = alpha is True
+    name = "aeif_psc_exp" if psc else "aeif_cond_alpha" if alpha else "aeif_cond_exp"
+    classes = (AeifProps, type(params), type(state))
     inputs = {"in_ex": in_ex, "in_in": in_in, "i_stim": i_stim}
     shape = _check_step(name, classes, props, params, state, inputs)
     p, q = _read(params, props, len(shape))
@@ -188,11 +192,14 @@ def _step(alpha, props, params, state, in_ex, in_in, i_stim, surrogate, detach_r
     def rhs(y, aux):
         refractory = aux[0] > 0
         v = jnp.where(refractory, p.V_reset, jnp.minimum(y[0], p.V_peak))
-        g_ex, g_in = (y[2], y[4]) if alpha else (y[1], y[2])
         w = y[iw]
         i_spike = jnp.where(p.Delta_T > 0, p.g_L * p.Delta_T * jnp.exp((v - p.V_th) / slope), 0.0)
-        dv = (-p.g_L * (v - p.E_L) + i_spike - g_ex * (v - p.E_ex) - g_in * (v - p.E_in) - w
-              + stim) / p.C_m  # fmt: skip
+        if psc:  # currents, the inhibitory one positive
+            i_syn = y[1] - y[2]
+        else:
+            g_ex, g_in = (y[2], y[4]) if alpha else (y[1], y[2])
+            i_syn = -g_ex * (v - p.E_ex) - g_in * (v - p.E_in)
+        dv = (-p.g_L * (v - p.E_L) + i_spike + i_syn - w + stim) / p.C_m
         dv = jnp.where(refractory, 0.0, dv)
         dw = (p.a * (v - p.E_L) - w) / p.tau_w
         if alpha:
@@ -226,7 +233,8 @@ def _step(alpha, props, params, state, in_ex, in_in, i_stim, surrogate, detach_r
         fields.update(dg_ex=fields["dg_ex"] + w_ex * q.psc_ex,
                       dg_in=fields["dg_in"] + w_in * q.psc_in)  # fmt: skip
     else:
-        fields.update(g_ex=fields["g_ex"] + w_ex, g_in=fields["g_in"] + w_in)
+        ex, inh = names[1], names[2]  # g_ex, g_in or I_ex, I_in
+        fields.update({ex: fields[ex] + w_ex, inh: fields[inh] + w_in})
     v = jnp.where(failed | bad, jnp.nan, fields["V_m"])
     fields.update(V_m=v, r=jnp.where(r > 0, r - 1, r),
                   i_0=jnp.broadcast_to(_input(i_stim, shape), shape))  # fmt: skip

@@ -160,11 +160,19 @@ def iaf_cond_alpha_init_state(
 
 
 def _step(alpha, props, params, state, in_ex, in_in, i_stim, surrogate, detach_reset):
-    name = "iaf_cond_alpha" if alpha else "iaf_cond_exp"
-    classes = (IafCondProps, IafCondParams, IafCondAlphaState if alpha else IafCondExpState)
+    """One step; ``alpha``: the conductances are alpha (``True``) or beta (``"beta"``:
+    ``iaf_cond_beta``'s rise and decay times) functions, else exponential."""
+    name = {True: "iaf_cond_alpha", "beta": "iaf_cond_beta"}.get(alpha, "iaf_cond_exp")
+    classes = (IafCondProps, type(params), IafCondAlphaState if alpha else IafCondExpState)
     inputs = {"in_ex": in_ex, "in_in": in_in, "i_stim": i_stim}
     shape = _check_step(name, classes, props, params, state, inputs)
     p, q = _read(params, props, len(shape))
+    if alpha == "beta":
+        rise_ex, decay_ex, rise_in, decay_in = (p.tau_rise_ex, p.tau_decay_ex, p.tau_rise_in,
+                                                p.tau_decay_in)  # fmt: skip
+    else:
+        rise_ex = decay_ex = p.tau_syn_ex
+        rise_in = decay_in = p.tau_syn_in
     refractory = state.r > 0
     stim = state.i_0 + p.I_e
 
@@ -176,9 +184,9 @@ def _step(alpha, props, params, state, in_ex, in_in, i_stim, surrogate, detach_r
         dv = (-(p.g_L * (v - p.E_L)) - i_ex - i_in + stim) / p.C_m
         dv = jnp.where(refractory, 0.0, dv)
         if alpha:
-            return (dv, -y[1] / p.tau_syn_ex, y[1] - y[2] / p.tau_syn_ex,
-                    -y[3] / p.tau_syn_in, y[3] - y[4] / p.tau_syn_in)  # fmt: skip
-        return dv, -y[1] / p.tau_syn_ex, -y[2] / p.tau_syn_in
+            return (dv, -y[1] / decay_ex, y[1] - y[2] / rise_ex,
+                    -y[3] / decay_in, y[3] - y[4] / rise_in)  # fmt: skip
+        return dv, -y[1] / decay_ex, -y[2] / decay_in
 
     fields = state._asdict()
     names = [f for f in state._fields if f not in ("i_0", "r", "step")]

@@ -17,8 +17,10 @@ from ..._types import ArrayLike
 from ...surrogate import Surrogate, get_surrogate
 from . import (
     _aeif,
+    _aeif_psc_exp,
     _hh,
     _iaf_cond,
+    _iaf_cond_beta,
     _iaf_psc_alpha,
     _iaf_psc_delta,
     _iaf_psc_exp,
@@ -37,8 +39,10 @@ _MODELS: tuple[ModelSpec, ...] = (
     _parrot_neuron.SPEC,
     _iaf_cond.SPEC_EXP,
     _iaf_cond.SPEC_ALPHA,
+    _iaf_cond_beta.SPEC,
     _aeif.SPEC_EXP,
     _aeif.SPEC_ALPHA,
+    _aeif_psc_exp.SPEC,
     _hh.SPEC_PSC_ALPHA,
     _hh.SPEC_TRAUB,
 )

@@ -1,0 +1,103 @@
+"""The Brette et al. (2007) benchmarks COBA, CUBA, COBAHH on snnjax and NEST 3.10, side by side.
+
+Each case runs ``simulation/brette2007.py --model M`` once per backend, in its own process,
+one after the other (4000 neurons, 1 s of biological time, dt = 0.1 ms, by default), and
+prints one Markdown table: build time, simulation time, real-time factor (RTF = wall time /
+simulated time), the snnjax/NEST ratio of simulation times, synapses and rates; the rows also
+go to ``--out`` as JSON. COBAHH runs on snnjax only once ``hh_cond_exp_traub`` is among
+``snnjax.sim.MODEL_NAMES`` (its row says "not available" until then).
+
+Usage::
+
+    python benchmarks/brette2007.py                          # full size (minutes)
+    python benchmarks/brette2007.py --cases coba --scale 0.5 --simtime 500
+    python benchmarks/brette2007.py --smoke --backends snnjax   # seconds (the tests run this)
+
+NEST comes from ``pip install nest-simulator`` and runs with ``--threads`` threads (default 2).
+
+**Brian2: not measured.** Brian2 is not installed here; its column reads "not measured".
+To fill it in, run Brian2 in a venv of its own (Brian2's ``cpp_standalone`` device needs a
+C++ compiler)::
+
+    python -m venv /tmp/brian2 && /tmp/brian2/bin/pip install brian2 "numpy<2.4"
+
+(pin ``numpy<2.4`` there, whatever this project's venv has), then run Brian2's example
+scripts ``COBAHH.py`` and ``CUBA.py`` (and a COBA written from the parameters in
+:mod:`snnjax.networks._brette`) with ``set_device("cpp_standalone", build_on_run=False)``,
+``defaultclock.dt = 0.1*ms``, 4000 neurons and ``run(1*second)``, then
+``device.build(compile=True, run=True)``; ``device._last_run_time`` is the simulation time to
+put next to ``sim s``.
+"""
+
+import argparse
+import json
+import pathlib
+import sys
+
+_HERE = str(pathlib.Path(__file__).resolve().parent)
+if _HERE not in sys.path:  # python benchmarks/brette2007.py puts it there; runpy may not
+    sys.path.insert(0, _HERE)
+from sim_cpu import _run  # noqa: E402  (one process per run, as sim_cpu.py)
+
+CASES = ("coba", "cuba", "cobahh")
+BRIAN2 = "not measured"
+
+
+def _snnjax_has(model: str) -> bool:
+    """Whether snnjax has the neuron model of the ``cobahh``/``coba``/``cuba`` network."""
+    from snnjax.networks import BRETTE_NEURON_MODELS
+    from snnjax.sim import MODEL_NAMES
+
+    return BRETTE_NEURON_MODELS[model] in MODEL_NAMES
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--cases", default=",".join(CASES), help="comma-separated: coba, cuba, cobahh")
+    p.add_argument("--backends", default="nest,snnjax", help="comma-separated: nest, snnjax")
+    p.add_argument("--scale", type=float, default=1.0, help="N = 4000 * scale")
+    p.add_argument("--simtime", type=float, default=1000.0, help="ms")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--threads", type=int, default=2, help="NEST local_num_threads")
+    p.add_argument("--smoke", action="store_true", help="scale 0.05, 50 ms (seconds)")
+    p.add_argument("--out", type=pathlib.Path, default=pathlib.Path("runs/brette2007_bench.json"))
+    a = p.parse_args(argv)
+    cases = a.cases.split(",")
+    for name in cases:
+        if name not in CASES:
+            p.error(f"--cases: unknown case {name!r}; valid: {', '.join(CASES)}")
+    scale, simtime = (0.05, 50.0) if a.smoke else (a.scale, a.simtime)
+
+    rows = []
+    print("| case | backend | neurons | synapses | build s | sim s | RTF | snnjax/NEST sim | "
+          "rates E, I (Hz) | brian2 (cpp_standalone) sim s |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for name in cases:
+        args = ["--model", name, "--scale", str(scale), "--simtime", str(simtime),
+                "--seed", str(a.seed)]  # fmt: skip
+        nest = None
+        for backend in a.backends.split(","):
+            if backend == "snnjax" and not _snnjax_has(name):
+                print(f"| {name} | snnjax | not available (no hh_cond_exp_traub yet) "
+                      f"| | | | | | | {BRIAN2} |", flush=True)  # fmt: skip
+                rows.append({"case": name, "backend": backend, "available": False})
+                continue
+            s = _run("brette2007.py", backend, args, a.threads)
+            nest = s if backend == "nest" else nest
+            ratio = f"{s['sim_s'] / nest['sim_s']:.2f}" if nest and backend != "nest" else ""
+            rates = ", ".join(
+                "-" if s["rates_hz"][k] is None else f"{s['rates_hz'][k]:.2f}" for k in ("E", "I")
+            )
+            print(f"| {name} | {backend} | {s['n_neurons']} | {s['n_synapses']} | "
+                  f"{s['build_s']:.2f} | {s['sim_s']:.2f} | {s['rtf']:.2f} | {ratio} | {rates} "
+                  f"| {BRIAN2} |", flush=True)  # fmt: skip
+            rows.append({"case": name, "backend": backend, "available": True, **s})
+    a.out.parent.mkdir(parents=True, exist_ok=True)
+    summary = {"scale": scale, "simtime_ms": simtime, "threads": a.threads, "brian2": BRIAN2}
+    a.out.write_text(json.dumps({**summary, "rows": rows}, indent=2) + "\n")
+    print(f"wrote {a.out}")
+    return rows
+
+
+if __name__ == "__main__":
+    main()
