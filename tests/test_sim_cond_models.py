@@ -94,6 +94,39 @@ def test_beta_conductance_peaks_at_the_weight():
         Simulator(0.1).create("iaf_cond_beta", 1, {"tau_decay_ex": 0.0})
 
 
+@pytest.mark.parametrize(
+    ("model", "substeps", "atol"), [("iaf_cond_exp", 1, 2e-4), ("hh_cond_exp_traub", 5, 2e-2)]
+)
+def test_fixed_substeps_against_the_adaptive_integrator(model, substeps, atol):
+    """The cheaper option (``substeps`` fixed RK45 steps): the same spikes here, V_m close
+    to the adaptive (NEST) integration away from spikes."""
+
+    def run(k):
+        sim = Simulator(0.1, substeps=k)
+        n = sim.create(model, 1, {"I_e": 400.0 if model.startswith("iaf") else 900.0})
+        mm = sim.create("multimeter", 1, {"record_from": ["V_m"], "interval": 0.1})
+        rec = sim.create("spike_recorder")
+        sim.connect(mm, n)
+        sim.connect(n, rec)
+        sim.simulate(100.0)
+        return sim.events(mm[0]), sim.events(rec[0])["times"]
+
+    (ref, s_ref), (got, s) = run(0), run(substeps)
+    np.testing.assert_allclose(s, s_ref)
+    assert len(s) >= 3
+    far = np.min(np.abs(ref["times"][:, None] - s_ref[None, :]), axis=1) > 3.0
+    np.testing.assert_allclose(got["V_m"][far], ref["V_m"][far], atol=atol)
+
+
+def test_fixed_substeps_are_refused_for_aeif_and_checked():
+    sim = Simulator(0.1, substeps=10)
+    sim.create("aeif_cond_exp", 1)
+    with pytest.raises(ValueError, match=r"`substeps` .* not supported by the aeif"):
+        sim.simulate(1.0)
+    with pytest.raises(ValueError, match=r"`substeps` must be an int >= 0"):
+        Simulator(0.1, substeps=-1)
+
+
 def test_rkf45_carries_its_step_and_reports_failure():
     import jax.numpy as jnp
 

@@ -135,7 +135,7 @@ class _Builder:
         send = max(64, math.ceil(per_shard * rate))
         expected = self.n_synapses / S * m * self.h * 1e-3 * 10.0  # per block at 10 Hz
         layout = Layout(
-            models=tuple(get_model(g.model) for g in populations),
+            models=tuple(get_model(g.model, substeps=self.substeps) for g in populations),
             slices=tuple((int(base[i]), int(base[i + 1])) for i in range(len(populations))),
             n=n_local,
             m=m,

@@ -35,6 +35,7 @@ from ._recording import _Recorder
 from ._runloop import _Runner
 from ._state import _StateOps
 from ._synapses import _SynapseOps
+from .models import get_model
 from .models._common import _check_h
 
 __all__ = ["DEVICES", "DEVICE_DEFAULTS", "Simulator", "node_defaults"]
@@ -64,6 +65,9 @@ class Simulator(_Description, _Builder, _StateOps, _Runner, _Recorder, _SynapseO
             ``'partition'`` (:mod:`snnjax.sim._placement`).
         mpi: an ``mpi4py`` communicator (or ``True`` for ``COMM_WORLD``): one shard per
             rank; every rank runs the same script and builds only its own shard.
+        substeps: models integrated numerically (conductance, AdEx, HH): 0 for NEST's
+            adaptive RKF45 (NEST's numbers), ``k > 0`` for ``k`` fixed RK45 sub-steps per
+            step (cheaper, no error control; see ``benchmarks/RESULTS.md`` for its error).
 
     Examples:
         >>> sim = Simulator(resolution=0.1, seed=1)
@@ -89,6 +93,7 @@ class Simulator(_Description, _Builder, _StateOps, _Runner, _Recorder, _SynapseO
         exchange: str = "all_gather",
         placement: str = "round_robin",
         mpi: Any = None,
+        substeps: int = 0,
     ):
         check_range("resolution", resolution, low=0.0, low_inclusive=False)
         check_one_of("exchange", exchange, EXCHANGES)
@@ -126,6 +131,8 @@ class Simulator(_Description, _Builder, _StateOps, _Runner, _Recorder, _SynapseO
         )  # fmt: skip
         self.stats: dict = {}
         self.max_spikes, self.chunk, self.tile, self.progress = max_spikes, chunk, tile, progress
+        get_model("iaf_cond_exp", substeps=substeps)  # checks `substeps`
+        self.substeps = int(substeps)
         self.groups: list[_Group] = []
         self.n_neurons = 0
         self.projections: list[_Projection] = []

@@ -53,8 +53,10 @@ _SETTABLE = {
     "devices": 1,  # snnjax: local devices to shard over (shard_map)
     "spike_exchange": "all_gather",  # snnjax: all_gather | all_to_all | point_to_point
     "placement": "round_robin",  # snnjax: round_robin | block | partition
+    "integrator_substeps": 0,  # snnjax: 0 = NEST's adaptive RKF45; k = k fixed RK45 steps
 }
-_BUILD_KEYS = ("resolution", "rng_seed", "max_spikes", "devices", "spike_exchange", "placement")
+_BUILD_KEYS = ("resolution", "rng_seed", "max_spikes", "devices", "spike_exchange", "placement",
+               "integrator_substeps")  # fmt: skip
 _READ_ONLY = (
     "biological_time",
     "network_size",
@@ -90,6 +92,7 @@ class _Kernel:
                 exchange=self.settings["spike_exchange"],
                 placement=self.settings["placement"],
                 mpi=mpi().COMM_WORLD if under_mpirun() else None,
+                substeps=self.settings["integrator_substeps"],
             )
         return self._sim
 

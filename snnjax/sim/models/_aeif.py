@@ -173,11 +173,17 @@ def aeif_cond_alpha_init_state(
     return _init_state(AeifCondAlphaState, params, n, V_m, w)
 
 
-def _step(alpha, props, params, state, in_ex, in_in, i_stim, surrogate, detach_reset):
+def _step(alpha, props, params, state, in_ex, in_in, i_stim, surrogate, detach_reset,
+          substeps=0):  # fmt: skip
     """One step; ``alpha``: alpha conductances (``True``), exponential *currents*
     (``"psc"``: ``aeif_psc_exp``), else exponential conductances."""
     psc = alpha == "psc"
     alpha = alpha is True
+    if substeps:
+        raise ValueError(
+            "`substeps` (fixed RK45 steps) is not supported by the aeif models: their "
+            "exponential spike needs NEST's adaptive steps; use substeps=0"
+        )
     name = "aeif_psc_exp" if psc else "aeif_cond_alpha" if alpha else "aeif_cond_exp"
     classes = (AeifProps, type(params), type(state))
     inputs = {"in_ex": in_ex, "in_in": in_in, "i_stim": i_stim}
@@ -225,7 +231,7 @@ def _step(alpha, props, params, state, in_ex, in_in, i_stim, surrogate, detach_r
     control = Control(p.gsl_error_tol, p.gsl_error_tol, 0.0, 1.0)  # gsl_odeiv_control_yp_new
     aux = (state.r, jnp.zeros(shape, jnp.float32), jnp.zeros(shape, bool))
     y, step, failed, (r, spikes, bad) = evolve(
-        rhs, tuple(fields[f] for f in names), step, q.h, control, aux, after
+        rhs, tuple(fields[f] for f in names), step, q.h, control, aux, after, substeps
     )
     fields.update(zip(names, y, strict=True), step=step)
     w_ex, w_in = _input(in_ex, shape), -_input(in_in, shape)
@@ -242,7 +248,7 @@ def _step(alpha, props, params, state, in_ex, in_in, i_stim, surrogate, detach_r
 
 
 def aeif_cond_exp_step(props, params, state, in_ex, in_in, i_stim, *, surrogate=None,
-                       detach_reset: bool = False):  # fmt: skip
+                       detach_reset: bool = False, substeps: int = 0):  # fmt: skip
     """One step of ``aeif_cond_exp`` in NEST's order (see the module docstring).
 
     Args:
@@ -256,13 +262,17 @@ def aeif_cond_exp_step(props, params, state, in_ex, in_in, i_stim, *, surrogate=
     Returns:
         ``(state, spikes)``; spikes count the spikes of the step (a multiplicity).
     """
-    return _step(False, props, params, state, in_ex, in_in, i_stim, surrogate, detach_reset)
+    return _step(
+        False, props, params, state, in_ex, in_in, i_stim, surrogate, detach_reset, substeps
+    )
 
 
 def aeif_cond_alpha_step(props, params, state, in_ex, in_in, i_stim, *, surrogate=None,
-                         detach_reset: bool = False):  # fmt: skip
+                         detach_reset: bool = False, substeps: int = 0):  # fmt: skip
     """One step of ``aeif_cond_alpha`` (see :func:`aeif_cond_exp_step`)."""
-    return _step(True, props, params, state, in_ex, in_in, i_stim, surrogate, detach_reset)
+    return _step(
+        True, props, params, state, in_ex, in_in, i_stim, surrogate, detach_reset, substeps
+    )
 
 
 def _v_m(params, state) -> Array:
@@ -274,6 +284,7 @@ _SHARED = {
     "Params": AeifCondParams, "Props": AeifProps, "propagators": propagators,
     "validate": validate, "defaults": DEFAULTS, "initial_state": INITIAL_STATE, "V_m": _v_m,
     "recordables": {"V_m": "V_m", "g_ex": "g_ex", "g_in": "g_in", "w": "w"},
+    "numerical": True,
 }  # fmt: skip
 SPEC_EXP = ModelSpec(name="aeif_cond_exp", State=AeifCondExpState,
                      init_state=aeif_cond_exp_init_state, step=aeif_cond_exp_step,

@@ -97,9 +97,11 @@ def aeif_psc_exp_init_state(
 
 
 def aeif_psc_exp_step(props, params, state, in_ex, in_in, i_stim, *, surrogate=None,
-                      detach_reset: bool = False):  # fmt: skip
+                      detach_reset: bool = False, substeps: int = 0):  # fmt: skip
     """One step of ``aeif_psc_exp`` (weights in pA; see :func:`~._aeif.aeif_cond_exp_step`)."""
-    return _step("psc", props, params, state, in_ex, in_in, i_stim, surrogate, detach_reset)
+    return _step(
+        "psc", props, params, state, in_ex, in_in, i_stim, surrogate, detach_reset, substeps
+    )
 
 
 SPEC = ModelSpec(
@@ -107,4 +109,5 @@ SPEC = ModelSpec(
     init_state=aeif_psc_exp_init_state, propagators=propagators, step=aeif_psc_exp_step,
     validate=validate, defaults=DEFAULTS, initial_state={"V_m": -70.6, "w": 0.0},
     recordables={"V_m": "V_m", "I_syn_ex": "I_ex", "I_syn_in": "I_in", "w": "w"}, V_m=_v_m,
+    numerical=True,
 )  # fmt: skip

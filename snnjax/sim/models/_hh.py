@@ -227,7 +227,8 @@ def hh_cond_exp_traub_init_state(
     return _init_state(HHCondExpTraubState, HHCondExpTraubParams, params, n, initial)
 
 
-def _step(traub, props, params, state, in_ex, in_in, i_stim, surrogate, detach_reset):
+def _step(traub, props, params, state, in_ex, in_in, i_stim, surrogate, detach_reset,
+          substeps=0):  # fmt: skip
     del surrogate, detach_reset  # the spike is a local maximum: no threshold to smooth
     name = "hh_cond_exp_traub" if traub else "hh_psc_alpha"
     classes = (HHProps, HHCondExpTraubParams if traub else HHPscAlphaParams,
@@ -259,7 +260,9 @@ def _step(traub, props, params, state, in_ex, in_in, i_stim, surrogate, detach_r
 
     fields = state._asdict()
     step = jnp.where(jnp.isnan(state.step), q.h, state.step)
-    y, step, failed, _ = evolve(rhs, tuple(fields[f] for f in names), step, q.h, CONTROL_Y)
+    y, step, failed, _ = evolve(
+        rhs, tuple(fields[f] for f in names), step, q.h, CONTROL_Y, substeps=substeps
+    )
     fields.update(zip(names, y, strict=True), step=step)
     w_ex, w_in = _input(in_ex, shape), _input(in_in, shape)
     if traub:
@@ -277,7 +280,7 @@ def _step(traub, props, params, state, in_ex, in_in, i_stim, surrogate, detach_r
 
 
 def hh_psc_alpha_step(props, params, state, in_ex, in_in, i_stim, *, surrogate=None,
-                      detach_reset: bool = False):  # fmt: skip
+                      detach_reset: bool = False, substeps: int = 0):  # fmt: skip
     """One step of ``hh_psc_alpha`` in NEST's order (see the module docstring).
 
     Args:
@@ -289,13 +292,17 @@ def hh_psc_alpha_step(props, params, state, in_ex, in_in, i_stim, *, surrogate=N
     Returns:
         ``(state, spikes)``.
     """
-    return _step(False, props, params, state, in_ex, in_in, i_stim, surrogate, detach_reset)
+    return _step(
+        False, props, params, state, in_ex, in_in, i_stim, surrogate, detach_reset, substeps
+    )
 
 
 def hh_cond_exp_traub_step(props, params, state, in_ex, in_in, i_stim, *, surrogate=None,
-                           detach_reset: bool = False):  # fmt: skip
+                           detach_reset: bool = False, substeps: int = 0):  # fmt: skip
     """One step of ``hh_cond_exp_traub`` (weights in nS; see :func:`hh_psc_alpha_step`)."""
-    return _step(True, props, params, state, in_ex, in_in, i_stim, surrogate, detach_reset)
+    return _step(
+        True, props, params, state, in_ex, in_in, i_stim, surrogate, detach_reset, substeps
+    )
 
 
 def _v_m(params, state) -> Array:
@@ -308,12 +315,12 @@ SPEC_PSC_ALPHA = ModelSpec(
     name="hh_psc_alpha", Params=HHPscAlphaParams, State=HHPscAlphaState, Props=HHProps,
     init_state=hh_psc_alpha_init_state, propagators=propagators, step=hh_psc_alpha_step,
     validate=validate, defaults=PSC_DEFAULTS, initial_state=PSC_INITIAL,
-    recordables={**_GATES, "I_syn_ex": "I_ex", "I_syn_in": "I_in"}, V_m=_v_m,
+    recordables={**_GATES, "I_syn_ex": "I_ex", "I_syn_in": "I_in"}, V_m=_v_m, numerical=True,
 )  # fmt: skip
 SPEC_TRAUB = ModelSpec(
     name="hh_cond_exp_traub", Params=HHCondExpTraubParams, State=HHCondExpTraubState,
     Props=HHProps, init_state=hh_cond_exp_traub_init_state, propagators=propagators,
     step=hh_cond_exp_traub_step, validate=validate, defaults=TRAUB_DEFAULTS,
     initial_state=TRAUB_INITIAL, recordables={**_GATES, "g_ex": "g_ex", "g_in": "g_in"},
-    V_m=_v_m,
+    V_m=_v_m, numerical=True,
 )  # fmt: skip

@@ -159,7 +159,8 @@ def iaf_cond_alpha_init_state(
     return _init_state(IafCondAlphaState, params, n, V_m, h)
 
 
-def _step(alpha, props, params, state, in_ex, in_in, i_stim, surrogate, detach_reset):
+def _step(alpha, props, params, state, in_ex, in_in, i_stim, surrogate, detach_reset,
+          substeps=0):  # fmt: skip
     """One step; ``alpha``: the conductances are alpha (``True``) or beta (``"beta"``:
     ``iaf_cond_beta``'s rise and decay times) functions, else exponential."""
     name = {True: "iaf_cond_alpha", "beta": "iaf_cond_beta"}.get(alpha, "iaf_cond_exp")
@@ -191,7 +192,9 @@ def _step(alpha, props, params, state, in_ex, in_in, i_stim, surrogate, detach_r
     fields = state._asdict()
     names = [f for f in state._fields if f not in ("i_0", "r", "step")]
     step = jnp.where(jnp.isnan(state.step), q.h, state.step)
-    y, step, failed, _ = evolve(rhs, tuple(fields[f] for f in names), step, q.h, CONTROL_Y)
+    y, step, failed, _ = evolve(
+        rhs, tuple(fields[f] for f in names), step, q.h, CONTROL_Y, substeps=substeps
+    )
     fields.update(zip(names, y, strict=True), step=step)
     w_ex, w_in = _input(in_ex, shape), -_input(in_in, shape)
     if not alpha:
@@ -208,8 +211,9 @@ def _step(alpha, props, params, state, in_ex, in_in, i_stim, surrogate, detach_r
     return type(state)(**fields), s
 
 
-def iaf_cond_exp_step(props, params, state, in_ex: Neurons, in_in: Neurons, i_stim: Neurons,
-                      *, surrogate=None, detach_reset: bool = False):  # fmt: skip
+def iaf_cond_exp_step(props, params, state, in_ex: Neurons, in_in: Neurons, i_stim: Neurons, *,
+                      surrogate=None, detach_reset: bool = False,
+                      substeps: int = 0):  # fmt: skip
     """One step of ``iaf_cond_exp`` in NEST's order (see the module docstring).
 
     Args:
@@ -223,13 +227,18 @@ def iaf_cond_exp_step(props, params, state, in_ex: Neurons, in_in: Neurons, i_st
     Returns:
         ``(state, spikes)``.
     """
-    return _step(False, props, params, state, in_ex, in_in, i_stim, surrogate, detach_reset)
+    return _step(
+        False, props, params, state, in_ex, in_in, i_stim, surrogate, detach_reset, substeps
+    )
 
 
 def iaf_cond_alpha_step(props, params, state, in_ex: Neurons, in_in: Neurons, i_stim: Neurons,
-                        *, surrogate=None, detach_reset: bool = False):  # fmt: skip
+                        *, surrogate=None, detach_reset: bool = False,
+                        substeps: int = 0):  # fmt: skip
     """One step of ``iaf_cond_alpha`` (see :func:`iaf_cond_exp_step`)."""
-    return _step(True, props, params, state, in_ex, in_in, i_stim, surrogate, detach_reset)
+    return _step(
+        True, props, params, state, in_ex, in_in, i_stim, surrogate, detach_reset, substeps
+    )
 
 
 def _v_m(params: IafCondParams, state) -> Array:
@@ -240,6 +249,7 @@ def _v_m(params: IafCondParams, state) -> Array:
 _SHARED = {
     "Params": IafCondParams, "Props": IafCondProps, "propagators": propagators,
     "validate": validate, "defaults": DEFAULTS, "initial_state": INITIAL_STATE, "V_m": _v_m,
+    "numerical": True,
 }  # fmt: skip
 SPEC_EXP = ModelSpec(
     name="iaf_cond_exp", State=IafCondExpState, init_state=iaf_cond_exp_init_state,

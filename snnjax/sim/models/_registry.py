@@ -131,6 +131,9 @@ class NestModel:
         surrogate: surrogate gradient of the spike (a :class:`~snnjax.surrogate.Surrogate`
             or its name); the forward pass is exactly NEST's ``V_m >= V_th``.
         detach_reset: pass no gradient through the reset.
+        substeps: models integrated numerically (conductance, AdEx, HH): 0 for NEST's
+            adaptive RKF45 (the default, NEST's numbers), ``k > 0`` for ``k`` fixed RK45
+            sub-steps per step instead (cheaper, no error control); others ignore it.
 
     Examples:
         >>> import jax
@@ -148,12 +151,16 @@ class NestModel:
     name: str
     surrogate: Surrogate | str = dataclasses.field(default_factory=_default_surrogate)
     detach_reset: bool = False
+    substeps: int = 0
 
     def __post_init__(self):
         check_one_of("name", self.name, MODEL_NAMES)
         object.__setattr__(self, "surrogate", get_surrogate(self.surrogate))
         if not isinstance(self.detach_reset, bool):
             raise ValueError(f"`detach_reset` must be True or False; got {self.detach_reset!r}")
+        if isinstance(self.substeps, bool) or not isinstance(self.substeps, int | np.integer) \
+                or self.substeps < 0:  # fmt: skip
+            raise ValueError(f"`substeps` must be an int >= 0; got {self.substeps!r}")
 
     @property
     def _spec(self) -> ModelSpec:
@@ -201,9 +208,10 @@ class NestModel:
         i_stim: Neurons,
     ) -> tuple[NamedTuple, Neurons]:
         """One NEST update step: ``(state, spikes)`` (see the model's ``*_step`` function)."""
+        extra = {"substeps": self.substeps} if self._spec.numerical else {}
         return self._spec.step(
             props, params, state, in_ex, in_in, i_stim,
-            surrogate=self.surrogate, detach_reset=self.detach_reset,
+            surrogate=self.surrogate, detach_reset=self.detach_reset, **extra,
         )  # fmt: skip
 
     def V_m(self, params: NamedTuple, state: NamedTuple) -> Neurons:

@@ -32,6 +32,7 @@ class ModelSpec:
             membrane potential, computed by ``V_m``).
         V_m: ``V_m(params, state)``, the absolute membrane potential (mV) as a multimeter
             records it (``None``: the model has none).
+        numerical: integrated numerically (:mod:`._rkf45`): ``step`` takes ``substeps``.
     """
 
     name: str
@@ -46,6 +47,7 @@ class ModelSpec:
     initial_state: dict[str, float]
     recordables: dict[str, str | None]
     V_m: Callable[[Any, Any], Any] | None
+    numerical: bool = False
 
     def __post_init__(self):
         fields = tuple(self.Params._fields)
