@@ -177,6 +177,28 @@ def test_script_writes_the_summary(tmp_path):
     assert result["rtf"] == pytest.approx(result["sim_s"] / 0.2)
 
 
+def test_coba_identical_on_devices_and_mpi_ranks(tmp_path):
+    """COBA (iaf_cond_exp, adaptive RKF45): the same spikes on 1 device, 4 devices and 2
+    MPI ranks."""
+    from test_sim_distributed import ROOT, _mpirun
+
+    def run(name, *flags, ranks=0):
+        args = [str(SCRIPT), "--model", "coba", "--scale", "0.1", "--simtime", "100",
+                "--no-plot", "--out", str(tmp_path / f"{name}.json"),
+                "--spikes-out", str(tmp_path / f"{name}.npz"), *flags]  # fmt: skip
+        proc = _mpirun(ranks, *args) if ranks else subprocess.run(
+            [sys.executable, *args], cwd=ROOT, capture_output=True, text=True
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        return np.load(tmp_path / f"{name}.npz")
+
+    ref = run("one")
+    assert len(ref["times"]) > 50
+    for got in (run("dev4", "--devices", "4"), run("mpi2", ranks=2)):
+        assert np.array_equal(ref["senders"], got["senders"])
+        assert np.array_equal(ref["times"], got["times"])
+
+
 @pytest.mark.parametrize(
     ("args", "match"),
     [
