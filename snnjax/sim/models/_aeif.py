@@ -32,7 +32,6 @@ from ..._errors import check_range
 from ..._types import Array, ArrayLike
 from ...neurons._base import fire_and_reset
 from ._common import (
-    _check_h,
     _check_n,
     _check_params_type,
     _check_step,
@@ -41,9 +40,8 @@ from ._common import (
     _initial,
     _input,
     _read,
-    refractory_steps,
 )
-from ._rkf45 import Control, evolve
+from ._rkf45 import Control, evolve, step_constants
 from ._spec import ModelSpec
 
 _F32_LOG_MAX = float(np.log(np.finfo(np.float32).max))
@@ -136,16 +134,9 @@ def validate(model: str, p: dict[str, np.ndarray]) -> None:
 
 def propagators(params: AeifCondParams, h: float) -> AeifProps:
     """The step's constants."""
-    _check_params_type(AeifCondParams, params)
-    h, _ = _check_h(h)
-    n = np.broadcast_shapes(*(np.shape(x) for x in params))
-    return AeifProps(
-        h=jnp.full(n, h, jnp.float32),
-        refractory_counts=jnp.asarray(refractory_steps(params.t_ref, h)),
-        psc_ex=_f32(np.e / params.tau_syn_ex),
-        psc_in=_f32(np.e / params.tau_syn_in),
-        v_spike=_f32(np.where(params.Delta_T > 0, params.V_peak, params.V_th)),
-    )
+    v_spike = _f32(np.where(params.Delta_T > 0, params.V_peak, params.V_th))
+    return step_constants(AeifProps, params, h, np.e / params.tau_syn_ex,
+                          np.e / params.tau_syn_in, v_spike=v_spike)  # fmt: skip
 
 
 def _init_state(state_cls, params, n, V_m, w):

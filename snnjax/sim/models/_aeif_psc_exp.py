@@ -19,7 +19,8 @@ import numpy as np
 from ..._types import Array, ArrayLike
 from ._aeif import AeifProps, _step, _v_m
 from ._aeif import validate as _validate_aeif
-from ._common import _check_h, _check_n, _check_params_type, _f32, _initial, refractory_steps
+from ._common import _check_n, _check_params_type, _f32, _initial
+from ._rkf45 import step_constants
 from ._spec import ModelSpec
 
 
@@ -68,18 +69,9 @@ def validate(model: str, p: dict[str, np.ndarray]) -> None:
 
 
 def propagators(params: AeifPscExpParams, h: float) -> AeifProps:
-    """The step's constants."""
-    _check_params_type(AeifPscExpParams, params)
-    h, _ = _check_h(h)
-    n = np.broadcast_shapes(*(np.shape(x) for x in params))
-    zero = jnp.zeros(n, jnp.float32)
-    return AeifProps(
-        h=jnp.full(n, h, jnp.float32),
-        refractory_counts=jnp.asarray(refractory_steps(params.t_ref, h)),
-        psc_ex=zero,
-        psc_in=zero,
-        v_spike=_f32(np.where(params.Delta_T > 0, params.V_peak, params.V_th)),
-    )
+    """The step's constants (the currents need no normalisation)."""
+    v_spike = _f32(np.where(params.Delta_T > 0, params.V_peak, params.V_th))
+    return step_constants(AeifProps, params, h, 0.0, 0.0, v_spike=v_spike)
 
 
 def aeif_psc_exp_init_state(

@@ -30,17 +30,14 @@ import numpy as np
 from ..._errors import check_range
 from ..._types import Array, ArrayLike
 from ._common import (
-    _check_h,
     _check_n,
     _check_params_type,
     _check_step,
-    _f32,
     _initial,
     _input,
     _read,
-    refractory_steps,
 )
-from ._rkf45 import CONTROL_Y, evolve
+from ._rkf45 import CONTROL_Y, evolve, step_constants
 from ._spec import ModelSpec
 
 
@@ -177,14 +174,8 @@ def validate(model: str, p: dict[str, np.ndarray]) -> None:
 
 def propagators(params, h: float) -> HHProps:
     """The step's constants."""
-    h, _ = _check_h(h)
-    n = np.broadcast_shapes(*(np.shape(x) for x in params))
-    return HHProps(
-        h=jnp.full(n, h, jnp.float32),
-        refractory_counts=jnp.asarray(refractory_steps(params.t_ref, h)),
-        psc_ex=_f32(np.e / params.tau_syn_ex),
-        psc_in=_f32(np.e / params.tau_syn_in),
-    )
+    return step_constants(HHProps, params, h, np.e / params.tau_syn_ex,
+                          np.e / params.tau_syn_in)  # fmt: skip
 
 
 def _init_state(cls, params_cls, params, n, initial):

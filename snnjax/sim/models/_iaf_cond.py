@@ -33,19 +33,16 @@ from ..._errors import check_range
 from ..._types import Array, ArrayLike
 from ._common import (
     Neurons,
-    _check_h,
     _check_n,
     _check_params_type,
     _check_step,
     _default_surrogate,
-    _f32,
     _fire,
     _initial,
     _input,
     _read,
-    refractory_steps,
 )
-from ._rkf45 import CONTROL_Y, evolve
+from ._rkf45 import CONTROL_Y, evolve, step_constants
 from ._spec import ModelSpec
 
 
@@ -123,15 +120,8 @@ def validate(model: str, p: dict[str, np.ndarray]) -> None:
 
 def propagators(params: IafCondParams, h: float) -> IafCondProps:
     """The step's constants (no propagators: the ODE is integrated numerically)."""
-    _check_params_type(IafCondParams, params)
-    h, _ = _check_h(h)
-    n = np.broadcast_shapes(*(np.shape(x) for x in params))
-    return IafCondProps(
-        h=jnp.full(n, h, jnp.float32),
-        refractory_counts=jnp.asarray(refractory_steps(params.t_ref, h)),
-        psc_ex=_f32(np.e / params.tau_syn_ex),
-        psc_in=_f32(np.e / params.tau_syn_in),
-    )
+    return step_constants(IafCondProps, params, h, np.e / params.tau_syn_ex,
+                          np.e / params.tau_syn_in)  # fmt: skip
 
 
 def _init_state(state_cls, params, n, V_m, h):

@@ -18,9 +18,10 @@ import numpy as np
 
 from ..._errors import check_range
 from ..._types import Array, ArrayLike
-from ._common import _check_h, _check_n, _check_params_type, _f32, _initial, refractory_steps
+from ._common import _check_n, _check_params_type, _initial
 from ._iaf_cond import IafCondAlphaState, IafCondProps, _step, _v_m
 from ._iaf_cond import validate as _validate_cond
+from ._rkf45 import step_constants
 from ._spec import ModelSpec
 
 _EPS = np.finfo(np.float64).eps
@@ -74,15 +75,11 @@ def validate(model: str, p: dict[str, np.ndarray]) -> None:
 
 def propagators(params: IafCondBetaParams, h: float) -> IafCondProps:
     """The step's constants (the beta normalisation in float64, stored as float32)."""
-    _check_params_type(IafCondBetaParams, params)
-    h, _ = _check_h(h)
-    n = np.broadcast_shapes(*(np.shape(x) for x in params))
-    return IafCondProps(
-        h=jnp.full(n, h, jnp.float32),
-        refractory_counts=jnp.asarray(refractory_steps(params.t_ref, h)),
-        psc_ex=_f32(beta_normalization_factor(params.tau_rise_ex, params.tau_decay_ex)),
-        psc_in=_f32(beta_normalization_factor(params.tau_rise_in, params.tau_decay_in)),
-    )
+    return step_constants(
+        IafCondProps, params, h,
+        beta_normalization_factor(params.tau_rise_ex, params.tau_decay_ex),
+        beta_normalization_factor(params.tau_rise_in, params.tau_decay_in),
+    )  # fmt: skip
 
 
 def iaf_cond_beta_init_state(

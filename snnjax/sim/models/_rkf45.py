@@ -25,6 +25,9 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+
+from ._common import _check_h, _check_params_type, _f32, refractory_steps
 
 # Runge-Kutta-Fehlberg coefficients (GSL's rkf45.c).
 _AH = (1.0 / 4.0, 3.0 / 8.0, 12.0 / 13.0, 1.0, 1.0 / 2.0)
@@ -51,6 +54,19 @@ class Control(NamedTuple):
 
 #: ``gsl_odeiv_control_y_new(1e-3, 0.0)``: iaf_cond_* and hh_* models.
 CONTROL_Y = Control(1e-3)
+
+
+def step_constants(cls: type, params, h: float, psc_ex, psc_in, **extra) -> NamedTuple:
+    """The ``Props`` of a numerically integrated model: ``h`` and the refractory steps per
+    neuron, the spike-input normalisations ``psc_ex``/``psc_in`` (float64 -> float32) and
+    any ``extra`` fields."""
+    _check_params_type(type(params), params)
+    h, _ = _check_h(h)
+    n = np.broadcast_shapes(*(np.shape(x) for x in params))
+    return cls(h=jnp.full(n, h, jnp.float32),
+               refractory_counts=jnp.asarray(refractory_steps(params.t_ref, h)),
+               psc_ex=jnp.broadcast_to(_f32(psc_ex), n), psc_in=jnp.broadcast_to(_f32(psc_in), n),
+               **extra)  # fmt: skip
 
 
 def rkf45_step(f: Callable, y: tuple, k1: tuple, h0):
