@@ -60,3 +60,17 @@ def test_brette2007_benchmark_smoke(capsys, tmp_path):
     saved = json.loads(out.read_text())
     assert saved["brian2"] == "not measured" and saved["scale"] == 0.05
     assert [r["case"] for r in saved["rows"]] == ["coba", "cuba"]
+
+
+def test_ping_placement_benchmark_smoke(capsys, tmp_path):
+    # one of the smoke mode's six runs (each compiles the HH network: ~20 s)
+    out = tmp_path / "bench.json"
+    rows = _main("ping_placement.py")(
+        ["--smoke", "--devices", "2", "--placements", "block", "--out", str(out)]
+    )
+    assert [(r["devices"], r["placement"]) for r in rows] == [(2, "block")]
+    assert rows[0]["n_neurons"] == 40 and rows[0]["shards"]["exchange"] == "all_to_all"
+    assert rows[0]["gamma_peak_hz"] is not None
+    assert "| 2 | block | 40 |" in capsys.readouterr().out
+    saved = json.loads(out.read_text())
+    assert (saved["assemblies"], saved["cells"], saved["simtime_ms"]) == (2, 20, 100.0)

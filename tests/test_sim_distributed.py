@@ -317,3 +317,21 @@ def test_mpirun_scaled_microcircuit_same_spikes(tmp_path):
     a, b = np.load(tmp_path / "a.npz"), np.load(tmp_path / "b.npz")
     assert len(a["senders"]) > 50
     assert np.array_equal(a["senders"], b["senders"]) and np.array_equal(a["times"], b["times"])
+
+
+def test_fixed_outdegree_onto_a_shard_without_targets():
+    """A shard that owns none of a projection's targets (block placement) builds nothing
+    for it; the spikes equal one device's."""
+
+    def run(devices):
+        sim = Simulator(0.1, seed=2, devices=devices, placement="block")
+        a = sim.create("iaf_psc_alpha", 10, {"I_e": 500.0})
+        b = sim.create("iaf_psc_alpha", 10)
+        rec = sim.create("spike_recorder")
+        sim.connect(a, b, {"rule": "fixed_outdegree", "outdegree": 3}, {"weight": 300.0})
+        sim.connect(b, rec)
+        sim.simulate(50.0)
+        return sim.events(rec[0])["times"]
+
+    ref = run(1)
+    assert len(ref) > 5 and np.array_equal(ref, run(2))

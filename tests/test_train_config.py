@@ -7,7 +7,13 @@ import pytest
 from snnjax.train import Config, load_config
 
 # Simulation configs are checked in test_networks.py and test_brunel_ring.py.
-SIMULATION = {"brunel.yaml", "microcircuit.yaml", "brunel_ring.yaml"}
+SIMULATION = {
+    "brunel.yaml",
+    "microcircuit.yaml",
+    "brunel_ring.yaml",
+    "brette2007.yaml",
+    "ping.yaml",
+}
 CONFIGS = sorted(
     p
     for p in (pathlib.Path(__file__).parents[1] / "configs").glob("*.yaml")

@@ -10,10 +10,12 @@ both for side-by-side comparisons:
   each fed partly by its left neighbour, with a transient drop of network 0's drive.
 * :func:`build_microcircuit`: Potjans & Diesmann (2014) cortical microcircuit, as NEST's
   ``Potjans_2014`` example, with its parameter tables (``PD14_*``).
+* :func:`build_ping`: coupled PING assemblies of Traub HH cells (gamma oscillators), as in
+  Omelyusik et al.'s scaling study; :func:`rate_spectrum` finds their rhythm.
 
 :func:`cli` / :func:`run_network` are the shared plumbing of ``simulation/brunel.py``,
-``simulation/brette2007.py`` and ``simulation/microcircuit.py`` (config, timing, summary
-JSON, spikes, raster plot).
+``simulation/brette2007.py``, ``simulation/microcircuit.py`` and ``simulation/ping.py``
+(config, timing, summary JSON, spikes, raster plot).
 """
 
 from ._brette import BRETTE_MODELS as BRETTE_MODELS
@@ -52,6 +54,14 @@ from ._microcircuit import build_microcircuit as build_microcircuit
 from ._microcircuit import dc_input_compensating_poisson as dc_input_compensating_poisson
 from ._microcircuit import microcircuit_derived as microcircuit_derived
 from ._microcircuit import num_synapses_from_conn_probs as num_synapses_from_conn_probs
+from ._ping import OUT_RULES as OUT_RULES
+from ._ping import PING_NEURON_MODEL as PING_NEURON_MODEL
+from ._ping import REFERENCE_CELLS as REFERENCE_CELLS
+from ._ping import PingDerived as PingDerived
+from ._ping import PingParams as PingParams
+from ._ping import build_ping as build_ping
+from ._ping import ping_derived as ping_derived
+from ._ping import rate_spectrum as rate_spectrum
 from ._psp import psc_over_psp_alpha as psc_over_psp_alpha
 from ._psp import psc_over_psp_exp as psc_over_psp_exp
 from ._ring import BASELINE_MS as BASELINE_MS

@@ -160,6 +160,8 @@ def _values(spec, seed, projection, domain, owner, index):
 
 def _position(ids: np.ndarray, values: np.ndarray) -> np.ndarray:
     """Index of each value in ``ids`` (``-1`` where absent)."""
+    if len(ids) == 0:  # e.g. a shard that owns none of a projection's targets
+        return np.full(np.shape(values), -1, np.int64)
     order = np.argsort(ids, kind="stable")
     pos = np.searchsorted(ids, values, sorter=order)
     pos = np.clip(pos, 0, len(ids) - 1)
