@@ -42,7 +42,7 @@ from .models import INITIAL_STATE, get_model
 _KEY_POISSON = 0x9015
 # What a build sets (restored when a rebuild fails).
 _BUILT = ("_built", "_stale", "state", "owner", "_slots", "stats", "_sg_steps", "_watched",
-          "_executables", "_ran", "_csr_version", "_sample_columns", "n_synapses",
+          "_executables", "_ran", "_csr_version", "_sample_order", "n_synapses",
           "connectivity_bytes")  # fmt: skip
 _NEVER = 2**30  # "stop = inf" in steps
 
@@ -89,7 +89,10 @@ class _Builder:
         base = np.concatenate([[0], np.cumsum(caps)]).astype(np.int64)
         n_local = int(base[-1])
         mine = [self.rank] if self.comm is not None else list(range(S))
-        sampled, sample_index, self._sample_columns = self._sampling(populations)
+        sampled, sample_index, columns = self._sampling(populations)
+        keys = sorted(columns)  # (recordable, neuron) in the host's order; their place per shard
+        self._sample_order = (keys, *(np.array(x, np.int64) for x in zip(
+            *(columns[k] for k in keys), strict=True))) if keys else None  # fmt: skip
         self._slots = {}
         shards, build_s = [], []
         for s in mine:

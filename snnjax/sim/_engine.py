@@ -147,7 +147,7 @@ class Simulator(_Description, _Builder, _StateOps, _Runner, _Recorder, _SynapseO
         self._csr_version = 0  # changes whenever the synapses' order may have changed
         self._slots: dict[int, tuple] = {}  # shard -> (slot of each neuron, gid, real)
         self._watched = np.zeros(0, np.int64)
-        self._sample_columns: dict = {}
+        self._sample_order = None  # multimeter keys and their (shard, column), see _build
         self._spikes: list[tuple[np.ndarray, np.ndarray]] = []  # (neuron index, step)
         self._samples: list[tuple] = []  # (steps, (recordable, neuron) keys, values)
         self._recorder_history: dict[int, list[tuple[int, dict]]] = {}

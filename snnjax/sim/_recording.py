@@ -32,13 +32,11 @@ class _Recorder:
                 parts = self.comm.allgather(spikes)
                 spikes = tuple(np.concatenate([p[i] for p in parts]) for i in range(2))
             self._spikes.append(spikes)
-        if self._sample_columns:
+        if self._sample_order is not None:
             samples = record.samples.reshape(record.samples.shape[0], blocks * per_block, -1)
             if self.comm is not None:
                 samples = np.concatenate(self.comm.allgather(samples))
-            keys = sorted(self._sample_columns)
-            shard, col = (np.array(x) for x in zip(*(self._sample_columns[k] for k in keys),
-                                                    strict=True))  # fmt: skip
+            keys, shard, col = self._sample_order
             self._samples.append((t0 + np.arange(samples.shape[1]), keys, samples[shard, :, col].T))
 
     def events(self, device: int) -> dict[str, np.ndarray]:

@@ -17,6 +17,7 @@ generator arrays (same shapes, so the compiled chunk is reused).
 import numpy as np
 
 from ._network import SimState
+from ._nodes import GENERATORS
 from .models import INITIAL_STATE, RECORDABLES, get_model
 
 
@@ -85,7 +86,11 @@ class _StateOps:
     # ------------------------------------------------------------------- set and get
     def _apply_set(self, ids, params: dict, backup: dict) -> None:
         """Bring a ``set`` (already in the description) into the built network."""
+        refresh = False  # neuron parameters or generators changed: swap the input arrays
         for group, pos in self._group_of(ids):
+            refresh |= group.model in GENERATORS or (
+                group.is_neuron and any(k not in INITIAL_STATE[group.model] for k in params)
+            )
             if group.is_neuron and self._is_built(group):
                 keys = [k for k in params if k in INITIAL_STATE[group.model]]
                 if keys or "E_L" in params:
@@ -100,7 +105,7 @@ class _StateOps:
                         rid, [(0, {k: v[p] for k, v in old.items()})]
                     )
                     history.append((self.t_steps, {k: v[p] for k, v in group.values.items()}))
-        if self._stale:  # the rebuild reads the parameters from the description
+        if self._stale or not refresh:  # a rebuild reads the parameters from the description
             return
         populations = [g for g in self.groups if g.is_neuron]
         slices = self._built["layout"].slices

@@ -132,18 +132,20 @@ class _SynapseOps:
         layout = self._built["layout"]
         csrs, index = [], where["index"].copy()
         for s in self._local_shards():
+            mine = where["shard"] == s
+            if key == "weight":  # in place: the CSR's order does not change
+                csr = self._local(self._built["arrays"].csr, s)
+                csr.weight[where["index"][mine]] = value[mine]
+                csrs.append(csr)
+                continue
             syn = self._local_synapses(s)
             slot_of = self._slots[s][0]
-            mine = where["shard"] == s
-            if key == "weight":
-                syn.weight[where["index"][mine]] = value[mine]
-            else:
-                syn.delay[where["index"][mine]] = steps[mine]
-                # the CSR is re-sorted (source, delay, target): follow the moved synapses
-                order = np.lexsort((slot_of[syn.target], syn.delay, syn.source))
-                moved = np.empty_like(order)
-                moved[order] = np.arange(len(order))
-                index[mine] = moved[where["index"][mine]]
+            syn.delay[where["index"][mine]] = steps[mine]
+            # the CSR is re-sorted (source, delay, target): follow the moved synapses
+            order = np.lexsort((slot_of[syn.target], syn.delay, syn.source))
+            moved = np.empty_like(order)
+            moved[order] = np.arange(len(order))
+            index[mine] = moved[where["index"][mine]]
             csrs.append(DeviceCSR.host(build_csr(len(slot_of), [syn], slot_of,
                                                  n_slots=layout.n)))  # fmt: skip
         arrays = self._built["arrays"]
