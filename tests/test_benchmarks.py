@@ -74,3 +74,12 @@ def test_ping_placement_benchmark_smoke(capsys, tmp_path):
     assert "| 2 | block | 40 |" in capsys.readouterr().out
     saved = json.loads(out.read_text())
     assert (saved["assemblies"], saved["cells"], saved["simtime_ms"]) == (2, 20, 100.0)
+
+
+def test_brunel_stdp_benchmark_smoke(capsys, tmp_path):
+    out = tmp_path / "bench.json"
+    rows = _main("brunel_stdp.py")(["--smoke", "--backends", "snnjax", "--out", str(out)])
+    assert len(rows) == 1 and rows[0]["n_neurons"] == 100
+    assert rows[0]["connectivity_bytes"] / rows[0]["n_synapses"] < 20
+    assert "| snnjax | 100 |" in capsys.readouterr().out
+    assert json.loads(out.read_text())["order"] == 20

@@ -234,7 +234,7 @@ def test_node_collections_and_kernel_attributes():
             r"`conn_spec rule` must be one of",
         ),
         (
-            lambda: nest.Connect(_n(), _n(), "all_to_all", "stdp_synapse"),
+            lambda: nest.Connect(_n(), _n(), "all_to_all", "stdp_triplet_synapse"),
             r"`synapse_model` must be one of",
         ),
         (

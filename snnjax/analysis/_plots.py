@@ -217,3 +217,45 @@ def statistics_figure(
         axes[0].plot(xs, ys, ls="none", marker="D", ms=5, color="k", label="reference")
         axes[0].legend(fontsize="x-small", frameon=False)
     fig.savefig(path, dpi=120)
+
+
+def weight_histogram_plot(snapshots, path: str | os.PathLike, *, bins: int = 40,
+                          title: str | None = None) -> None:  # fmt: skip
+    """Save the distribution of synaptic weights over time as one image (PNG).
+
+    Left: the histogram of every snapshot as a column of a heat map (time on x, weight on
+    y, fraction of synapses per bin in colour) with the mean weight drawn over it. Right:
+    the first and the last histogram.
+
+    Args:
+        snapshots: ``[(t_ms, weights), ...]`` in time order (at least one, with weights).
+        path: output file (``.png`` intended).
+        bins: weight bins, ``>= 1``.
+        title: optional figure title.
+    """
+    bins = _check_int("bins", bins, 1)
+    if not snapshots or any(np.size(w) == 0 for _, w in snapshots):
+        raise ValueError("`snapshots` must hold at least one non-empty set of weights")
+    times = np.array([t for t, _ in snapshots], np.float64)
+    lo = min(float(np.min(w)) for _, w in snapshots)
+    hi = max(float(np.max(w)) for _, w in snapshots)
+    edges = np.linspace(lo, hi if hi > lo else lo + 1.0, bins + 1)
+    hist = np.stack([np.histogram(w, edges)[0] / np.size(w) for _, w in snapshots], 1)
+    fig = _figure(figsize=(10, 4), layout="constrained")
+    heat, final = fig.subplots(1, 2, width_ratios=[2, 1])
+    step = np.diff(times).mean() if len(times) > 1 else 1.0
+    x = np.concatenate([times - step / 2, [times[-1] + step / 2]])
+    vmax = hist[:, 1:].max() if len(times) > 1 else None  # the initial delta saturates
+    mesh = heat.pcolormesh(x, edges, hist, cmap="viridis", shading="flat", vmax=vmax)
+    fig.colorbar(mesh, ax=heat, label="fraction of synapses")
+    heat.plot(times, [np.mean(w) for _, w in snapshots], color="w", lw=1.5, label="mean")
+    heat.set(xlabel="time (ms)", ylabel="weight")
+    heat.legend(loc="upper right")
+    centers = (edges[:-1] + edges[1:]) / 2
+    for i, label in ((0, f"{times[0]:g} ms"), (-1, f"{times[-1]:g} ms")):
+        final.step(centers, hist[:, i], where="mid", label=label)
+    final.set(xlabel="weight", ylabel="fraction of synapses")
+    final.legend()
+    if title:
+        fig.suptitle(title)
+    fig.savefig(path, dpi=100)

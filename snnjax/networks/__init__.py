@@ -4,7 +4,9 @@ Each builder takes the simulator module first, ``nest`` (PyNEST 3.10) or ``snnja
 uses only the PyNEST subset that :mod:`snnjax.sim` implements, so the same network runs on
 both for side-by-side comparisons:
 
-* :func:`build_brunel`: Brunel (2000) sparse E/I network, as NEST's ``brunel_*_nest.py``.
+* :func:`build_brunel`: Brunel (2000) sparse E/I network, as NEST's ``brunel_*_nest.py``;
+  with :class:`PlasticBrunelParams`, its E -> E synapses are ``stdp_synapse`` (after
+  Morrison et al. 2007), and the run reads their weights over time.
 * :func:`build_brette`: the Brette et al. (2007) benchmarks COBA, CUBA and COBAHH.
 * :func:`build_brunel_ring`: NEST GPU's Brunel ring, one Brunel network per rank (or device),
   each fed partly by its left neighbour, with a transient drop of network 0's drive.
@@ -14,7 +16,8 @@ both for side-by-side comparisons:
   Omelyusik et al.'s scaling study; :func:`rate_spectrum` finds their rhythm.
 
 :func:`cli` / :func:`run_network` are the shared plumbing of ``simulation/brunel.py``,
-``simulation/brette2007.py``, ``simulation/microcircuit.py`` and ``simulation/ping.py``
+``simulation/brunel_stdp.py``, ``simulation/brette2007.py``, ``simulation/microcircuit.py``
+and ``simulation/ping.py``
 (config, timing, summary JSON, spikes, raster plot).
 """
 
@@ -33,6 +36,7 @@ from ._brette import cuba_weight_pA as cuba_weight_pA
 from ._brunel import BRUNEL_MODELS as BRUNEL_MODELS
 from ._brunel import BrunelDerived as BrunelDerived
 from ._brunel import BrunelParams as BrunelParams
+from ._brunel import PlasticBrunelParams as PlasticBrunelParams
 from ._brunel import brunel_derived as brunel_derived
 from ._brunel import build_brunel as build_brunel
 from ._microcircuit import PD14_CONN_PROBS as PD14_CONN_PROBS

@@ -16,6 +16,8 @@ import dataclasses
 import math
 from typing import Any, NamedTuple
 
+import numpy as np
+
 from .._errors import check_one_of, check_range
 from ._psp import psc_over_psp_alpha, psc_over_psp_exp
 
@@ -226,13 +228,69 @@ def build_brunel(nest: Any, params: BrunelParams | None = None) -> dict[str, Any
     nest.Connect(nodes_in, ispikes)
 
     nodes = nodes_ex + nodes_in
-    nest.Connect(nodes_ex, nodes, {"rule": "fixed_indegree", "indegree": d.CE}, "excitatory")
+    indegree = {"rule": "fixed_indegree", "indegree": d.CE}
+    if isinstance(p, PlasticBrunelParams):  # E -> E plastic, E -> I static
+        nest.CopyModel("stdp_synapse", "plastic", {
+            "weight": d.J_ex, "delay": p.delay, "Wmax": p.w_max * d.J_ex,
+            "tau_plus": p.tau_plus, "lambda": p.stdp_lambda, "alpha": p.stdp_alpha,
+            "mu_plus": p.mu, "mu_minus": p.mu})  # fmt: skip
+        nest.Connect(nodes_ex, nodes_ex, indegree, "plastic")
+        nest.Connect(nodes_ex, nodes_in, indegree, "excitatory")
+    else:
+        nest.Connect(nodes_ex, nodes, indegree, "excitatory")
     nest.Connect(nodes_in, nodes, {"rule": "fixed_indegree", "indegree": d.CI}, "inhibitory")
 
     n = d.NE + d.NI
-    return {
+    net = {
         "populations": {"E": nodes_ex, "I": nodes_in},
         "recorders": {"E": espikes, "I": ispikes},
         "n_device_connections": 2 * n,
         "n_synapses_expected": n * (d.CE + d.CI),
     }
+    if isinstance(p, PlasticBrunelParams):
+        net["observe"] = lambda: np.asarray(
+            nest.GetConnections(nodes_ex, nodes_ex).get("weight"), np.float64
+        )
+        net["snapshots"] = p.snapshots
+    return net
+
+
+@dataclasses.dataclass(frozen=True)
+class PlasticBrunelParams(BrunelParams):
+    r"""The Brunel network with plastic E -> E synapses (``stdp_synapse``), after
+    Morrison et al. (2007), who showed that a balanced network with STDP on its excitatory
+    recurrent synapses keeps its asynchronous irregular state with a unimodal weight
+    distribution. They used power-law STDP (NEST's ``stdp_pl_synapse_hom``, not in
+    :mod:`snnjax.sim`); here Gütig et al.'s (2003) weight-dependent ``stdp_synapse`` with
+    :math:`\mu_\pm = ` ``mu``, which also gives a unimodal, stable distribution.
+
+    Attributes:
+        w_max: ``Wmax`` in units of the initial weight ``J_ex``.
+        tau_plus: the presynaptic trace's time constant (ms); the neurons' ``tau_minus``
+            keeps NEST's 20 ms.
+        stdp_lambda, stdp_alpha: ``lambda`` and ``alpha`` of ``stdp_synapse``.
+        mu: ``mu_plus = mu_minus``.
+        snapshots: how many times the E -> E weights are read during the run (equal
+            parts of it), for the weight histogram over time.
+
+    References:
+        Morrison A, Aertsen A, Diesmann M (2007). Spike-timing-dependent plasticity in
+        balanced random networks. Neural Computation 19, 1437-1467.
+        Gütig R, Aharonov R, Rotter S, Sompolinsky H (2003). Learning input correlations
+        through nonlinear temporally asymmetric Hebbian plasticity. J Neurosci 23, 3697.
+    """
+
+    w_max: float = 2.0
+    tau_plus: float = 20.0
+    stdp_lambda: float = 0.01
+    stdp_alpha: float = 1.0
+    mu: float = 0.4
+    snapshots: int = 10
+
+    def __post_init__(self):
+        super().__post_init__()
+        check_range("w_max", self.w_max, low=1.0)
+        check_range("tau_plus", self.tau_plus, low=0.0, low_inclusive=False)
+        for name in ("stdp_lambda", "stdp_alpha", "mu"):
+            check_range(name, getattr(self, name), low=0.0)
+        _positive_int("snapshots", self.snapshots)

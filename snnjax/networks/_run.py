@@ -11,6 +11,7 @@ summary, optionally the spikes (``.npz``) and a raster plot (``.png`` next to th
 import argparse
 import dataclasses
 import importlib
+import itertools
 import json
 import pathlib
 import resource
@@ -23,7 +24,7 @@ import numpy as np
 import yaml
 
 from .._errors import check_one_of, check_range
-from ..analysis import raster_plot, summary
+from ..analysis import raster_plot, summary, weight_histogram_plot
 from ..sim._exchange import EXCHANGES
 from ..sim._mpi import abort_on_error, mpi, under_mpirun
 from ..sim._placement import PLACEMENTS
@@ -230,9 +231,17 @@ def simulate_network(
         conn_bytes = None if value is None else int(value)
 
     _log(progress, f"built in {build_s:.2f} s; simulating {resumed:g} .. {total:g} ms")
-    t1 = time.perf_counter()
-    nest.Run(round((total - resumed) / run.resolution) * run.resolution)
-    sim_s = time.perf_counter() - t1
+    steps = round((total - resumed) / run.resolution)
+    observe, parts = net.get("observe"), net.get("snapshots", 1)
+    cuts = np.linspace(0, steps, parts + 1).round().astype(int) if observe else [0, steps]
+    observed = [(resumed, observe())] if observe else []
+    sim_s = 0.0
+    for a, b in itertools.pairwise(cuts):  # the builder's snapshots between the parts
+        t1 = time.perf_counter()
+        nest.Run((b - a) * run.resolution)
+        sim_s += time.perf_counter() - t1
+        if observe:
+            observed.append((resumed + b * run.resolution, observe()))
     nest.Cleanup()
     if checkpoint is not None:
         nest.Checkpoint(str(checkpoint))
@@ -260,13 +269,14 @@ def simulate_network(
         "shards": shards,
         "rank": int(nest.Rank()),
         "resumed_ms": resumed,
+        "observed": observed,
     }
 
 
 def _jsonable(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
+    if isinstance(value, list | tuple | np.ndarray):
         return [_jsonable(v) for v in value]
     if isinstance(value, np.generic):
         return value.item()
@@ -331,6 +341,7 @@ def run_network(
     res = simulate_network(nest, build, params, run, progress=progress,
                            time_exchange=time_exchange, checkpoint=checkpoint,
                            resume=resume)  # fmt: skip
+    observed = res.pop("observed")
     t_start, t_stop = run.presim, run.presim + run.simtime
     stats = summary(res["senders"], res["times"], res["ids"], t_start, t_stop)
     in_window = (res["times"] >= t_start) & (res["times"] < t_stop)
@@ -358,6 +369,14 @@ def run_network(
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
         "shards": res["shards"],
     }
+    if observed:  # plastic weights over time (the builder's snapshots)
+        top = max(float(w.max(initial=0.0)) for _, w in observed) or 1.0
+        edges = np.linspace(0.0, top, 41)
+        result["weights"] = {
+            "edges": edges,
+            "snapshots": [{"t_ms": t, "mean": float(w.mean()), "std": float(w.std()),
+                           "counts": np.histogram(w, edges)[0]} for t, w in observed],
+        }  # fmt: skip
     result = _jsonable(result)
     if res["rank"] != 0:  # every rank holds all spikes (merged); rank 0 writes them
         return result
@@ -389,6 +408,9 @@ def run_network(
                 t_stop,
                 title=f"{name} ({run.backend}), {n_neurons} neurons",
             )
+            if observed:
+                weight_histogram_plot(observed, out.with_name(f"{out.stem}_weights.png"),
+                                      title=f"{name} ({run.backend}): plastic weights")  # fmt: skip
     return result
 
 

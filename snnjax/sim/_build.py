@@ -37,6 +37,8 @@ from ._network import (
 )
 from ._nodes import spike_generator_steps
 from ._placement import place
+from ._plastic import PlasticArrays, PlasticState, empty_history
+from ._stdp import stdp_params
 from .models import INITIAL_STATE, get_model
 
 _KEY_POISSON = 0x9015
@@ -100,10 +102,17 @@ class _Builder:
             shards.append(self._build_shard(s, populations, caps, base, table, first))
             build_s.append(time.perf_counter() - t)
         csrs = [sh.pop("csr") for sh in shards]
-        has = np.stack([np.diff(c.ptr) > 0 for c in csrs]) if N else np.zeros((S, 0), bool)
-        n_syn = np.array([c.n_synapses for c in csrs], np.int64)
-        delays = [(int(c.delay.min()), int(c.delay.max())) for c in csrs if c.n_synapses]
-        bytes_ = sum(c.nbytes for c in csrs)
+        plastic = [sh.pop("plastic") for sh in shards]  # [shard][projection] CSRs
+        every = [[c, *p] for c, p in zip(csrs, plastic, strict=True)]
+        has = (np.stack([np.any([np.diff(c.ptr) > 0 for c in cs], axis=0) for cs in every])
+               if N else np.zeros((S, 0), bool))  # fmt: skip
+        n_syn = np.array([sum(c.n_synapses for c in cs) for cs in every], np.int64)
+        delays = [(int(c.delay.min()), int(c.delay.max())) for cs in every for c in cs
+                  if c.n_synapses]  # fmt: skip
+        # a plastic synapse also keeps its trace, last spike and post spikes paired
+        bytes_ = sum(c.nbytes + 12 * c.n_synapses for p in plastic for c in p) + sum(
+            c.nbytes for c in csrs
+        )
         if self.comm is not None:
             has = np.concatenate(self.comm.allgather(has))
             n_syn = np.concatenate(self.comm.allgather(n_syn))
@@ -123,16 +132,27 @@ class _Builder:
         m = max(1, min(min_delay, self.chunk))
         D = max((d for _, d in delays), default=1) + m
         Dx = max((int(c.delay.max()) for c in self.device_conns), default=0) + m
+        rules = [stdp_params(p.plastic, self.h) for p in self.projections if p.plastic]
         arrays = [
             NetworkArrays(csr=DeviceCSR.host(csr), sample_index=sample_index[s], gid=sh["gid"],
-                          real=sh["real"], route=sh["route"], **sh["inputs"])
-            for s, sh, csr in zip(mine, shards, csrs, strict=True)
+                          real=sh["real"], route=sh["route"], **sh["inputs"],
+                          plastic=tuple(PlasticArrays(DeviceCSR.host(c)._replace(
+                              weight=np.zeros(0, np.float32)), r)
+                              for c, r in zip(pl, rules, strict=True)))
+            for s, sh, csr, pl in zip(mine, shards, csrs, plastic, strict=True)
         ]  # fmt: skip
+        H = self.stdp_history if rules else 0
         states = [
-            SimState(sh["states"], np.zeros((2, D, n_local), np.float32), sh["ext"](Dx))
-            for sh in shards
-        ]
-        del csrs, shards
+            SimState(sh["states"], np.zeros((2, D, n_local), np.float32), sh["ext"](Dx),
+                     tuple(PlasticState(c.weight, np.full(c.n_synapses, p.plastic.get(
+                         "Kplus", 0.0), np.float32), np.full(c.n_synapses, -1, np.int32),
+                         np.zeros(c.n_synapses, np.int32))
+                         for c, p in zip(pl, [p for p in self.projections if p.plastic],
+                                         strict=True)),
+                     empty_history(n_local, H, D if rules else 0))
+            for sh, pl in zip(shards, plastic, strict=True)
+        ]  # fmt: skip
+        del csrs, shards, plastic
         rate = m * self.h * 1e-3 * 100.0  # spikes per neuron and block at a 100 Hz guess
         per_shard = int(counts.sum(1).max()) if N else 1
         send = max(64, math.ceil(per_shard * rate))
@@ -153,6 +173,8 @@ class _Builder:
             offsets=offsets,
             max_send=min(send, n_local * m),
             max_route=min(send, n_local * m),
+            plastic=tuple(p.plastic["model"] for p in self.projections if p.plastic),
+            H=self.stdp_history if any(p.plastic for p in self.projections) else 0,
         )
         arrays, state = self._put(arrays), self._put(states)
         self._built = {"arrays": arrays, "layout": layout, "N": N,
@@ -210,12 +232,17 @@ class _Builder:
                 )
             )
         parts += [
-            connect(self.seed, p, pr.pre, pr.post, pr.post[owner[pr.post] == s], pr.conn,
-                    pr.weight, pr.delay, self.h)
-            for p, pr in enumerate(self.projections) if table is None or p >= first
+            self._connect_projection(s, p)
+            for p, pr in enumerate(self.projections)
+            if (table is None or p >= first) and not pr.plastic
+        ]  # fmt: skip
+        plastic = [
+            build_csr(N, [self._connect_projection(s, p)], slot_of, n_slots=int(base[-1]))
+            for p, pr in enumerate(self.projections) if pr.plastic
         ]  # fmt: skip
         return {
             "csr": build_csr(N, (x for x in parts), slot_of, n_slots=int(base[-1])),
+            "plastic": plastic,
             "inputs": self._inputs(s, populations, list(itertools.pairwise(base.tolist()))),
             "states": tuple(states),
             "ext": functools.partial(self._initial_ext, s, len(gid)),
@@ -223,11 +250,30 @@ class _Builder:
             "real": real,
         }
 
+    def _connect_projection(self, s: int, p: int):
+        """Projection ``p``'s synapses onto shard ``s``'s neurons."""
+        pr, owner = self.projections[p], self.owner
+        syn = connect(self.seed, p, pr.pre, pr.post, pr.post[owner[pr.post] == s], pr.conn,
+                      pr.weight, pr.delay, self.h)  # fmt: skip
+        if pr.plastic and np.any((syn.weight >= 0) != (pr.plastic["Wmax"] >= 0)):
+            raise ValueError(
+                f"`weight` and `Wmax` of a {pr.plastic['model']} must have the same sign; "
+                f"Connect call {p} drew weights of the other sign (Wmax={pr.plastic['Wmax']:g})"
+            )
+        return syn
+
     def _inputs(self, s: int, populations, slices) -> dict:
         """Shard ``s``'s arrays that ``set`` may change: neuron parameters, propagators and
         the generators' inputs."""
         slot_of, gid, _ = self._slots[s]
         params, props = [], []
+        tau_minus = np.concatenate(
+            [
+                g.values["tau_minus"][gid[lo:hi] - g.offset]
+                for g, (lo, hi) in zip(populations, slices, strict=True)
+            ]
+            or [np.ones(0)]
+        )
         for g, (lo, hi) in zip(populations, slices, strict=True):
             par = self._neuron_params(g, gid[lo:hi] - g.offset)
             params.append(par)
@@ -238,6 +284,7 @@ class _Builder:
             "poisson": self._poisson_inputs(s, slot_of),
             "spikes_in": SpikeInput(*self._conns("spike_generator", s, slot_of)),
             "current": self._current_inputs(s, slot_of),
+            "h_tau_minus": (self.h / tau_minus).astype(np.float32),
         }
 
     def _initial_ext(self, s: int, n: int, Dx: int) -> np.ndarray:

@@ -2,6 +2,7 @@
 
 A checkpoint holds the complete state in split-independent form (:mod:`._state`): every
 neuron's state, both ring buffers with the spikes and generator output in flight, the
+plastic synapses' weights and traces and the neurons' spike histories, the
 current step, the recorders' contents and history, every node's parameters as they are
 now, and the synapses if any was changed (``SynapseCollection.set``). Poisson input needs
 no state (its streams are keyed by step), nor do spike generators (their spikes are
@@ -88,6 +89,10 @@ class _Checkpointer:
             "t": self.t_steps, "N": self.n_neurons, "ring": arrays["ring"], "ext": arrays["ext"],
             "neurons": [{k.split("/")[2]: v for k, v in arrays.items()
                          if k.startswith(f"neurons/{p}/")} for p in range(pops)],
+            "post": {k.split("/")[1]: v for k, v in arrays.items() if k.startswith("post/")},
+            "plastic": [{k.split("/")[2]: v for k, v in arrays.items()
+                         if k.startswith(f"plastic/{q}/")}
+                        for q in range(sum(bool(p.plastic) for p in self.projections))],
         }  # fmt: skip
         self._scatter_state(state)
         self._spikes = [(arrays["spikes/neuron"], arrays["spikes/step"])]
@@ -128,6 +133,9 @@ class _Checkpointer:
         out = {"ring": state["ring"], "ext": state["ext"]}
         for p, fields in enumerate(state["neurons"]):
             out.update({f"neurons/{p}/{f}": x for f, x in fields.items()})
+        for q, fields in enumerate(state["plastic"]):
+            out.update({f"plastic/{q}/{f}": x for f, x in fields.items()})
+        out.update({f"post/{f}": x for f, x in state["post"].items()})
         for i, g in enumerate(self.groups):
             if g.is_neuron:
                 out.update({f"values/{i}/{k}": v for k, v in g.values.items()})

@@ -66,7 +66,7 @@ class DeviceCSR(NamedTuple):
         return cls(*(jnp.asarray(x) for x in cls.host(csr)))
 
 
-def _unpack(csr: DeviceCSR, syn: jax.Array) -> tuple[jax.Array, jax.Array]:
+def unpack(csr: DeviceCSR, syn: jax.Array) -> tuple[jax.Array, jax.Array]:
     """``(target, delay)`` of synapses ``syn``; the layout is chosen statically."""
     packed = csr.packed[syn]
     shift = csr.shift.astype(packed.dtype)
@@ -120,43 +120,62 @@ def deliver(
         ``(ring, delivered)``; exact if ``delivered.n_spikes <= max_spikes``, to be
         discarded otherwise.
     """
-    flat = spikes.reshape(-1).astype(jnp.float32)
+    index, count, n_spikes = spike_list(spikes, max_spikes)
+    if csr.weight.shape[0] == 0:  # no synapses from anyone (shapes are static)
+        return ring, Delivered(index, count, n_spikes, jnp.zeros((), csr.ptr.dtype))
     n_src = spikes.shape[1]
+    step, src = index // n_src, index % n_src
+    D = ring.shape[1]
+
+    def add(ring, owner, syn, live):
+        target, delay = unpack(csr, syn)
+        slot = (t0 % D + step[owner] + delay) % D  # t0 % D: no int32 overflow
+        value = jnp.where(live, csr.weight[syn] * count[owner], 0.0)
+        return ring_add(ring, slot, target, value)
+
+    ring, n_syn = for_synapses(csr.ptr, src, count > 0, tile, add, ring)
+    return ring, Delivered(index, count, n_spikes, n_syn)
+
+
+def spike_list(spikes: jax.Array, max_spikes: int):
+    """``(index, count, n_spikes)``: the nonzero entries of ``spikes`` (``[m, n_src]``) in
+    step-major order, ``index = j * n_src + source``, in a buffer of ``max_spikes`` (count
+    0 past ``n_spikes``; exact if ``n_spikes <= max_spikes``)."""
+    flat = spikes.reshape(-1).astype(jnp.float32)
     n_spikes = jnp.count_nonzero(flat)
     (index,) = jnp.nonzero(flat, size=max_spikes, fill_value=0)
     valid = jnp.arange(max_spikes) < n_spikes
-    count = jnp.where(valid, flat[index], 0.0)
-    index = index.astype(jnp.int32)
-    if csr.weight.shape[0] == 0:  # no synapses from anyone (shapes are static)
-        return ring, Delivered(index, count, n_spikes, jnp.zeros((), csr.ptr.dtype))
-    step, src = index // n_src, index % n_src
-    start = csr.ptr[src]
-    length = jnp.where(valid, csr.ptr[src + 1] - start, 0)
+    return index.astype(jnp.int32), jnp.where(valid, flat[index], 0.0), n_spikes
+
+
+def for_synapses(ptr, src, valid, tile: int, fn, carry):
+    """Run ``carry = fn(carry, owner, syn, live)`` over the CSR rows of the sources ``src``
+    (where ``valid``), ``tile`` synapses at a time, in row order: ``syn[tile]`` synapse
+    indices, ``owner[tile]`` the position in ``src`` of each one's row, ``live`` the real
+    ones. Returns ``(carry, n_synapses)``; the loop runs ``ceil(n_synapses / tile)`` times."""
+    n = src.shape[0]
+    (rows,) = jnp.nonzero(valid, size=n, fill_value=n - 1)  # the valid rows, in order
+    start = ptr[src]
+    length = jnp.where(valid, ptr[src + 1] - start, 0)
     offsets = jnp.cumsum(length) - length  # exclusive prefix sum
     n_syn = jnp.sum(length)
-    D = ring.shape[1]
 
-    def expand(i, ring):
+    def expand(i, carry):
         k0 = i * tile
         k = k0 + jnp.arange(tile, dtype=offsets.dtype)
         live = k < n_syn
-        # The spike whose row holds expanded synapse k: the last (valid) row starting at or
-        # before k (empty rows share their offset with the next one), counted as the rows
-        # starting before the tile plus a running count of the row starts inside it.
+        # The row that holds expanded synapse k: the last (valid) row starting at or before
+        # k (empty rows share their offset with the next one), counted as the rows starting
+        # before the tile plus a running count of the row starts inside it.
         before = jnp.sum(valid & (offsets < k0))
         inside = jnp.where(offsets >= k0, offsets - k0, tile)  # tile: out of range, dropped
         marks = jnp.zeros(tile, jnp.int32).at[inside].add(valid.astype(jnp.int32), mode="drop")
-        owner = jnp.clip(before + jnp.cumsum(marks) - 1, 0, max_spikes - 1)
+        owner = rows[jnp.clip(before + jnp.cumsum(marks) - 1, 0, n - 1)]
         syn = jnp.where(live, start[owner] + (k - offsets[owner]), 0)
-        target, delay = _unpack(csr, syn)
-        weight = csr.weight[syn]
-        slot = (t0 % D + step[owner] + delay) % D  # t0 % D: no int32 overflow
-        value = jnp.where(live, weight * count[owner], 0.0)
-        return ring_add(ring, slot, target, value)
+        return fn(carry, owner, syn, live)
 
     n_tiles = (n_syn + tile - 1) // tile
-    ring = jax.lax.fori_loop(0, n_tiles, expand, ring)
-    return ring, Delivered(index, count, n_spikes, n_syn)
+    return jax.lax.fori_loop(0, n_tiles, expand, carry), n_syn
 
 
 def deliver_reference(ring: np.ndarray, csr: CSR, spikes: np.ndarray, t0: int) -> np.ndarray:

@@ -32,6 +32,7 @@ from ._nodes import (
     node_defaults,
 )
 from ._random import Parameter, sample_per_id
+from ._stdp import RULE_PARAMS, STDP_MODELS, SYNAPSE_DEFAULTS, check_stdp
 from .models import DEFAULTS, INITIAL_STATE, MODEL_NAMES, RECORDABLES, get_model
 
 _KEY_PARAMS = 0x7A1
@@ -47,6 +48,7 @@ class _Projection:
     weight: Any  # number, array or random Parameter
     delay: Any  # ms: number, array or random Parameter
     label: str = "static_synapse"  # the synapse model name given to Connect
+    plastic: dict | None = None  # STDP: {"model": base model, rule parameters}
 
 
 class _Description:
@@ -163,6 +165,8 @@ class _Description:
                 for key, vals in new.items():
                     if key in INITIAL_STATE[group.model]:
                         check_range(key, vals)  # finite
+                    if key == "tau_minus":  # NEST's archiving node: STDP's post trace
+                        check_range(key, vals, low=0.0, low_inclusive=False)
                     group.values[key][pos] = vals
             else:  # one device at a time, all its keys together (as NEST's set_status)
                 for i, p in enumerate(pos):
@@ -227,17 +231,32 @@ class _Description:
 
     # ------------------------------------------------------------------ connections
     def connect(self, pre, post, conn_spec: Any = None, syn_spec: dict | None = None,
-                *, label: str = "static_synapse") -> None:  # fmt: skip
+                *, label: str | None = None) -> None:  # fmt: skip
         """NEST's ``Connect``: neurons to neurons (any rule), generators to neurons
         (``all_to_all``/``one_to_one``), neurons to a ``spike_recorder``, a ``multimeter``
         to neurons. ``syn_spec``: ``weight`` and ``delay`` (numbers, per-synapse arrays or
-        random parameters). After a run, new connections take part from the next run on
-        (spikes already in flight are kept)."""
-        syn = {"weight": 1.0, "delay": 1.0, **(syn_spec or {})}
+        random parameters) and ``synapse_model``: ``'static_synapse'`` or an STDP model
+        with its parameters (:mod:`snnjax.sim._stdp`; numbers). ``label``: the model name
+        ``GetConnections`` reports (a ``CopyModel`` name); default ``synapse_model``. After a
+        run, new connections take part from the next run on (spikes already in flight are
+        kept)."""
+        model = (syn_spec or {}).get("synapse_model", "static_synapse")
+        check_one_of("synapse_model", model, SYNAPSE_DEFAULTS)
+        syn = {**SYNAPSE_DEFAULTS[model], **(syn_spec or {})}
+        syn.pop("synapse_model", None)
         for key in syn:
-            check_one_of("syn_spec key", key, ("weight", "delay", "synapse_model"))
-        if syn.pop("synapse_model", "static_synapse") != "static_synapse":
-            raise ValueError("`synapse_model` must be 'static_synapse'")
+            check_one_of("syn_spec key", key, SYNAPSE_DEFAULTS[model])
+        plastic, label = None, label or model
+        if model in STDP_MODELS:
+            for key in (*RULE_PARAMS, "Kplus"):
+                if key in syn and (isinstance(syn[key], Parameter) or np.ndim(syn[key])):
+                    raise ValueError(
+                        f"`{key}` of a {model} must be a number (one value per Connect call;"
+                        " per-synapse rule parameters are not supported yet)"
+                    )
+            check_stdp(model, syn)
+            plastic = {"model": model, **{k: float(syn.pop(k)) for k in list(syn)
+                                           if k not in ("weight", "delay")}}  # fmt: skip
         pre, post = np.asarray(pre, np.int64).reshape(-1), np.asarray(post, np.int64).reshape(-1)
         if not len(pre) or not len(post):
             raise ValueError("`pre` and `post` must not be empty")
@@ -250,6 +269,8 @@ class _Description:
                     raise ValueError(f"`{name}` must be finite; got {value.reshape(-1)[:4]}")
         if not isinstance(syn["delay"], Parameter):
             delay_steps(syn["delay"], self.h)  # fail now, not at build time
+        if plastic is not None and (src != "neuron" or tgt != "neuron"):
+            raise ValueError(f"a {model} connects neurons to neurons; got {src} -> {tgt}")
         if tgt != "neuron" and tgt != "spike_recorder":
             raise ValueError(f"a {tgt} cannot be a connection target (`post`)")
         if src == "spike_recorder":
@@ -270,7 +291,7 @@ class _Description:
         else:
             pre, post = self._neuron_index(pre), self._neuron_index(post)
             self.projections.append(
-                _Projection(pre, post, conn, syn["weight"], syn["delay"], label)
+                _Projection(pre, post, conn, syn["weight"], syn["delay"], label, plastic)
             )
         if self._built is not None:
             self._stale = True

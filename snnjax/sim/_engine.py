@@ -68,6 +68,8 @@ class Simulator(_Description, _Builder, _StateOps, _Runner, _Recorder, _SynapseO
         substeps: models integrated numerically (conductance, AdEx, HH): 0 for NEST's
             adaptive RKF45 (NEST's numbers), ``k > 0`` for ``k`` fixed RK45 sub-steps per
             step (cheaper, no error control; see ``benchmarks/RESULTS.md`` for its error).
+        stdp_history: spikes each neuron keeps for its plastic synapses (the first
+            length; grown automatically when an update needs an older spike).
 
     Examples:
         >>> sim = Simulator(resolution=0.1, seed=1)
@@ -94,6 +96,7 @@ class Simulator(_Description, _Builder, _StateOps, _Runner, _Recorder, _SynapseO
         placement: str = "round_robin",
         mpi: Any = None,
         substeps: int = 0,
+        stdp_history: int = 16,
     ):
         check_range("resolution", resolution, low=0.0, low_inclusive=False)
         check_one_of("exchange", exchange, EXCHANGES)
@@ -119,6 +122,9 @@ class Simulator(_Description, _Builder, _StateOps, _Runner, _Recorder, _SynapseO
         for name, value in (("chunk", chunk), ("tile", tile or 1)):
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"`{name}` must be a positive int; got {value!r}")
+        if not isinstance(stdp_history, int) or stdp_history < 1:
+            raise ValueError(f"`stdp_history` must be a positive int; got {stdp_history!r}")
+        self.stdp_history = stdp_history
         if max_spikes is not None and (not isinstance(max_spikes, int) or max_spikes < 1):
             raise ValueError(f"`max_spikes` must be a positive int or None; got {max_spikes!r}")
         self.h, self.seed = float(resolution), int(seed)

@@ -38,6 +38,7 @@ from .._errors import check_one_of, check_range
 from ._engine import DEVICE_DEFAULTS, Simulator, node_defaults
 from ._mpi import mpi, under_mpirun
 from ._random import Parameter
+from ._stdp import RULE_PARAMS, STDP_MODELS, SYNAPSE_DEFAULTS, check_stdp
 from .models import MODEL_NAMES
 
 _SETTABLE = {
@@ -54,9 +55,10 @@ _SETTABLE = {
     "spike_exchange": "all_gather",  # snnjax: all_gather | all_to_all | point_to_point
     "placement": "round_robin",  # snnjax: round_robin | block | partition
     "integrator_substeps": 0,  # snnjax: 0 = NEST's adaptive RKF45; k = k fixed RK45 steps
+    "stdp_history": 16,  # snnjax: spikes kept per neuron for STDP (grown when needed)
 }
 _BUILD_KEYS = ("resolution", "rng_seed", "max_spikes", "devices", "spike_exchange", "placement",
-               "integrator_substeps")  # fmt: skip
+               "integrator_substeps", "stdp_history")  # fmt: skip
 _READ_ONLY = (
     "biological_time",
     "network_size",
@@ -77,7 +79,10 @@ class _Kernel:
     def reset(self) -> None:
         self.settings = dict(_SETTABLE)
         self.models: dict[str, tuple[str, dict]] = {}  # name -> (base model, defaults)
-        self.synapses: dict[str, dict] = {"static_synapse": {"weight": 1.0, "delay": 1.0}}
+        # name -> defaults with "synapse_model": the built-in model it is a copy of
+        self.synapses: dict[str, dict] = {
+            name: {**defaults, "synapse_model": name} for name, defaults in SYNAPSE_DEFAULTS.items()
+        }
         self._sim: Simulator | None = None
 
     @property
@@ -93,6 +98,7 @@ class _Kernel:
                 placement=self.settings["placement"],
                 mpi=mpi().COMM_WORLD if under_mpirun() else None,
                 substeps=self.settings["integrator_substeps"],
+                stdp_history=self.settings["stdp_history"],
             )
         return self._sim
 
@@ -145,7 +151,8 @@ class _Kernel:
         return model, {}
 
     def resolve_synapse(self, syn_spec: Any) -> tuple[dict, str]:
-        """``(weight/delay spec, synapse model name)`` of a ``syn_spec``."""
+        """``(syn_spec with the model's defaults and built-in ``synapse_model``, the model
+        name given)`` of a ``syn_spec``."""
         if syn_spec is None:
             syn_spec = {}
         if isinstance(syn_spec, str):
@@ -154,9 +161,8 @@ class _Kernel:
             raise ValueError(f"`syn_spec` must be a dict or a synapse model name; got {syn_spec!r}")
         name = syn_spec.get("synapse_model", "static_synapse")
         check_one_of("synapse_model", name, sorted(self.synapses))
-        out = {**self.synapses[name], **syn_spec}
-        out.pop("synapse_model", None)
-        return out, name
+        return {**self.synapses[name], **syn_spec,
+                "synapse_model": self.synapses[name]["synapse_model"]}, name  # fmt: skip
 
 
 _kernel = _Kernel()
@@ -362,12 +368,12 @@ def Connect(pre, post, conn_spec: Any = None, syn_spec: Any = None) -> None:
 
 
 def CopyModel(existing: str, new: str, params: dict | None = None) -> None:
-    """A new model name: a neuron/device model or ``static_synapse`` with other defaults."""
+    """A new model name: a neuron, device or synapse model with other defaults."""
     if new in _kernel.models or new in _kernel.synapses or new in MODEL_NAMES:
         raise ValueError(f"`new` model name {new!r} already exists")
     if existing in _kernel.synapses:
         syn = {**_kernel.synapses[existing], **(params or {})}
-        _check_synapse_defaults(syn)
+        _check_synapse_defaults(syn, params or {})
         _kernel.synapses[new] = syn
         return
     base, defaults = _kernel.resolve_model(existing)
@@ -376,18 +382,22 @@ def CopyModel(existing: str, new: str, params: dict | None = None) -> None:
     _kernel.models[new] = (base, {**defaults, **(params or {})})
 
 
-def _check_synapse_defaults(syn: dict) -> None:
-    for key, value in syn.items():
-        check_one_of("synapse parameter", key, ("weight", "delay"))
-        if not isinstance(value, Parameter):
-            check_range(key, value, low=None if key == "weight" else 0.0,
+def _check_synapse_defaults(syn: dict, given: dict) -> None:
+    model = syn["synapse_model"]
+    for key in given:
+        check_one_of(f"{model} parameter", key, SYNAPSE_DEFAULTS[model])
+    for key in ("weight", "delay"):
+        if not isinstance(syn[key], Parameter):
+            check_range(key, syn[key], low=None if key == "weight" else 0.0,
                         low_inclusive=key == "weight")  # fmt: skip
+    if model in STDP_MODELS:
+        check_stdp(model, syn)
 
 
 def SetDefaults(model: str, params: dict) -> None:
     """Change the defaults of ``model`` for nodes created (or synapses connected) later."""
     if model in _kernel.synapses:
-        _check_synapse_defaults({**_kernel.synapses[model], **params})
+        _check_synapse_defaults({**_kernel.synapses[model], **params}, params)
         _kernel.synapses[model].update(params)
         return
     base, defaults = _kernel.resolve_model(model)
@@ -399,7 +409,7 @@ def SetDefaults(model: str, params: dict) -> None:
 def GetDefaults(model: str, keys: str | list | None = None):
     """The defaults of ``model`` (one value, a tuple, or all as a dict)."""
     if model in _kernel.synapses:
-        table = dict(_kernel.synapses[model])
+        table = {**_kernel.synapses[model], "synapse_model": model}
     else:
         base, defaults = _kernel.resolve_model(model)
         table = {**node_defaults(base), **defaults}
@@ -482,7 +492,8 @@ def GetConnections(source=None, target=None, synapse_model: str | None = None):
 
 class SynapseCollection:
     """Synapses (from :func:`GetConnections`): ``get``/``set`` of ``weight`` and ``delay``,
-    ``get`` of ``source``, ``target`` and ``synapse_model``, as NumPy arrays.
+    ``get`` of ``source``, ``target``, ``synapse_model`` and, of STDP synapses, their rule
+    parameters and current ``Kplus``, as NumPy arrays.
 
     Examples:
         >>> conns = nest.GetConnections(exc, inh)  # doctest: +SKIP
@@ -514,7 +525,7 @@ class SynapseCollection:
             keys = self._KEYS
         if not isinstance(keys, str):
             return {k: self.get(k) for k in keys}
-        check_one_of("SynapseCollection key", keys, self._KEYS)
+        check_one_of("SynapseCollection key", keys, (*self._KEYS, *RULE_PARAMS, "Kplus"))
         if keys in ("source", "target"):
             return self._where[keys].copy()
         if keys == "synapse_model":

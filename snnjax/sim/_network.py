@@ -41,6 +41,7 @@ from jax.extend.random import threefry_2x32
 
 from ._delivery import DeviceCSR, deliver
 from ._exchange import MeshComm, Sent, exchange
+from ._plastic import PlasticArrays, PostHistory, deliver_plastic, record_post
 from .models import RECORDABLES
 
 
@@ -65,6 +66,8 @@ class Layout:
         offsets: ``point_to_point``: the shard offsets that carry synapses.
         max_send: capacity for one shard's own spikes in one block.
         max_route: capacity for one shard's spikes routed to one destination.
+        plastic: the STDP model of each plastic projection (:mod:`._plastic`).
+        H: spikes kept per neuron for the plastic synapses (0 without any).
     """
 
     models: tuple[Any, ...]
@@ -82,6 +85,8 @@ class Layout:
     offsets: tuple[int, ...] = ()
     max_send: int = 1
     max_route: int = 1
+    plastic: tuple[str, ...] = ()
+    H: int = 0
 
 
 class PoissonInput(NamedTuple):
@@ -137,6 +142,8 @@ class NetworkArrays(NamedTuple):
     gid: jax.Array  #: ``int32[n]`` global index of each local neuron
     real: jax.Array  #: ``bool[n]``: ``False`` for the padding of a population
     route: jax.Array  #: ``bool[R, n]`` routing table of the exchange (see :func:`exchange`)
+    plastic: tuple[PlasticArrays, ...] = ()  #: one per plastic projection
+    h_tau_minus: jax.Array | None = None  #: ``float32[n]`` resolution / ``tau_minus``
 
 
 class SimState(NamedTuple):
@@ -147,12 +154,15 @@ class SimState(NamedTuple):
     generators' output, written at the start of the block that emits it. Each is summed
     in a canonical order (by emission step, then source) that does not depend on how time
     is cut into blocks, chunks or runs, nor on the split: the basis of bit-identical
-    restarts.
+    restarts. With plastic synapses: their state and the neurons' spike histories
+    (:mod:`._plastic`).
     """
 
     neurons: tuple
     ring: jax.Array
     ext: jax.Array
+    plastic: tuple = ()  #: a :class:`~snnjax.sim._plastic.PlasticState` per projection
+    post: PostHistory | None = None
 
 
 class Record(NamedTuple):
@@ -166,6 +176,7 @@ class Record(NamedTuple):
     n_route: jax.Array  #: ``int32[blocks, R]``: spikes routed per destination (``max_route``)
     samples: jax.Array  #: ``[blocks, steps, n_sampled]`` sampled recordables
     n_bad: jax.Array  #: non-finite neuron state values at the end of each block (solver failure)
+    n_lost: jax.Array  #: plastic updates that needed a spike dropped from a history
 
 
 def poisson_table(lam: float) -> np.ndarray:
@@ -282,13 +293,24 @@ def _block(layout, comm, arrays: NetworkArrays, steps: int, state: SimState, t0,
     dense, sent = (spikes, None) if one else _exchange(layout, comm, arrays, spikes)
     ring, out = deliver(ring, arrays.csr, dense, t0, max_spikes=layout.max_spikes,
                         tile=layout.tile)  # fmt: skip
+    plastic, post, n_lost = state.plastic, state.post, jnp.int32(0)
+    if layout.plastic:
+        plastic = []
+        for model, pa, ps in zip(layout.plastic, arrays.plastic, state.plastic, strict=True):
+            ring, ps, lost = deliver_plastic(model, ring, pa, ps, post, arrays.h_tau_minus,
+                                             dense, out.index, out.count, t0,
+                                             tile=layout.tile)  # fmt: skip
+            plastic.append(ps)
+            n_lost += lost
+        cap = layout.max_spikes if one else layout.max_send  # bounds the spiking neurons
+        post = record_post(post, spikes, t0, arrays.h_tau_minus, cap)
     if one:  # its own spikes are the delivered ones
         sent = Sent(out.index, out.count, out.n_spikes, jnp.zeros(0, jnp.int32))
     n_bad = sum(jnp.sum(~jnp.isfinite(x)) for x in jax.tree.leaves(neurons)
                 if jnp.issubdtype(x.dtype, jnp.floating))  # fmt: skip
     record = Record(sent.key, sent.count, sent.n_own, out.n_spikes, sent.n_route, samples,
-                    jnp.asarray(n_bad, jnp.int32))  # fmt: skip
-    return SimState(neurons, ring, ext), record
+                    jnp.asarray(n_bad, jnp.int32), n_lost)  # fmt: skip
+    return SimState(neurons, ring, ext, tuple(plastic), post), record
 
 
 def _exchange(layout: Layout, comm, arrays: NetworkArrays, spikes: jax.Array):

@@ -37,8 +37,8 @@ _FLAGS = ("allow_offgrid_times", "shift_now_spikes", "precise_times")
 
 def node_defaults(model: str) -> dict[str, Any]:
     """NEST's defaults of a neuron model (parameters and initial state) or of a device."""
-    if model in MODEL_NAMES:
-        return {**DEFAULTS[model], **INITIAL_STATE[model]}
+    if model in MODEL_NAMES:  # tau_minus: every NEST neuron is an archiving node (STDP)
+        return {**DEFAULTS[model], "tau_minus": 20.0, **INITIAL_STATE[model]}
     return dict(DEVICE_DEFAULTS[model])
 
 

@@ -20,6 +20,7 @@ from tqdm import tqdm
 from .._errors import check_range
 from ._exchange import KEY_BYTES, MPIComm
 from ._network import Layout, exchange_blocks, on_mesh
+from ._plastic import rehash
 
 
 class _Runner:
@@ -73,6 +74,12 @@ class _Runner:
                 need = np.max(self.comm.allgather(need), axis=0)
             if self._grow(layout, *(int(x) for x in need), t0):
                 continue  # re-run this chunk from its start (state unchanged)
+            lost = int(record.n_lost.sum())
+            if self.comm is not None:
+                lost = sum(self.comm.allgather(lost))
+            if lost:
+                self._grow_history(layout, lost, t0, blocks * per_block)
+                continue
             bad = record.n_bad.sum(0)
             if self.comm is not None:
                 bad = np.sum(self.comm.allgather(bad), axis=0)
@@ -140,6 +147,28 @@ class _Runner:
             grow["max_spikes"] = layout.max_spikes
         self._built["layout"] = dataclasses.replace(layout, **grow)
         return True
+
+    def _grow_history(self, layout: Layout, lost: int, t0: int, steps: int) -> None:
+        """Double the spike history of the plastic synapses (the chunk is re-run), or raise
+        when the spikes were dropped before the chunk (no longer history can bring them
+        back)."""
+        if layout.H >= 4 * steps + 64:
+            raise RuntimeError(
+                f"{lost} plastic synapse update(s) between t = {t0 * self.h:g} and "
+                f"{(t0 + steps) * self.h:g} ms needed a postsynaptic spike older than the "
+                f"{layout.H} spikes each neuron keeps, dropped before this run chunk; create "
+                "the Simulator with a larger `stdp_history` (kernel attribute "
+                "`stdp_history`). The simulation stays at the start of this chunk."
+            )
+        H = 2 * layout.H
+        self._built["layout"] = dataclasses.replace(layout, H=H)
+        self.stdp_history = max(self.stdp_history, H)
+        states = []
+        for s in self._local_shards():
+            state = self._local(self.state, s)
+            step, k_at = rehash(state.post.step, state.post.k_at, state.post.total, H)
+            states.append(state._replace(post=state.post._replace(step=step, k_at=k_at)))
+        self.state = self._put(states)
 
     def _sg_counts(self, t0, blocks, per_block) -> jax.Array:
         counts = np.zeros((blocks * per_block, len(self._sg_steps)), np.float32)

@@ -14,11 +14,16 @@ would: state variables at once, parameters by swapping the parameter, propagator
 generator arrays (same shapes, so the compiled chunk is reused).
 """
 
+import dataclasses
+
 import numpy as np
 
 from ._network import SimState
 from ._nodes import GENERATORS
+from ._plastic import history_table, rehash
 from .models import INITIAL_STATE, RECORDABLES, get_model
+
+_HISTORY = ("step", "k_at", "total")  # what a gathered state keeps of the spike histories
 
 
 class _StateOps:
@@ -39,7 +44,8 @@ class _StateOps:
                 {f: np.asarray(x)[real[lo:hi]] for f, x in st._asdict().items()}
                 for st, (lo, hi) in zip(state.neurons, slices, strict=True)
             ]
-            parts.append((gid[real], neurons, ring, ext))
+            post = {f: np.asarray(getattr(state.post, f))[real] for f in _HISTORY}
+            parts.append((gid[real], neurons, ring, ext, post))
         if self.comm is not None:
             parts = [p for part in self.comm.allgather(parts) for p in part]
         out = {
@@ -49,9 +55,13 @@ class _StateOps:
             "ring": np.zeros((2, parts[0][2].shape[1], N), np.float32),
             "ext": np.zeros((3, parts[0][3].shape[1], N), np.float32),
         }
-        for gid, neurons, ring, ext in parts:
+        out["post"] = {f: np.zeros((N, *x.shape[1:]), x.dtype) for f, x in parts[0][4].items()}
+        out["plastic"] = self._gather_plastic()
+        for gid, neurons, ring, ext, post in parts:
             out["ring"][:, :, gid] = ring
             out["ext"][:, :, gid] = ext
+            for f, x in post.items():
+                out["post"][f][gid] = x
             for p, (g, fields) in enumerate(zip(pops, neurons, strict=True)):
                 ids = gid[(gid >= g.offset) & (gid < g.offset + g.n)] - g.offset
                 for f, x in fields.items():
@@ -80,8 +90,54 @@ class _StateOps:
                 _relative_to_ring(carried[name], getattr(state, name), gid, cols, self.t_steps)
                 for name in ("ring", "ext")
             ]
-            states.append(SimState(tuple(neurons), *rings))
+            plastic = self._scatter_plastic(s, state.plastic, carried["plastic"])
+            post = _carry_history(state.post, carried["post"], gid, cols, self.t_steps)
+            states.append(SimState(tuple(neurons), *rings, plastic, post))
+        H = states[0].post.step.shape[1]
+        if H != layout.H:  # the carried histories were longer
+            self._built["layout"] = dataclasses.replace(layout, H=H)
+            self.stdp_history = max(self.stdp_history, H)
         self.state = self._put(states)
+
+    def _gather_plastic(self) -> list[dict]:
+        """Every plastic synapse's state, per projection in canonical order (source, target,
+        delay, construction order)."""
+        out = []
+        for q in range(len(self._built["layout"].plastic)):  # those built (not connected since)
+            parts = []
+            for s in self._local_shards():
+                syn = self._local_synapses(s, q)
+                st = self._local(self.state.plastic[q], s)
+                nnz = len(syn.source)
+                parts.append({"source": syn.source, "target": syn.target, "delay": syn.delay,
+                              "weight": syn.weight, "kplus": st.kplus[:nnz],
+                              "tlast": st.tlast[:nnz], "seen": st.seen[:nnz]})  # fmt: skip
+            if self.comm is not None:
+                parts = [p for part in self.comm.allgather(parts) for p in part]
+            cat = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+            order = np.lexsort((cat["delay"], cat["target"], cat["source"]))  # stable
+            out.append({k: v[order] for k, v in cat.items()})
+        return out
+
+    def _scatter_plastic(self, s: int, states: tuple, carried: list[dict]) -> tuple:
+        """Shard ``s``'s plastic states with the carried values of the synapses they hold
+        (those of projections connected since keep their initial state)."""
+        out = list(states)
+        for q, table in enumerate(carried):
+            syn = self._local_synapses(s, q)
+            keys = ("source", "target", "delay")
+            pos = _match([table[k] for k in keys], [getattr(syn, k) for k in keys])
+            if np.any(pos < 0):
+                raise ValueError("the carried plastic synapses do not match the rebuilt ones")
+            nnz = len(pos)
+            st = out[q]
+            out[q] = type(st)(
+                *(
+                    np.concatenate([table[f][pos].astype(x.dtype), x[nnz:]])
+                    for f, x in zip(st._fields, st, strict=True)
+                )
+            )
+        return tuple(out)
 
     # ------------------------------------------------------------------- set and get
     def _apply_set(self, ids, params: dict, backup: dict) -> None:
@@ -165,6 +221,50 @@ class _StateOps:
             for r, part in enumerate(parts):
                 out = np.where(self.owner[index] == r, part, out)
         return out
+
+
+def _occurrence(keys: list) -> np.ndarray:
+    """For rows sorted by ``keys``: how many equal rows come before each."""
+    n = len(keys[0])
+    new = np.ones(n, bool)
+    if n:
+        new[1:] = np.any([k[1:] != k[:-1] for k in keys], axis=0)
+    first = np.maximum.accumulate(np.where(new, np.arange(n), 0))
+    return np.arange(n) - first
+
+
+def _match(table: list, local: list) -> np.ndarray:
+    """Row of ``table`` (sorted by its columns, stable) for each row of ``local``, equal
+    rows matched in order; ``-1`` where there is none."""
+    order = np.lexsort(local[::-1])
+    mine = [k[order] for k in local] + [_occurrence([k[order] for k in local])]
+    theirs = [*table, _occurrence(table)]
+    both = np.stack([np.concatenate([a, b]) for a, b in zip(theirs, mine, strict=True)], 1)
+    _, ids = np.unique(both, axis=0, return_inverse=True)
+    ids = ids.reshape(-1)
+    where = np.full(ids.max(initial=-1) + 1, -1)
+    where[ids[: len(table[0])]] = np.arange(len(table[0]))
+    out = np.empty(len(order), np.int64)
+    out[order] = where[ids[len(table[0]) :]]
+    return out
+
+
+def _carry_history(post, carried: dict, gid, cols, t: int):
+    """The spike histories of the neurons ``gid[cols]`` from a gathered copy, in the longer
+    of both lengths, and their per-step table rebuilt for the ``D`` steps before ``t``."""
+    H = max(post.step.shape[1], carried["step"].shape[1])
+    step, k_at = rehash(post.step, post.k_at, post.total, H)
+    ids = gid[cols]
+    total = post.total.copy()
+    total[cols] = carried["total"][ids]
+    step[cols], k_at[cols] = rehash(carried["step"][ids], carried["k_at"][ids], total[cols], H)
+    table = [x.copy() for x in (post.count, post.last, post.k)]
+    D = table[0].shape[0]
+    if D:
+        for x, new in zip(table, history_table(step[cols], k_at[cols], total[cols], t, D),
+                          strict=True):  # fmt: skip
+            x[:, cols] = new
+    return type(post)(step, k_at, total, *table)
 
 
 def _relative_to_ring(rel: np.ndarray, ring: np.ndarray, gid, cols, t: int) -> np.ndarray:

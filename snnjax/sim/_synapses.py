@@ -15,19 +15,28 @@ Under MPI nothing here is collective except :meth:`_SynapseOps._synapse_table`: 
 sees, reads and changes only the synapses onto its own neurons (NEST's behaviour).
 """
 
+import itertools
+
 import numpy as np
 
 from ._connect import Synapses, build_csr, delay_steps
 from ._delivery import DeviceCSR
+from ._stdp import SYNAPSE_DEFAULTS
 
 
 class _SynapseOps:
     """Synapse access (mixed into :class:`~snnjax.sim.Simulator`)."""
 
-    def _local_synapses(self, s: int) -> Synapses:
-        """Shard ``s``'s synapses in CSR order (sources and targets: neuron indices)."""
-        csr = self._local(self._built["arrays"].csr, s)
+    def _plastic_projections(self) -> list:
+        return [p for p in self.projections if p.plastic]
+
+    def _local_synapses(self, s: int, q: int = -1) -> Synapses:
+        """Shard ``s``'s static synapses (``q = -1``) or those of plastic projection ``q``,
+        in CSR order (sources and targets: neuron indices)."""
+        arrays = self._built["arrays"]
+        csr = self._local(arrays.csr if q < 0 else arrays.plastic[q].csr, s)
         nnz = int(csr.ptr[-1])
+        weight = csr.weight if q < 0 else self._local(self.state.plastic[q].weight, s)
         source = np.repeat(np.arange(len(csr.ptr) - 1), np.diff(csr.ptr).astype(np.int64))
         packed = csr.packed[:nnz].view(np.uint32)
         shift = int(csr.shift)
@@ -36,9 +45,7 @@ class _SynapseOps:
             delay = delay + csr.delay[:nnz]
         slot = (packed & np.uint32((1 << shift) - 1)).astype(np.int64)
         gid = self._slots[s][1]
-        return Synapses(
-            source, gid[slot].astype(np.int64), csr.weight[:nnz], delay.astype(np.int32)
-        )
+        return Synapses(source, gid[slot].astype(np.int64), weight[:nnz], delay.astype(np.int32))
 
     def _synapse_table(self) -> Synapses:
         """Every synapse of the network in canonical order (under MPI: collective)."""
@@ -61,9 +68,10 @@ class _SynapseOps:
                for ids, name in ((source, "source"), (target, "target"))]  # fmt: skip
         self.prepare()
         ids = self.neuron_ids()
-        cols = {k: [] for k in ("source", "target", "delay", "shard", "index")}
-        for s in self._local_shards():
-            syn = self._local_synapses(s)
+        cols = {k: [] for k in ("source", "target", "delay", "shard", "index", "csr")}
+        plastic = self._plastic_projections()
+        for s, q in itertools.product(self._local_shards(), range(-1, len(plastic))):
+            syn = self._local_synapses(s, q)
             keep = np.ones(len(syn.source), bool)
             for chosen, which in zip(sel, (syn.source, syn.target), strict=True):
                 if chosen is not None:
@@ -74,12 +82,16 @@ class _SynapseOps:
                 ("delay", syn.delay),
                 ("shard", np.full(len(keep), s)),
                 ("index", np.arange(len(keep))),
+                ("csr", np.full(len(keep), q)),
             ):
                 cols[k].append(v[keep])  # fmt: skip
         cat = {k: np.concatenate(v) if v else np.zeros(0, np.int64) for k, v in cols.items()}
-        order = np.lexsort((cat["index"], cat["delay"], cat["target"], cat["source"]))
+        order = np.lexsort((cat["index"], cat["csr"], cat["delay"], cat["target"],
+                            cat["source"]))  # fmt: skip
         out = {k: v[order] for k, v in cat.items()}
         out["label"] = self._labels(out["source"], out["target"])
+        for q, p in enumerate(plastic):
+            out["label"][out["csr"] == q] = p.label
         out["source"], out["target"] = ids[out["source"]], ids[out["target"]]
         out["version"] = self._csr_version
         del out["delay"]
@@ -99,6 +111,8 @@ class _SynapseOps:
         projections with different models share the pair."""
         label = np.full(len(source), None, object)
         for p in self.projections:
+            if p.plastic:
+                continue
             mine = np.isin(source, p.pre) & np.isin(target, p.post)
             clash = mine & (label != None) & (label != p.label)  # noqa: E711
             label[mine] = p.label
@@ -106,14 +120,25 @@ class _SynapseOps:
         return label
 
     def synapse_values(self, where: dict, key: str) -> np.ndarray:
-        """``weight`` (pA or mV) or ``delay`` (ms) of the synapses ``where`` (from
+        """``weight`` (pA or mV), ``delay`` (ms) or, of plastic synapses only, an STDP
+        parameter or ``Kplus`` (the current trace) of the synapses ``where`` (from
         :meth:`connections`)."""
         self._check_version(where)
         out = np.zeros(len(where["index"]), np.float64)
-        for s in np.unique(where["shard"]):
-            mine = where["shard"] == s
-            syn = self._local_synapses(int(s))
-            value = syn.weight if key == "weight" else syn.delay * self.h
+        plastic = self._plastic_projections()
+        for s, q in {(int(s), int(q)) for s, q in zip(where["shard"], where["csr"],
+                                                        strict=True)}:  # fmt: skip
+            mine = (where["shard"] == s) & (where["csr"] == q)
+            if key in ("weight", "delay"):
+                syn = self._local_synapses(s, q)
+                value = syn.weight if key == "weight" else syn.delay * self.h
+            elif q < 0 or key not in SYNAPSE_DEFAULTS[plastic[q].plastic["model"]]:
+                raise ValueError(f"`{key}` is not a parameter of every selected synapse")
+            elif key == "Kplus":
+                value = self._local(self.state.plastic[q].kplus, s)
+            else:
+                out[mine] = plastic[q].plastic[key]
+                continue
             out[mine] = value[where["index"][mine]]
         return out
 
@@ -129,6 +154,16 @@ class _SynapseOps:
             raise ValueError(f"`{key}` must be finite; got {value.reshape(-1)[:4]}")
         value = np.broadcast_to(value, (n,))
         steps = delay_steps(value, self.h) if key == "delay" else None
+        plastic = np.flatnonzero(where["csr"] >= 0)
+        if key == "delay" and len(plastic):
+            raise ValueError("the delays of plastic synapses cannot be changed (yet)")
+        if len(plastic):  # weights that are state
+            self._set_plastic_weights(where, value, self._plastic_projections())
+            static = where["csr"] < 0
+            where = {k: v if k == "version" else v[static] for k, v in where.items()}
+            value = value[static]
+            if not static.any():
+                return
         layout = self._built["layout"]
         csrs, index = [], where["index"].copy()
         for s in self._local_shards():
@@ -156,6 +191,21 @@ class _SynapseOps:
             where["index"], where["version"] = index, self._csr_version
             if steps.size and (steps.min() < layout.m or steps.max() > layout.D - layout.m):
                 self._stale = True  # the ring buffer or the block length must change
+
+    def _set_plastic_weights(self, where, value, plastic) -> None:
+        for q, p in enumerate(plastic):
+            mine = where["csr"] == q
+            if mine.any() and np.any((value[mine] >= 0) != (p.plastic["Wmax"] >= 0)):
+                raise ValueError(f"`weight` and `Wmax` of a {p.plastic['model']} must have "
+                                 f"the same sign (Wmax={p.plastic['Wmax']:g})")  # fmt: skip
+        states = []
+        for s in self._local_shards():
+            state = self._local(self.state, s)
+            for q in range(len(plastic)):
+                mine = (where["shard"] == s) & (where["csr"] == q)
+                state.plastic[q].weight[where["index"][mine]] = value[mine]
+            states.append(state)
+        self.state = self._put(states)
 
     def _check_version(self, where: dict) -> None:
         if self._built is None or where["version"] != self._csr_version:

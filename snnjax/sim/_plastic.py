@@ -1,0 +1,216 @@
+r"""Plastic synapses on the device: their state, their delivery, the postsynaptic histories.
+
+Each ``Connect`` call with an STDP model (:mod:`._stdp`) is a *plastic projection*: its
+synapses onto a shard's neurons form their own CSR (grouped by source, delay, target, as
+the static one, :class:`~snnjax.sim.DeviceCSR`), and their weights are state
+(:class:`PlasticState`: weight, presynaptic trace :math:`K_+`, the step of the last
+presynaptic spike and how many postsynaptic spikes were paired, 16 bytes per synapse
+besides the CSR's 4-byte target|delay entry).
+
+Every local neuron keeps (:class:`PostHistory`, NEST's archiving node with a bounded
+length) the steps of its latest ``H`` spikes, by *ordinal* (spike number ``i`` at
+``i mod H``), and, for each of the last ``D`` steps (``D`` = the spike ring's length, the
+largest delay plus the block), its spike count up to that step, its last spike and the
+trace :math:`K_-` just after it. An update at step ``j`` through delay ``d`` reads both at
+``j - d``: the window's spikes are the ordinals the synapse has not paired yet, and the
+depression needs only the last spike before ``j - d``, so no update searches a history.
+
+Order of one block (``m`` steps, ``m`` at most the smallest delay): after the neuron
+updates and the exchange, the static synapses are delivered (:func:`~snnjax.sim.deliver`),
+then each plastic projection: every synapse a spike passes is updated first (NEST's
+``send``: facilitation by the postsynaptic spikes since its last presynaptic spike, then
+depression), then its new weight is added into the ring buffer. When no source spikes
+twice in the block all its spikes go in one pass, else step by step. Last, this block's
+local spikes join the histories. A spike of step ``j`` with delay ``d >= m`` reads
+postsynaptic spikes up to step ``j - d < t0``, all from earlier blocks: the result depends
+neither on the block length nor on the split (every synapse lives with its target).
+
+An update whose window's spikes were already dropped from the ``H`` kept (a neuron that
+spiked more than ``H`` times since the synapse's last presynaptic spike) is counted
+(``lost``); the run loop grows ``H`` and re-runs the chunk, so no pairing is ever
+silently missed.
+"""
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._delivery import DeviceCSR, for_synapses, ring_add, unpack
+from ._stdp import EMPTY, StdpParams, needs_window, pre_spike
+
+
+class PlasticArrays(NamedTuple):
+    """The fixed part of a plastic projection on one shard."""
+
+    csr: DeviceCSR  #: targets and delays (its ``weight`` is empty: weights are state)
+    params: StdpParams
+
+
+class PlasticState(NamedTuple):
+    """The state of a plastic projection's synapses, in CSR order."""
+
+    weight: jax.Array  #: ``float32[nnz]``
+    kplus: jax.Array  #: ``float32[nnz]`` presynaptic trace after the last presynaptic spike
+    tlast: jax.Array  #: ``int32[nnz]`` step of the last presynaptic spike (-1: none yet)
+    seen: jax.Array  #: ``int32[nnz]`` the target's spikes paired so far (up to tlast - d)
+
+
+class PostHistory(NamedTuple):
+    """The local neurons' spikes, as plastic synapses read them."""
+
+    step: jax.Array  #: ``int32[n, H]``: the step of spike ``i`` at ``[:, i % H]``
+    k_at: jax.Array  #: ``float32[n, H]``: :math:`K_-` just after spike ``i``, the same way
+    total: jax.Array  #: ``int32[n]``: spikes so far
+    count: jax.Array  #: ``int32[D, n]``: spikes up to step ``s`` at ``[s % D]``
+    last: jax.Array  #: ``int32[D, n]``: the last spike up to step ``s`` (EMPTY: none)
+    k: jax.Array  #: ``float32[D, n]``: :math:`K_-` just after that spike
+
+
+def empty_history(n: int, H: int, D: int) -> PostHistory:
+    return PostHistory(np.full((n, H), EMPTY, np.int32), np.zeros((n, H), np.float32),
+                       np.zeros(n, np.int32), np.zeros((D, n), np.int32),
+                       np.full((D, n), EMPTY, np.int32), np.zeros((D, n), np.float32))  # fmt: skip
+
+
+def rehash(step: np.ndarray, k_at: np.ndarray, total: np.ndarray, H: int):
+    """The spikes kept by ordinal (``[n, H0]``, spike ``i`` at ``i % H0``) in ``H`` slots:
+    the latest ``min(H, H0)`` of each neuron."""
+    n, H0 = step.shape
+    new_step, new_k = np.full((n, H), EMPTY, np.int32), np.zeros((n, H), np.float32)
+    for back in range(min(H, H0)):  # the back-th latest spike
+        ordinal = total.astype(np.int64) - 1 - back
+        ok = ordinal >= 0
+        rows = np.flatnonzero(ok)
+        new_step[rows, ordinal[ok] % H] = step[rows, ordinal[ok] % H0]
+        new_k[rows, ordinal[ok] % H] = k_at[rows, ordinal[ok] % H0]
+    return new_step, new_k
+
+
+def history_table(step, k_at, total, t: int, D: int):
+    """``(count, last, k)`` ``[D, n]`` rings for the steps ``t - D .. t - 1`` (step ``s`` at
+    ``s % D``) from the spikes kept by ordinal (exact while every spike of those steps is
+    kept)."""
+    steps = t - D + np.arange(D)
+    valid = step > EMPTY
+    after = valid[None] & (step[None] > steps[:, None, None])  # [D, n, H]
+    count = (total[None] - after.sum(-1)).astype(np.int32)
+    upto = np.where(valid[None] & ~after, step[None], EMPTY)
+    pick = upto.argmax(-1)
+    last = np.take_along_axis(upto, pick[..., None], -1)[..., 0].astype(np.int32)
+    k = np.where(
+        last > EMPTY,
+        np.take_along_axis(np.broadcast_to(k_at[None], upto.shape), pick[..., None], -1)[..., 0],
+        0.0,
+    )
+    slots = steps % D
+    out = [np.empty_like(x) for x in (count, last, k.astype(np.float32))]
+    for o, x in zip(out, (count, last, k.astype(np.float32)), strict=True):
+        o[slots] = x
+    return tuple(out)
+
+
+def deliver_plastic(model: str, ring, arrays: PlasticArrays, state: PlasticState,
+                    post: PostHistory, h_tau_minus, spikes, index, count, t0, *,
+                    tile: int):  # fmt: skip
+    """Update and deliver the synapses of one plastic projection for a block's spikes.
+
+    Args:
+        model: the STDP model (static).
+        ring: ``float32[2, D, n]`` the spike ring buffer.
+        arrays, state: the projection on this shard.
+        post: the local neurons' histories, up to the block's first step.
+        h_tau_minus: ``float32[n]`` resolution / ``tau_minus`` of each local neuron.
+        spikes: ``[m, n_sources]`` the block's spikes (all sources).
+        index, count: the block's spikes as listed by :func:`~snnjax.sim._delivery.
+            spike_list` (``j * n_sources + source``, multiplicity; 0 past the spikes).
+        t0: the block's first step.
+        tile: as :func:`~snnjax.sim.deliver`.
+
+    Returns:
+        ``(ring, state, lost)``: ``lost`` counts updates that missed a dropped spike.
+    """
+    csr, p = arrays.csr, arrays.params
+    if csr.packed.shape[0] == 0:
+        return ring, state, jnp.int32(0)
+    D, H = ring.shape[1], post.step.shape[1]
+    n_src = spikes.shape[1]
+    step_of, src = index // n_src, index % n_src
+
+    def update(carry, owner, syn, live):
+        ring, st, lost = carry
+        target, delay = unpack(csr, syn)
+        j = t0 + step_of[owner]
+        hi = (j - delay) % D  # the table slot of step j - d (and the one before)
+        before = (j - delay - 1) % D
+        seen, kplus = st.seen[syn], st.kplus[syn]
+
+        def entry(ordinal):
+            return post.step[target, ordinal % H]
+
+        w, kplus_new, seen_new = pre_spike(
+            model, p, st.weight[syn], kplus, st.tlast[syn], seen, j, delay,
+            post.count[hi, target], post.last[before, target], post.k[before, target],
+            entry, h_tau_minus[target])  # fmt: skip
+        bad = live & (seen < post.total[target] - H) & needs_window(model, kplus)
+        at = jnp.where(live, syn, st.weight.shape[0])  # past the end: dropped
+        st = PlasticState(*(x.at[at].set(v, mode="drop") for x, v in
+                            zip(st, (w, kplus_new, j, seen_new), strict=True)))  # fmt: skip
+        slot = (t0 % D + step_of[owner] + delay) % D
+        ring = ring_add(ring, slot, target, jnp.where(live, w * count[owner], 0.0))
+        return ring, st, lost + jnp.sum(bad, dtype=jnp.int32)
+
+    def one_pass(carry):  # no source spiked twice: no synapse is updated twice
+        return for_synapses(csr.ptr, src, count > 0, tile, update, carry)[0]
+
+    def step_by_step(carry):
+        def one_step(j, carry):
+            mine = (count > 0) & (step_of == j)
+            return for_synapses(csr.ptr, src, mine, tile, update, carry)[0]
+
+        return jax.lax.fori_loop(0, spikes.shape[0], one_step, carry)
+
+    twice = jnp.any(jnp.sum(spikes > 0, axis=0) > 1)
+    return jax.lax.cond(twice, step_by_step, one_pass, (ring, state, jnp.int32(0)))
+
+
+def record_post(post: PostHistory, spikes, t0, h_tau_minus, cap: int) -> PostHistory:
+    """Add a block's local spikes (``[m, n]`` counts; a count ``c`` is ``c`` spikes, as
+    NEST's parrot neuron) to the histories: their steps by ordinal, and per step the count,
+    the last spike and NEST's trace :math:`K_- \\leftarrow K_- e^{-(t - t_{last})/\\tau_-}
+    + 1` per spike. At most ``cap`` spikes per block (a bound the caller checks through
+    the block's spike count)."""
+    m, n = spikes.shape
+    D, H = post.count.shape[0], post.step.shape[1]
+    c = spikes.astype(jnp.int32)
+    prev = (t0 - 1) % D
+
+    def one_step(carry, x):
+        total, last, k = carry
+        j, cj = x
+        t = t0 + j
+        decayed = jnp.where(last > EMPTY, k * jnp.exp((last - t) * h_tau_minus), 0.0)
+        spiked = cj > 0
+        k = jnp.where(spiked, decayed + cj, k)
+        last = jnp.where(spiked, t, last)
+        return (total + cj, last, k), (total, total + cj, last, k, decayed)
+
+    init = (post.total, post.last[prev], post.k[prev])
+    _, (first, totals, lasts, ks, decayed) = jax.lax.scan(one_step, init, (jnp.arange(m), c))
+    slots = (t0 + jnp.arange(m)) % D
+    # the steps by ordinal: spike (j, i) with count c holds ordinals first[j, i] + 0 .. c - 1
+    flat = c.reshape(-1)
+    (idx,) = jnp.nonzero(flat > 0, size=min(cap, m * n), fill_value=m * n)
+    ok = idx < m * n
+    j, i = jnp.minimum(idx, m * n - 1) // n, jnp.minimum(idx, m * n - 1) % n
+    reps, base = jnp.where(ok, flat[jnp.minimum(idx, m * n - 1)], 0), first[j, i]
+
+    def write(r, hist):  # the r-th spike of each multiplicity: K_- grows by 1 per spike
+        at_i, at_h = jnp.where(r < reps, i, n), (base + r) % H  # row n: dropped
+        return (hist[0].at[at_i, at_h].set(t0 + j, mode="drop"),
+                hist[1].at[at_i, at_h].set(decayed[j, i] + r + 1, mode="drop"))  # fmt: skip
+
+    step, k_at = jax.lax.fori_loop(0, jnp.max(reps, initial=0), write, (post.step, post.k_at))
+    return PostHistory(step, k_at, totals[-1], post.count.at[slots].set(totals),
+                       post.last.at[slots].set(lasts), post.k.at[slots].set(ks))  # fmt: skip

@@ -1,0 +1,335 @@
+"""STDP synapses: hand-computed weight changes, NEST's algorithm in float64, any split,
+checkpoints, bad parameters, and (``make test-peers``) NEST 3.10 itself."""
+
+import json
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from test_sim_distributed import ROOT, _mpirun
+
+import snnjax.sim as nest
+from snnjax.analysis import weight_histogram_plot
+from snnjax.sim import Simulator
+from snnjax.sim._stdp import STDP_MODELS, SYNAPSE_DEFAULTS, reference
+
+H = 0.1
+
+
+def _pair(model, pre, post, *, delay=1.0, history=16, **params):
+    """One plastic synapse from a parrot spiking at ``pre`` onto an ``iaf_psc_delta`` forced
+    to spike at ``post`` (a kick; generator spikes 1 ms earlier). Returns (the weight that
+    GetConnections sees, the synapse's parameters, the simulator)."""
+    sim = Simulator(H, seed=1, stdp_history=history)
+    g_pre = sim.create("spike_generator", 1, {"spike_times": np.asarray(pre, float) - 1.0})
+    g_post = sim.create("spike_generator", 1, {"spike_times": np.asarray(post, float) - 1.0})
+    par = sim.create("parrot_neuron")
+    # a threshold that only the kick reaches, whatever the plastic weights do
+    cell = sim.create("iaf_psc_delta", 1, {"t_ref": 0.5, "V_th": 1e4})
+    sim.connect(g_pre, par)
+    sim.connect(g_post, cell, syn_spec={"weight": 1e5, "delay": 1.0})
+    params = {"lambda" if k == "lam" else k: v for k, v in params.items()}
+    spec = {**SYNAPSE_DEFAULTS[model], "weight": 1.0, "delay": delay, **params}
+    sim.connect(par, cell, syn_spec={**spec, "synapse_model": model})
+    rec = sim.create("spike_recorder")
+    sim.connect(par, rec)
+    sim.connect(cell, rec)
+    sim.simulate(float(max(*pre, *post)) + 5.0)
+    where = sim.connections()
+    events = sim.events(rec[0])
+    for ids, times in ((par, pre), (cell, post)):
+        assert np.allclose(events["times"][events["senders"] == ids[0]], times)
+    return sim.synapse_values(where, "weight")[0], spec, sim
+
+
+def _fac(w, k, lam=0.01, Wmax=100.0, mu=1.0):
+    return Wmax * min(1.0, w / Wmax + lam * (1 - w / Wmax) ** mu * k)
+
+
+def _dep(w, k, lam=0.01, alpha=1.0, Wmax=100.0, mu=1.0):
+    return Wmax * max(0.0, w / Wmax - alpha * lam * (w / Wmax) ** mu * k)
+
+
+def test_stdp_synapse_hand_computed():
+    """Pre at 10 and 30 ms, post at 20 ms, d = 1 ms: the first pre spike changes nothing
+    (no post spike yet, K+ = 0); the second facilitates by the post spike with
+    K+ = e^{-(20 + 1 - 10)/20} and depresses with K- = e^{-(29 - 20)/20}."""
+    w, *_ = _pair("stdp_synapse", [10.0, 30.0], [20.0], lam=0.1, alpha=0.5)
+    expect = _dep(_fac(1.0, math.exp(-11 / 20), lam=0.1), math.exp(-9 / 20), lam=0.1, alpha=0.5)
+    assert w == pytest.approx(expect, rel=1e-6)
+
+
+def test_equal_times_and_dendritic_delay_edges():
+    """A post spike exactly at t_pre - d facilitates (the window's right end is inclusive)
+    but does not depress (the trace is read strictly before); one exactly at t_last - d
+    belongs to the earlier pre spike's window."""
+    d = 2.0
+    # post at 8 = 10 - d (first pre's window end), post at 28 = 30 - d (second's)
+    w, *_ = _pair("stdp_synapse", [10.0, 30.0], [8.0, 28.0], delay=d, lam=0.1)
+    k_plus = 1.0  # after the pre spike at 10
+    w1 = _dep(1.0, 0.0, lam=0.1)  # 8 is not strictly before 10 - d: no depression
+    w2 = _fac(w1, k_plus * math.exp((10 - 28 - d) / 20), lam=0.1)  # 8 is not in (8, 28]
+    w2 = _dep(w2, math.exp((8 - 28) / 20), lam=0.1)  # only 8 is strictly before 28
+    assert w == pytest.approx(w2, rel=1e-6)
+    # nearest neighbour, symmetric: every window post spike facilitates with e^{-dt/tau+}
+    w, *_ = _pair("stdp_nn_symm_synapse", [10.0, 30.0], [8.0, 28.0], delay=d, lam=0.1)
+    w1 = _dep(_fac(1.0, math.exp((0 - 8 - d) / 20), lam=0.1), 0.0, lam=0.1)
+    w2 = _dep(_fac(w1, math.exp((10 - 28 - d) / 20), lam=0.1), math.exp((8 - 28) / 20), lam=0.1)
+    assert w == pytest.approx(w2, rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("model", "params"),
+    [(m, {"lambda": 0.05}) for m in STDP_MODELS]
+    + [("stdp_synapse", {"mu_plus": 0.0, "mu_minus": 0.0, "alpha": 1.2, "Wmax": 5.0}),
+       ("stdp_synapse", {"mu_plus": 0.4, "mu_minus": 0.6, "tau_plus": 12.0, "Kplus": 0.5})],
+    ids=[*STDP_MODELS, "additive", "power-law"],
+)  # fmt: skip
+def test_rules_follow_nests_algorithm(model, params, rng):
+    """Random trains (post spikes also at pre spike times and at t_pre - d), each rule:
+    every update as NEST's algorithm in float64."""
+    pre = np.unique(np.round(rng.uniform(3.0, 300.0, 30), 1))
+    post = np.unique(np.concatenate([np.round(rng.uniform(3.0, 300.0, 40), 1), pre[5:10] - 1.5,
+                                     pre[10:13] + 0.0]))  # fmt: skip
+    post = post[np.concatenate([[True], np.diff(post) >= 0.6])]  # the cell's refractoriness
+    w, spec, _ = _pair(model, pre, post, delay=1.5, **params)
+    assert w == pytest.approx(reference(model, spec, pre, post, 1.5)[-1], rel=2e-5, abs=1e-5)
+
+
+def test_short_history_grows_and_the_result_stays_exact():
+    """With room for 2 spikes per neuron, 12 post spikes between two pre spikes: the run
+    grows the history (re-running the chunk) instead of missing a pairing."""
+    pre, post = [5.0, 60.0], list(np.arange(10.0, 58.0, 4.0))
+    w, spec, sim = _pair("stdp_synapse", pre, post, history=2, lam=0.1)
+    assert sim._built["layout"].H >= 16
+    assert w == pytest.approx(reference("stdp_synapse", spec, pre, post, 1.0)[-1], rel=1e-5)
+
+
+def _recurrent(devices=1, exchange="all_gather", placement="round_robin", seed=5, model=None):
+    sim = Simulator(H, seed=seed, devices=devices, exchange=exchange, placement=placement)
+    exc = sim.create("iaf_psc_alpha", 40, {"I_e": 300.0, "tau_minus": 30.0,
+                                           "V_m": nest.random.uniform(-70.0, -55.0)})  # fmt: skip
+    inh = sim.create("iaf_psc_alpha", 10, {"I_e": 300.0})
+    pg = sim.create("poisson_generator", 1, {"rate": 4000.0})
+    sim.connect(pg, np.concatenate([exc, inh]), syn_spec={"weight": 30.0})
+    for i, m in enumerate(model or STDP_MODELS[:2]):
+        sim.connect(exc, exc, {"rule": "pairwise_bernoulli", "p": 0.3, "allow_autapses": False},
+                    {"synapse_model": m, "weight": nest.random.uniform(20.0, 60.0),
+                     "delay": nest.random.uniform(0.5, 3.0), "lambda": 0.05 * (i + 1),
+                     "mu_plus": 0.0, "Wmax": 150.0})  # fmt: skip
+    sim.connect(exc, inh, {"rule": "fixed_indegree", "indegree": 10}, {"weight": 40.0})
+    sim.connect(inh, exc, {"rule": "fixed_indegree", "indegree": 5},
+                {"weight": -80.0, "delay": 1.0})  # fmt: skip
+    rec = sim.create("spike_recorder")
+    sim.connect(np.concatenate([exc, inh]), rec)
+    return sim, rec
+
+
+def _weights(sim):
+    where = sim.connections()
+    return where["source"], where["target"], sim.synapse_values(where, "weight")
+
+
+def test_plastic_network_is_identical_on_any_split():
+    ref, rec = _recurrent()
+    ref.simulate(150.0)
+    events = ref.events(rec[0])
+    src, tgt, w = _weights(ref)
+    assert len(events["times"]) > 200 and np.std(w) > 1.0  # spiking, weights spread
+    for devices, exchange, placement in [(2, "all_to_all", "block"),
+                                         (4, "point_to_point", "round_robin")]:  # fmt: skip
+        sim, rec = _recurrent(devices, exchange, placement)
+        sim.simulate(150.0)
+        got = sim.events(rec[0])
+        assert np.array_equal(got["senders"], events["senders"]), devices
+        assert np.array_equal(got["times"], events["times"]), devices
+        s2, t2, w2 = _weights(sim)
+        assert np.array_equal(s2, src) and np.array_equal(t2, tgt)
+        assert np.array_equal(w2, w), devices
+
+
+def test_checkpoint_restore_with_plasticity(tmp_path):
+    """60 ms, checkpoint, restore on 4 devices, 60 ms more: the weights, traces and spikes
+    of an uninterrupted 120 ms run."""
+    ref, rec = _recurrent()
+    ref.simulate(120.0)
+    first, _ = _recurrent()
+    first.simulate(60.0)
+    first.checkpoint(tmp_path / "ck")
+    sim, rec2 = _recurrent(devices=4)
+    sim.restore(tmp_path / "ck")
+    sim.simulate(60.0)
+    for key in ("senders", "times"):
+        assert np.array_equal(sim.events(rec2[0])[key], ref.events(rec[0])[key])
+    for a, b in zip(_weights(sim), _weights(ref), strict=True):
+        assert np.array_equal(a, b)
+    assert np.array_equal(_kplus(sim), _kplus(ref))
+
+
+def _kplus(sim):
+    where = sim.connections()
+    keep = where["label"] == "stdp_synapse"
+    return sim.synapse_values({k: v if k == "version" else v[keep] for k, v in where.items()},
+                              "Kplus")  # fmt: skip
+
+
+def test_rebuild_after_connect_keeps_the_plastic_state():
+    sim, _ = _recurrent()
+    sim.simulate(50.0)
+    before = _weights(sim)
+    history = np.asarray(sim.state.post.step).copy()
+    new = sim.create("iaf_psc_alpha", 3)
+    sim.connect(new, new, syn_spec={"synapse_model": "stdp_synapse", "weight": 5.0})
+    sim.prepare()  # rebuilt with the new neurons and synapses
+    _, tgt, w = _weights(sim)
+    old = ~np.isin(tgt, new)
+    assert np.array_equal(w[old], before[2]) and np.all(w[~old] == 5.0)
+    assert np.array_equal(np.asarray(sim.state.post.step)[: history.shape[0]], history)
+    sim.simulate(20.0)
+
+
+def test_facade_copy_model_set_defaults_and_get_connections():
+    nest.ResetKernel()
+    nest.CopyModel("stdp_synapse", "my_stdp", {"lambda": 0.02, "Wmax": 80.0})
+    nest.SetDefaults("my_stdp", {"alpha": 1.1})
+    assert nest.GetDefaults("my_stdp", ("lambda", "alpha", "Wmax", "tau_plus")) == (
+        0.02, 1.1, 80.0, 20.0)  # fmt: skip
+    pop = nest.Create("iaf_psc_alpha", 6, {"I_e": 400.0})
+    nest.Connect(pop[:3], pop[3:], "all_to_all", {"synapse_model": "my_stdp", "weight": 40.0})
+    nest.Connect(pop[3:], pop[:3], "all_to_all", {"weight": 10.0})
+    nest.Simulate(200.0)
+    conns = nest.GetConnections(synapse_model="my_stdp")
+    assert len(conns) == 9 and set(conns.get("synapse_model")) == {"my_stdp"}
+    w = conns.get("weight")
+    assert np.all(w != 40.0) and np.all((w > 0) & (w <= 80.0))
+    assert np.all(conns.get("Wmax") == 80.0) and np.all(conns.get("alpha") == 1.1)
+    conns.set(weight=12.0)
+    assert np.all(nest.GetConnections(synapse_model="my_stdp").get("weight") == 12.0)
+    static = nest.GetConnections(synapse_model="static_synapse")
+    assert len(static) == 9 and np.all(static.get("weight") == 10.0)
+    with pytest.raises(ValueError, match="delays of plastic synapses"):
+        conns.set(delay=2.0)
+    with pytest.raises(ValueError, match="same sign"):
+        conns.set(weight=-1.0)
+    nest.Simulate(10.0)
+
+
+@pytest.mark.parametrize(
+    ("spec", "match"),
+    [({"Wmax": -10.0}, "same sign"), ({"tau_plus": -1.0}, "tau_plus"),
+     ({"lambda": -0.1}, "lambda"), ({"alpha": -1.0}, "alpha"), ({"mu_plus": -1.0}, "mu_plus"),
+     ({"Wmax": 0.0}, "Wmax"), ({"Kplus": -1.0}, "Kplus"), ({"tau_minus": 3.0}, "syn_spec key"),
+     ({"lambda": nest.random.uniform(0.0, 0.1)}, "must be a number"),
+     ({"synapse_model": "stdp_triplet_synapse"}, "synapse_model")],
+)  # fmt: skip
+def test_bad_parameters_name_the_argument_and_change_nothing(spec, match):
+    sim = Simulator(H)
+    pop = sim.create("iaf_psc_alpha", 3)
+    with pytest.raises(ValueError, match=match):
+        sim.connect(pop, pop, syn_spec={"synapse_model": "stdp_synapse", "weight": 5.0, **spec})
+    assert sim.projections == []
+    with pytest.raises(ValueError, match="tau_minus"):
+        sim.set(pop, {"tau_minus": 0.0})
+    assert sim.get(pop, "tau_minus") == [20.0] * 3
+    nest.ResetKernel()
+    with pytest.raises(ValueError, match="lambda"):
+        nest.CopyModel("stdp_synapse", "bad", {"lambda": -1.0})
+    with pytest.raises(ValueError, match="stdp_synapse parameter"):
+        nest.SetDefaults("stdp_synapse", {"lamda": 0.1})
+    assert nest.GetDefaults("stdp_synapse", "lambda") == 0.01
+
+
+def test_connectivity_bytes_per_plastic_synapse():
+    sim = Simulator(H)
+    pop = sim.create("iaf_psc_alpha", 100)
+    sim.connect(pop, pop, syn_spec={"synapse_model": "stdp_synapse", "weight": 5.0})
+    sim.prepare()
+    ptr = (pop.size + 1) * 8  # int64 row pointers of the static and the plastic CSR
+    assert (sim.connectivity_bytes - 2 * ptr) / sim.n_synapses == 20  # 4 CSR + 16 state
+
+
+# ------------------------------------------------------------------------------------------
+# NEST 3.10 itself (make test-peers)
+# ------------------------------------------------------------------------------------------
+RULES = [(m, {}) for m in STDP_MODELS] + [("stdp_synapse", {"mu_plus": 0.0, "mu_minus": 0.0})]
+
+
+def _nest_protocol(api, model, params, n_pre=20, n_post=5, seed=7):
+    """Parrots replay fixed trains (~20 Hz) onto ``iaf_psc_alpha`` cells driven near
+    threshold (I_e 350 pA; rheobase 375 pA), all to all through plastic synapses with
+    delays of 0.5-3 ms per connection; 1 s. Returns the weights (by source, target) and
+    the cells' spikes (senders and steps, by step then sender)."""
+    rng = np.random.default_rng(seed)
+    api.ResetKernel()
+    api.resolution = H
+    trains = [np.unique(np.round(rng.uniform(1.0, 1000.0, 20), 1)) for _ in range(n_pre)]
+    gens = api.Create("spike_generator", n_pre)
+    for g, times in zip(gens, trains, strict=True):
+        g.set(spike_times=times)
+    parrots = api.Create("parrot_neuron", n_pre)
+    cells = api.Create("iaf_psc_alpha", n_post, {"I_e": 350.0, "tau_minus": 25.0})
+    api.Connect(gens, parrots, "one_to_one")
+    spec = {"synapse_model": model, "weight": 45.0, "Wmax": 120.0, "lambda": 0.05, **params}
+    for cell in cells:  # one delay per connection
+        delays = np.round(rng.uniform(0.5, 3.0, (1, n_pre)), 1)
+        api.Connect(parrots, cell, "all_to_all", {**spec, "delay": delays if api.__name__ ==
+                                                  "nest" else delays[0]})  # fmt: skip
+    rec = api.Create("spike_recorder")
+    api.Connect(cells, rec)
+    api.Simulate(1000.0)
+    conns = api.GetConnections(parrots, cells)
+    src, tgt, w = (np.asarray(conns.get(k), float) for k in ("source", "target", "weight"))
+    order = np.lexsort((tgt, src))
+    ev = rec.get("events")
+    steps, senders = np.round(np.asarray(ev["times"]) / H).astype(int), np.asarray(ev["senders"])
+    by_time = np.lexsort((senders, steps))  # NEST lists a step's spikes in its own order
+    return w[order], senders[by_time], steps[by_time]
+
+
+@pytest.mark.peers
+@pytest.mark.parametrize(("model", "params"), RULES, ids=[*STDP_MODELS, "additive"])
+def test_weights_and_spikes_as_nest(model, params):
+    real = pytest.importorskip("nest")
+    w_ref, s_ref, t_ref = _nest_protocol(real, model, params)
+    w, s, t = _nest_protocol(nest, model, params)
+    assert len(t_ref) > 20 and np.std(w_ref) > 1.0  # the cells spike, the weights moved
+    assert np.array_equal(s, s_ref) and np.array_equal(t, t_ref)
+    np.testing.assert_allclose(w, w_ref, rtol=1e-4, atol=1e-3)
+
+
+def test_plastic_brunel_script_same_spikes_under_mpirun(tmp_path):
+    """``simulation/brunel_stdp.py`` on one process and on 2 MPI ranks: the same spikes;
+    the summary has the E -> E weights at every snapshot, and the plots are written."""
+    args = ["simulation/brunel_stdp.py", "--order", "40", "--simtime", "80", "--seed", "3",
+            "--snapshots", "2"]  # fmt: skip
+    out = {}
+    for name, ranks in (("one", 0), ("mpi", 2)):
+        flags = ["--out", str(tmp_path / f"{name}.json"), "--spikes-out",
+                 str(tmp_path / f"{name}.npz")]  # fmt: skip
+        if ranks:
+            proc = _mpirun(ranks, *args, *flags, "--no-plot")
+        else:
+            proc = subprocess.run([sys.executable, *args, *flags], cwd=ROOT,
+                                  capture_output=True, text=True)  # fmt: skip
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        out[name] = np.load(tmp_path / f"{name}.npz")
+    assert len(out["one"]["times"]) > 100
+    for key in ("senders", "times"):
+        assert np.array_equal(out["one"][key], out["mpi"][key])
+    summary = json.loads((tmp_path / "one.json").read_text())
+    snaps = summary["weights"]["snapshots"]
+    assert [s["t_ms"] for s in snaps] == [0.0, 40.0, 80.0]
+    assert snaps[0]["std"] == 0.0 and snaps[-1]["std"] > 0.0
+    assert sum(snaps[-1]["counts"]) == 160 * 16  # NE x CE plastic synapses
+    assert (tmp_path / "one_weights.png").stat().st_size > 10_000
+
+
+def test_weight_histogram_plot_checks_its_input(tmp_path):
+    with pytest.raises(ValueError, match="snapshots"):
+        weight_histogram_plot([], tmp_path / "w.png")
+    with pytest.raises(ValueError, match="bins"):
+        weight_histogram_plot([(0.0, np.ones(3))], tmp_path / "w.png", bins=0)
+    weight_histogram_plot([(0.0, np.ones(3))], tmp_path / "w.png")
+    assert (tmp_path / "w.png").exists()
