@@ -28,5 +28,8 @@ def test_readme_simulation_runs(tmp_path, monkeypatch):
     events = namespace["events"]
     assert len(events["times"]) > 100 and set(events["senders"]) <= set(range(1, 1001))
     monkeypatch.chdir(tmp_path)  # the continuation writes runs/ckpt
-    exec(compile(_block("GetConnections"), "README.md", "exec"), namespace)
+    exec(compile(_block("nest.Checkpoint"), "README.md", "exec"), namespace)
     assert len(namespace["conns"]) > 0 and (tmp_path / "runs" / "ckpt" / "LATEST").is_file()
+    exec(compile(_block("stdp_synapse"), "README.md", "exec"), namespace)
+    w = namespace["learned"]
+    assert len(w) == 800 * 20 and 0 < w.min() and w.max() <= 80.0 and w.std() > 0
