@@ -6,7 +6,7 @@ are read only at the start and the end, outside the timed simulation), and print
 Markdown table: build and simulation time, the snnjax/NEST ratio of simulation times,
 rates, the mean and spread of the E -> E weights at the end, memory per synapse and the
 peak RSS. Memory per synapse: snnjax's ``connectivity_bytes`` (CSRs, plastic state and row
-pointers) over all synapses; NEST's ``size_of`` of ``stdp_synapse`` (the connection object
+pointers) over all synapses; NEST's ``sizeof`` of ``stdp_synapse`` (the connection object
 alone, without NEST's per-synapse source tables) for its plastic synapses.
 
 Usage::
@@ -34,7 +34,7 @@ def _nest_size_of() -> int | None:
         import nest
     except ImportError:
         return None
-    return int(nest.GetDefaults("stdp_synapse", "size_of"))
+    return int(nest.GetDefaults("stdp_synapse", "sizeof"))
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
