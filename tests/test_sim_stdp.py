@@ -117,7 +117,8 @@ def _recurrent(devices=1, exchange="all_gather", placement="round_robin", seed=5
     for i, m in enumerate(model or STDP_MODELS[:2]):
         sim.connect(exc, exc, {"rule": "pairwise_bernoulli", "p": 0.3, "allow_autapses": False},
                     {"synapse_model": m, "weight": nest.random.uniform(20.0, 60.0),
-                     "delay": nest.random.uniform(0.5, 3.0), "lambda": 0.05 * (i + 1),
+                     "delay": nest.random.uniform(0.5, 3.0),
+                     "lambda": nest.random.uniform(0.02, 0.08) if i else 0.05,
                      "mu_plus": 0.0, "Wmax": 150.0})  # fmt: skip
     sim.connect(exc, inh, {"rule": "fixed_indegree", "indegree": 10}, {"weight": 40.0})
     sim.connect(inh, exc, {"rule": "fixed_indegree", "indegree": 5},
@@ -150,6 +151,28 @@ def test_plastic_network_is_identical_on_any_split():
         assert np.array_equal(w2, w), devices
 
 
+def test_random_rule_parameters_are_drawn_per_synapse_and_checked():
+    sim, _ = _recurrent()
+    sim.prepare()
+    where = sim.connections()
+    with pytest.raises(ValueError, match="not a parameter"):
+        sim.synapse_values(where, "lambda")  # the static synapses have none
+    where = _only(where, where["label"] != "static_synapse")
+    symm = where["label"] == "stdp_nn_symm_synapse"
+    lam = sim.synapse_values(where, "lambda")
+    assert np.all(lam[~symm] == 0.05)  # as given (NEST reports doubles)
+    assert lam[symm].min() >= 0.02 and lam[symm].max() <= 0.08 and np.std(lam[symm]) > 0.01
+    with pytest.raises(ValueError, match="not a parameter"):
+        sim.synapse_values(where, "Kplus")  # the nn synapses have none
+    bad = Simulator(H)
+    pop = bad.create("iaf_psc_alpha", 20)
+    bad.connect(pop, pop, syn_spec={"synapse_model": "stdp_synapse", "weight": 1.0,
+                                    "tau_plus": nest.random.normal(5.0, 10.0)})  # fmt: skip
+    with pytest.raises(ValueError, match=r"Connect call 0 .*`tau_plus` must lie in"):
+        bad.prepare()
+    assert bad._built is None
+
+
 def test_checkpoint_restore_with_plasticity(tmp_path):
     """60 ms, checkpoint, restore on 4 devices, 60 ms more: the weights, traces and spikes
     of an uninterrupted 120 ms run."""
@@ -168,11 +191,13 @@ def test_checkpoint_restore_with_plasticity(tmp_path):
     assert np.array_equal(_kplus(sim), _kplus(ref))
 
 
+def _only(where, keep):
+    return {k: v if k == "version" else v[keep] for k, v in where.items()}
+
+
 def _kplus(sim):
     where = sim.connections()
-    keep = where["label"] == "stdp_synapse"
-    return sim.synapse_values({k: v if k == "version" else v[keep] for k, v in where.items()},
-                              "Kplus")  # fmt: skip
+    return sim.synapse_values(_only(where, where["label"] == "stdp_synapse"), "Kplus")
 
 
 def test_rebuild_after_connect_keeps_the_plastic_state():
@@ -221,7 +246,7 @@ def test_facade_copy_model_set_defaults_and_get_connections():
     [({"Wmax": -10.0}, "same sign"), ({"tau_plus": -1.0}, "tau_plus"),
      ({"lambda": -0.1}, "lambda"), ({"alpha": -1.0}, "alpha"), ({"mu_plus": -1.0}, "mu_plus"),
      ({"Wmax": 0.0}, "Wmax"), ({"Kplus": -1.0}, "Kplus"), ({"tau_minus": 3.0}, "syn_spec key"),
-     ({"lambda": nest.random.uniform(0.0, 0.1)}, "must be a number"),
+     ({"lambda": [0.1, 0.2]}, "must be a number or a random parameter"),
      ({"synapse_model": "stdp_triplet_synapse"}, "synapse_model")],
 )  # fmt: skip
 def test_bad_parameters_name_the_argument_and_change_nothing(spec, match):

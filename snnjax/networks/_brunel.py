@@ -248,11 +248,16 @@ def build_brunel(nest: Any, params: BrunelParams | None = None) -> dict[str, Any
         "n_synapses_expected": n * (d.CE + d.CI),
     }
     if isinstance(p, PlasticBrunelParams):
+        sample = nodes_ex[: min(d.NE, OBSERVED_TARGETS)]  # PyNEST's get is memory-hungry
         net["observe"] = lambda: np.asarray(
-            nest.GetConnections(nodes_ex, nodes_ex).get("weight"), np.float64
+            nest.GetConnections(nodes_ex, sample).get("weight"), np.float64
         )
         net["snapshots"] = p.snapshots
     return net
+
+
+OBSERVED_TARGETS = 500
+"""The E neurons whose incoming E -> E weights :class:`PlasticBrunelParams` runs read."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -270,8 +275,9 @@ class PlasticBrunelParams(BrunelParams):
             keeps NEST's 20 ms.
         stdp_lambda, stdp_alpha: ``lambda`` and ``alpha`` of ``stdp_synapse``.
         mu: ``mu_plus = mu_minus``.
-        snapshots: how many times the E -> E weights are read during the run (equal
-            parts of it), for the weight histogram over time.
+        snapshots: how many times the E -> E weights (those onto the first
+            :data:`OBSERVED_TARGETS` E neurons) are read during the run (equal parts of
+            it), for the weight histogram over time.
 
     References:
         Morrison A, Aertsen A, Diesmann M (2007). Spike-timing-dependent plasticity in

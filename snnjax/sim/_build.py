@@ -38,13 +38,14 @@ from ._network import (
 from ._nodes import spike_generator_steps
 from ._placement import place
 from ._plastic import PlasticArrays, PlasticState, empty_history
-from ._stdp import stdp_params
+from ._random import Parameter
+from ._stdp import check_stdp, stdp_params
 from .models import INITIAL_STATE, get_model
 
 _KEY_POISSON = 0x9015
 # What a build sets (restored when a rebuild fails).
 _BUILT = ("_built", "_stale", "state", "owner", "_slots", "stats", "_sg_steps", "_watched",
-          "_executables", "_ran", "_csr_version", "_sample_order", "n_synapses",
+          "_executables", "_ran", "_csr_version", "_sample_order", "n_synapses", "_plastic_values",
           "connectivity_bytes")  # fmt: skip
 _NEVER = 2**30  # "stop = inf" in steps
 
@@ -102,7 +103,9 @@ class _Builder:
             shards.append(self._build_shard(s, populations, caps, base, table, first))
             build_s.append(time.perf_counter() - t)
         csrs = [sh.pop("csr") for sh in shards]
-        plastic = [sh.pop("plastic") for sh in shards]  # [shard][projection] CSRs
+        plastic = [[c for c, _ in sh["plastic"]] for sh in shards]  # [shard][projection] CSRs
+        self._plastic_values = {s: [v for _, v in sh.pop("plastic")]
+                                for s, sh in zip(mine, shards, strict=True)}  # fmt: skip
         every = [[c, *p] for c, p in zip(csrs, plastic, strict=True)]
         has = (np.stack([np.any([np.diff(c.ptr) > 0 for c in cs], axis=0) for cs in every])
                if N else np.zeros((S, 0), bool))  # fmt: skip
@@ -132,25 +135,23 @@ class _Builder:
         m = max(1, min(min_delay, self.chunk))
         D = max((d for _, d in delays), default=1) + m
         Dx = max((int(c.delay.max()) for c in self.device_conns), default=0) + m
-        rules = [stdp_params(p.plastic, self.h) for p in self.projections if p.plastic]
         arrays = [
             NetworkArrays(csr=DeviceCSR.host(csr), sample_index=sample_index[s], gid=sh["gid"],
                           real=sh["real"], route=sh["route"], **sh["inputs"],
                           plastic=tuple(PlasticArrays(DeviceCSR.host(c)._replace(
-                              weight=np.zeros(0, np.float32)), r)
-                              for c, r in zip(pl, rules, strict=True)))
+                              weight=np.zeros(0, np.float32)), stdp_params(v, self.h))
+                              for c, v in zip(pl, self._plastic_values[s], strict=True)))
             for s, sh, csr, pl in zip(mine, shards, csrs, plastic, strict=True)
         ]  # fmt: skip
-        H = self.stdp_history if rules else 0
+        H = self.stdp_history if any(p.plastic for p in self.projections) else 0
         states = [
             SimState(sh["states"], np.zeros((2, D, n_local), np.float32), sh["ext"](Dx),
-                     tuple(PlasticState(c.weight, np.full(c.n_synapses, p.plastic.get(
-                         "Kplus", 0.0), np.float32), np.full(c.n_synapses, -1, np.int32),
-                         np.zeros(c.n_synapses, np.int32))
-                         for c, p in zip(pl, [p for p in self.projections if p.plastic],
-                                         strict=True)),
-                     empty_history(n_local, H, D if rules else 0))
-            for sh, pl in zip(shards, plastic, strict=True)
+                     tuple(PlasticState(c.weight, np.broadcast_to(
+                         v.get("Kplus", 0.0), c.weight.shape).astype(np.float32),
+                         np.full(c.n_synapses, -1, np.int32), np.zeros(c.n_synapses, np.int32))
+                         for c, v in zip(pl, self._plastic_values[s], strict=True)),
+                     empty_history(n_local, H, D if H else 0))
+            for s, sh, pl in zip(mine, shards, plastic, strict=True)
         ]  # fmt: skip
         del csrs, shards, plastic
         rate = m * self.h * 1e-3 * 100.0  # spikes per neuron and block at a 100 Hz guess
@@ -236,10 +237,13 @@ class _Builder:
             for p, pr in enumerate(self.projections)
             if (table is None or p >= first) and not pr.plastic
         ]  # fmt: skip
-        plastic = [
-            build_csr(N, [self._connect_projection(s, p)], slot_of, n_slots=int(base[-1]))
-            for p, pr in enumerate(self.projections) if pr.plastic
-        ]  # fmt: skip
+        plastic = []  # (CSR, rule parameters: numbers or per synapse in the CSR's order)
+        for p, pr in enumerate(self.projections):
+            if pr.plastic:
+                syn = self._connect_projection(s, p)
+                order = np.lexsort((slot_of[syn.target], syn.delay, syn.source))  # as the CSR
+                values = {**pr.plastic, **{k: v[order] for k, v in (syn.extra or {}).items()}}
+                plastic.append((build_csr(N, [syn], slot_of, n_slots=int(base[-1])), values))
         return {
             "csr": build_csr(N, (x for x in parts), slot_of, n_slots=int(base[-1])),
             "plastic": plastic,
@@ -251,15 +255,18 @@ class _Builder:
         }
 
     def _connect_projection(self, s: int, p: int):
-        """Projection ``p``'s synapses onto shard ``s``'s neurons."""
+        """Projection ``p``'s synapses onto shard ``s``'s neurons (with the random rule
+        parameters of a plastic one drawn per synapse, then checked)."""
         pr, owner = self.projections[p], self.owner
+        random = {k: v for k, v in (pr.plastic or {}).items() if isinstance(v, Parameter)}
         syn = connect(self.seed, p, pr.pre, pr.post, pr.post[owner[pr.post] == s], pr.conn,
-                      pr.weight, pr.delay, self.h)  # fmt: skip
-        if pr.plastic and np.any((syn.weight >= 0) != (pr.plastic["Wmax"] >= 0)):
-            raise ValueError(
-                f"`weight` and `Wmax` of a {pr.plastic['model']} must have the same sign; "
-                f"Connect call {p} drew weights of the other sign (Wmax={pr.plastic['Wmax']:g})"
-            )
+                      pr.weight, pr.delay, self.h, extra=random)  # fmt: skip
+        if pr.plastic:
+            try:
+                check_stdp(pr.plastic["model"], {**pr.plastic, **(syn.extra or {}),
+                                                 "weight": syn.weight})  # fmt: skip
+            except ValueError as err:
+                raise ValueError(f"Connect call {p} (drawn per synapse): {err}") from None
         return syn
 
     def _inputs(self, s: int, populations, slices) -> dict:
@@ -307,10 +314,12 @@ class _Builder:
 
     def fingerprint(self) -> int:
         """A checksum of the network's structure: seed, resolution, nodes (models,
-        counts) and connections, not parameter values nor how it is split."""
+        counts) and connections (with their plasticity rules), not neuron parameter values
+        nor how it is split."""
         desc = repr((self.h, self.seed, [(g.model, g.n, g.shard) for g in self.groups],
                      [(p.pre.tobytes(), p.post.tobytes(), p.conn, repr(p.weight),
-                       repr(p.delay), p.label) for p in self.projections],
+                       repr(p.delay), p.label, *([p.plastic] if p.plastic else []))
+                      for p in self.projections],
                      [(c.kind, c.device.tobytes(), c.neuron.tobytes(), c.weight.tobytes(),
                        c.delay.tobytes()) for c in self.device_conns],
                      sorted((k, sorted(v)) for k, v in self.watch.items()),

@@ -96,6 +96,7 @@ class Synapses:
     target: np.ndarray  # int64 global ids
     weight: np.ndarray  # float32
     delay: np.ndarray  # int32 steps
+    extra: dict | None = None  # other per-synapse values drawn (name -> float64 array)
 
 
 def _keys(seed: int, projection: int, domain: int):
@@ -179,6 +180,7 @@ def connect(
     weight: Any,
     delay: Any,
     resolution: float,
+    extra: dict | None = None,
 ) -> Synapses:
     """The synapses of one projection onto ``local_targets`` (a subset of ``targets``).
 
@@ -191,6 +193,8 @@ def connect(
         weight, delay: a number, a per-synapse array (``one_to_one``/``all_to_all``) or a
             random parameter; delays in ms, rounded to steps of ``resolution`` as NEST does.
         resolution: the time step ``h`` in ms.
+        extra: other per-synapse random parameters to draw, ``{name: Parameter}`` (e.g.
+            STDP rule parameters); each from its own keys (domains 3, 4, ... in order).
 
     Raises:
         ValueError: impossible rule parameters or delays outside ``[h, (2**31 - 1) h]``.
@@ -222,8 +226,16 @@ def connect(
     if np.any(~np.isfinite(w)):
         raise ValueError("`weight` draws could not be kept within their redraw bounds")
     steps = delay_steps(d, resolution)
+    drawn = {
+        name: np.asarray(_values(spec, seed, projection, 3 + i, owner, index), np.float64)
+        for i, (name, spec) in enumerate((extra or {}).items())
+    }
     return Synapses(
-        sources[src_idx.astype(np.int64)], owner, np.asarray(w, np.float32).copy(), steps
+        sources[src_idx.astype(np.int64)],
+        owner,
+        np.asarray(w, np.float32).copy(),
+        steps,
+        drawn or None,
     )
 
 

@@ -249,14 +249,15 @@ class _Description:
         plastic, label = None, label or model
         if model in STDP_MODELS:
             for key in (*RULE_PARAMS, "Kplus"):
-                if key in syn and (isinstance(syn[key], Parameter) or np.ndim(syn[key])):
+                if key in syn and not isinstance(syn[key], Parameter) and np.ndim(syn[key]):
                     raise ValueError(
-                        f"`{key}` of a {model} must be a number (one value per Connect call;"
-                        " per-synapse rule parameters are not supported yet)"
+                        f"`{key}` of a {model} must be a number or a random parameter "
+                        "(nest.random.*: drawn per synapse)"
                     )
             check_stdp(model, syn)
-            plastic = {"model": model, **{k: float(syn.pop(k)) for k in list(syn)
-                                           if k not in ("weight", "delay")}}  # fmt: skip
+            plastic = {"model": model, **{
+                k: v if isinstance(v := syn.pop(k), Parameter) else float(v)
+                for k in list(syn) if k not in ("weight", "delay")}}  # fmt: skip
         pre, post = np.asarray(pre, np.int64).reshape(-1), np.asarray(post, np.int64).reshape(-1)
         if not len(pre) or not len(post):
             raise ValueError("`pre` and `post` must not be empty")

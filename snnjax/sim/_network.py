@@ -17,7 +17,9 @@ Time is cut into blocks of ``m`` steps, ``m`` at most the smallest neuron-to-neu
    buffers (NEST's update order, see :mod:`.models`);
 3. with several shards, the block's spikes are exchanged (:mod:`._exchange`) into a dense
    ``[m, N]`` block in canonical order; then they are delivered (:func:`~snnjax.sim.deliver`)
-   onto this shard's targets: they land ``>= m`` steps later, after the block.
+   onto this shard's targets: they land ``>= m`` steps later, after the block;
+4. with plastic synapses (:mod:`._plastic`): each plastic projection updates and delivers
+   the synapses the block's spikes pass, then the local spikes join the neurons' histories.
 
 Arrays and state are one shard's; :func:`on_mesh` runs the same function on every device of
 a mesh (``shard_map``), an :class:`~snnjax.sim._exchange.MPIComm` between MPI ranks.

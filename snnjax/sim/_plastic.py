@@ -131,7 +131,7 @@ def deliver_plastic(model: str, ring, arrays: PlasticArrays, state: PlasticState
     Returns:
         ``(ring, state, lost)``: ``lost`` counts updates that missed a dropped spike.
     """
-    csr, p = arrays.csr, arrays.params
+    csr = arrays.csr
     if csr.packed.shape[0] == 0:
         return ring, state, jnp.int32(0)
     D, H = ring.shape[1], post.step.shape[1]
@@ -145,6 +145,7 @@ def deliver_plastic(model: str, ring, arrays: PlasticArrays, state: PlasticState
         hi = (j - delay) % D  # the table slot of step j - d (and the one before)
         before = (j - delay - 1) % D
         seen, kplus = st.seen[syn], st.kplus[syn]
+        p = StdpParams(*(x[syn] if x.shape[0] > 1 else x for x in arrays.params))
 
         def entry(ordinal):
             return post.step[target, ordinal % H]

@@ -73,30 +73,36 @@ class StdpParams(NamedTuple):
 
 
 def check_stdp(model: str, spec: dict) -> None:
-    """Raise a ``ValueError`` naming the first bad parameter of a ``model`` synapse."""
-    check_range("tau_plus", spec["tau_plus"], low=0.0, low_inclusive=False)
-    for name in ("lambda", "alpha", "mu_plus", "mu_minus"):
-        check_range(name, spec[name], low=0.0)
-    check_range("Wmax", spec["Wmax"])
-    if spec["Wmax"] == 0:
-        raise ValueError("`Wmax` must not be 0 (weights are normalised by it)")
-    if "Kplus" in spec:
-        check_range("Kplus", spec["Kplus"], low=0.0)
-    weight = spec["weight"]
-    if not isinstance(weight, Parameter):  # a random weight is checked when drawn
-        w = np.asarray(weight, np.float64)
-        if np.any((w >= 0) != (spec["Wmax"] >= 0)):
+    """Raise a ``ValueError`` naming the first bad parameter of a ``model`` synapse.
+
+    Values are numbers or, drawn per synapse, arrays; random parameters not yet drawn
+    (:mod:`snnjax.sim.random`) are checked once drawn (at the build).
+    """
+    given = {k: v for k, v in spec.items() if not isinstance(v, Parameter)}
+    if "tau_plus" in given:
+        check_range("tau_plus", given["tau_plus"], low=0.0, low_inclusive=False)
+    for name in ("lambda", "alpha", "mu_plus", "mu_minus", "Kplus"):
+        if name in given:
+            check_range(name, given[name], low=0.0)
+    if "Wmax" in given:
+        check_range("Wmax", given["Wmax"])
+        if np.any(np.asarray(given["Wmax"]) == 0):
+            raise ValueError("`Wmax` must not be 0 (weights are normalised by it)")
+    if "weight" in given and "Wmax" in given:
+        w, wmax = np.asarray(given["weight"], np.float64), np.asarray(given["Wmax"])
+        if np.any((w >= 0) != (wmax >= 0)):
             raise ValueError(
                 f"`weight` and `Wmax` of a {model} must have the same sign (NEST); got "
-                f"Wmax={spec['Wmax']:g} and weights {np.ravel(w)[:4].tolist()}"
+                f"Wmax {np.ravel(wmax)[:4].tolist()} and weights {np.ravel(w)[:4].tolist()}"
             )
 
 
 def stdp_params(spec: dict, h: float) -> StdpParams:
-    """The device parameters of a checked ``spec``."""
-    values = (h / spec["tau_plus"], spec["lambda"], spec["alpha"], spec["mu_plus"],
-              spec["mu_minus"], spec["Wmax"])  # fmt: skip
-    return StdpParams(*(np.full(1, v, np.float32) for v in values))
+    """The device parameters of a checked ``spec`` (numbers: ``[1]``; per-synapse arrays,
+    in the CSR's order: ``[nnz]``)."""
+    values = (h / np.asarray(spec["tau_plus"], np.float64), spec["lambda"], spec["alpha"],
+              spec["mu_plus"], spec["mu_minus"], spec["Wmax"])  # fmt: skip
+    return StdpParams(*(np.asarray(v, np.float32).reshape(-1) for v in values))
 
 
 def facilitate(w, k, p: StdpParams):

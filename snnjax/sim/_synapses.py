@@ -137,8 +137,10 @@ class _SynapseOps:
             elif key == "Kplus":
                 value = self._local(self.state.plastic[q].kplus, s)
             else:
-                out[mine] = plastic[q].plastic[key]
-                continue
+                value = np.asarray(self._plastic_values[s][q][key], np.float64)
+                if value.ndim == 0:  # one value for the projection
+                    out[mine] = value
+                    continue
             out[mine] = value[where["index"][mine]]
         return out
 
