@@ -98,6 +98,37 @@ def test_rules_follow_nests_algorithm(model, params, rng):
     assert w == pytest.approx(reference(model, spec, pre, post, 1.5)[-1], rel=2e-5, abs=1e-5)
 
 
+def test_weight_recorder_records_every_transmitted_weight():
+    """NEST's weight_recorder: one event per presynaptic spike through a recorded synapse,
+    at the spike's time, with the weight it transmitted (NEST's algorithm in float64);
+    start/stop and n_events = 0 as for the other recorders."""
+    pre, post = [5.0, 9.0, 20.0, 33.3, 41.0], [7.0, 15.0, 30.0]
+    sim = Simulator(H, seed=1)
+    wr = sim.create("weight_recorder", 1, {"start": 8.0})
+    g = [sim.create("spike_generator", 1, {"spike_times": np.asarray(t) - 1.0})
+         for t in (pre, post)]  # fmt: skip
+    par = sim.create("parrot_neuron")
+    cell = sim.create("iaf_psc_delta", 1, {"V_th": 1e4})
+    sim.connect(g[0], par)
+    sim.connect(g[1], cell, syn_spec={"weight": 1e5})
+    spec = {**SYNAPSE_DEFAULTS["stdp_synapse"], "weight": 10.0, "delay": 1.0, "lambda": 0.1}
+    sim.connect(par, cell, syn_spec={**spec, "synapse_model": "stdp_synapse",
+                                     "weight_recorder": wr})  # fmt: skip
+    symm = {k: v for k, v in spec.items() if k != "Kplus"}  # not recorded
+    sim.connect(par, cell, syn_spec={**symm, "synapse_model": "stdp_nn_symm_synapse"})
+    sim.simulate(45.0)
+    ev = sim.events(wr[0])
+    np.testing.assert_allclose(ev["times"], pre[1:])  # start = 8 ms
+    assert np.all(ev["senders"] == par[0]) and np.all(ev["targets"] == cell[0])
+    expect = reference("stdp_synapse", {**spec, "weight_recorder": None}, pre, post, 1.0)
+    np.testing.assert_allclose(ev["weights"], expect[1:], rtol=1e-6)
+    assert sim.get(wr, "n_events") == [4]
+    sim.set(wr, {"n_events": 0})
+    assert sim.get(wr, "n_events") == [0]
+    with pytest.raises(ValueError, match="weight_recorder"):
+        sim.connect(par, cell, syn_spec={"synapse_model": "stdp_synapse", "weight_recorder": par})
+
+
 def test_short_history_grows_and_the_result_stays_exact():
     """With room for 2 spikes per neuron, 12 post spikes between two pre spikes: the run
     grows the history (re-running the chunk) instead of missing a pairing."""
@@ -113,19 +144,29 @@ def _recurrent(devices=1, exchange="all_gather", placement="round_robin", seed=5
                                            "V_m": nest.random.uniform(-70.0, -55.0)})  # fmt: skip
     inh = sim.create("iaf_psc_alpha", 10, {"I_e": 300.0})
     pg = sim.create("poisson_generator", 1, {"rate": 4000.0})
+    wr = sim.create("weight_recorder")
     sim.connect(pg, np.concatenate([exc, inh]), syn_spec={"weight": 30.0})
     for i, m in enumerate(model or STDP_MODELS[:2]):
-        sim.connect(exc, exc, {"rule": "pairwise_bernoulli", "p": 0.3, "allow_autapses": False},
-                    {"synapse_model": m, "weight": nest.random.uniform(20.0, 60.0),
-                     "delay": nest.random.uniform(0.5, 3.0),
-                     "lambda": nest.random.uniform(0.02, 0.08) if i else 0.05,
-                     "mu_plus": 0.0, "Wmax": 150.0})  # fmt: skip
+        sim.connect(
+            exc,
+            exc,
+            {"rule": "pairwise_bernoulli", "p": 0.3, "allow_autapses": False},
+            {
+                "synapse_model": m,
+                "weight": nest.random.uniform(20.0, 60.0),
+                "delay": nest.random.uniform(0.5, 3.0),
+                "lambda": nest.random.uniform(0.02, 0.08) if i else 0.05,
+                "mu_plus": 0.0,
+                "Wmax": 150.0,
+                "weight_recorder": None if i else wr,
+            },
+        )
     sim.connect(exc, inh, {"rule": "fixed_indegree", "indegree": 10}, {"weight": 40.0})
     sim.connect(inh, exc, {"rule": "fixed_indegree", "indegree": 5},
                 {"weight": -80.0, "delay": 1.0})  # fmt: skip
     rec = sim.create("spike_recorder")
     sim.connect(np.concatenate([exc, inh]), rec)
-    return sim, rec
+    return sim, np.concatenate([rec, wr])  # the spike and the weight recorder
 
 
 def _weights(sim):
@@ -149,6 +190,8 @@ def test_plastic_network_is_identical_on_any_split():
         s2, t2, w2 = _weights(sim)
         assert np.array_equal(s2, src) and np.array_equal(t2, tgt)
         assert np.array_equal(w2, w), devices
+        for key, value in ref.events(rec[1]).items():  # the weight_recorder
+            assert len(value) > 1000 and np.array_equal(sim.events(rec[1])[key], value), key
 
 
 def test_random_rule_parameters_are_drawn_per_synapse_and_checked():
@@ -186,6 +229,8 @@ def test_checkpoint_restore_with_plasticity(tmp_path):
     sim.simulate(60.0)
     for key in ("senders", "times"):
         assert np.array_equal(sim.events(rec2[0])[key], ref.events(rec[0])[key])
+    for key, value in ref.events(rec[1]).items():  # the weight_recorder's, from 0
+        assert np.array_equal(sim.events(rec2[1])[key], value), key
     for a, b in zip(_weights(sim), _weights(ref), strict=True):
         assert np.array_equal(a, b)
     assert np.array_equal(_kplus(sim), _kplus(ref))
@@ -284,8 +329,10 @@ RULES = [(m, {}) for m in STDP_MODELS] + [("stdp_synapse", {"mu_plus": 0.0, "mu_
 def _nest_protocol(api, model, params, n_pre=20, n_post=5, seed=7):
     """Parrots replay fixed trains (~20 Hz) onto ``iaf_psc_alpha`` cells driven near
     threshold (I_e 350 pA; rheobase 375 pA), all to all through plastic synapses with
-    delays of 0.5-3 ms per connection; 1 s. Returns the weights (by source, target) and
-    the cells' spikes (senders and steps, by step then sender)."""
+    delays of 0.5-3 ms per connection, recorded by a weight_recorder; 1 s. Returns the
+    weights (by source, target), the cells' spikes (senders and steps, by step then
+    sender) and the recorded events (senders, targets, steps, weights by step, sender,
+    target)."""
     rng = np.random.default_rng(seed)
     api.ResetKernel()
     api.resolution = H
@@ -296,7 +343,10 @@ def _nest_protocol(api, model, params, n_pre=20, n_post=5, seed=7):
     parrots = api.Create("parrot_neuron", n_pre)
     cells = api.Create("iaf_psc_alpha", n_post, {"I_e": 350.0, "tau_minus": 25.0})
     api.Connect(gens, parrots, "one_to_one")
-    spec = {"synapse_model": model, "weight": 45.0, "Wmax": 120.0, "lambda": 0.05, **params}
+    wr = api.Create("weight_recorder")
+    api.CopyModel(model, "recorded", {"weight_recorder": wr})
+    spec = {"synapse_model": "recorded", "weight": 45.0, "Wmax": 120.0, "lambda": 0.05,
+            **params}  # fmt: skip
     for cell in cells:  # one delay per connection
         delays = np.round(rng.uniform(0.5, 3.0, (1, n_pre)), 1)
         api.Connect(parrots, cell, "all_to_all", {**spec, "delay": delays if api.__name__ ==
@@ -310,18 +360,25 @@ def _nest_protocol(api, model, params, n_pre=20, n_post=5, seed=7):
     ev = rec.get("events")
     steps, senders = np.round(np.asarray(ev["times"]) / H).astype(int), np.asarray(ev["senders"])
     by_time = np.lexsort((senders, steps))  # NEST lists a step's spikes in its own order
-    return w[order], senders[by_time], steps[by_time]
+    wev = {k: np.asarray(v) for k, v in wr.get("events").items()}
+    w_steps = np.round(wev["times"] / H).astype(int)
+    w_order = np.lexsort((wev["targets"], wev["senders"], w_steps))
+    recorded = np.stack([wev["senders"], wev["targets"], w_steps, wev["weights"]])[:, w_order]
+    return w[order], senders[by_time], steps[by_time], recorded
 
 
 @pytest.mark.peers
 @pytest.mark.parametrize(("model", "params"), RULES, ids=[*STDP_MODELS, "additive"])
 def test_weights_and_spikes_as_nest(model, params):
     real = pytest.importorskip("nest")
-    w_ref, s_ref, t_ref = _nest_protocol(real, model, params)
-    w, s, t = _nest_protocol(nest, model, params)
+    w_ref, s_ref, t_ref, rec_ref = _nest_protocol(real, model, params)
+    w, s, t, rec = _nest_protocol(nest, model, params)
     assert len(t_ref) > 20 and np.std(w_ref) > 1.0  # the cells spike, the weights moved
     assert np.array_equal(s, s_ref) and np.array_equal(t, t_ref)
     np.testing.assert_allclose(w, w_ref, rtol=1e-4, atol=1e-3)
+    # the weight_recorder: every transmitted weight, at the same times
+    assert rec.shape == rec_ref.shape and np.array_equal(rec[:3], rec_ref[:3])
+    np.testing.assert_allclose(rec[3], rec_ref[3], rtol=1e-4, atol=1e-3)
 
 
 def test_plastic_brunel_script_same_spikes_under_mpirun(tmp_path):

@@ -176,6 +176,10 @@ class _Builder:
             max_route=min(send, n_local * m),
             plastic=tuple(p.plastic["model"] for p in self.projections if p.plastic),
             H=self.stdp_history if any(p.plastic for p in self.projections) else 0,
+            recorded=tuple(
+                p.plastic["weight_recorder"] is not None for p in self.projections if p.plastic
+            ),
+            max_events=max(64, math.ceil(expected)),
         )
         arrays, state = self._put(arrays), self._put(states)
         self._built = {"arrays": arrays, "layout": layout, "N": N,

@@ -29,6 +29,7 @@ from ._connect import Synapses
 
 FORMAT = 1
 _ARRAYS = ("spike_times", "spike_weights", "spike_multiplicities")
+_WEIGHT_EVENTS = ("projection", "sender", "target", "step", "weight")
 
 
 class _Checkpointer:
@@ -68,7 +69,7 @@ class _Checkpointer:
                 "connections, seed or resolution differ from this one's); restore it into "
                 "the network of the script that wrote it"
             )
-        if self.t_steps or self._spikes or self._samples:
+        if self.t_steps or self._spikes or self._samples or self._weight_events:
             raise ValueError("restore into a freshly built network (this one has already run)")
         with np.load(folder / "state.npz") as z:
             arrays = dict(z)
@@ -96,6 +97,7 @@ class _Checkpointer:
         }  # fmt: skip
         self._scatter_state(state)
         self._spikes = [(arrays["spikes/neuron"], arrays["spikes/step"])]
+        self._weight_events = [tuple(arrays[f"weight_events/{k}"] for k in _WEIGHT_EVENTS)]
         self._samples = [
             (arrays[f"samples/{i}/steps"], [tuple(k) for k in keys], arrays[f"samples/{i}/values"])
             for i, keys in enumerate(meta["sample_keys"])
@@ -142,6 +144,9 @@ class _Checkpointer:
         spikes = self._spikes or [(np.zeros(0, np.int64), np.zeros(0, np.int64))]
         out["spikes/neuron"] = np.concatenate([n for n, _ in spikes])
         out["spikes/step"] = np.concatenate([t for _, t in spikes])
+        events = self._weight_events or [(np.zeros(0, np.int64),) * 4 + (np.zeros(0),)]
+        for k, part in zip(_WEIGHT_EVENTS, zip(*events, strict=True), strict=True):
+            out[f"weight_events/{k}"] = np.concatenate(part)
         for i, (steps, _, values) in enumerate(self._samples):
             out[f"samples/{i}/steps"], out[f"samples/{i}/values"] = steps, values
         if table is not None:

@@ -24,6 +24,7 @@ from .._errors import check_one_of, check_range
 from ._connect import ConnSpec, bucket, delay_steps
 from ._nodes import (
     GENERATORS,
+    RECORDERS,
     _DeviceConn,
     _Group,
     check_kind,
@@ -151,7 +152,7 @@ class _Description:
         for group, pos in self._group_of(ids):
             new = {}
             for key, value in params.items():
-                if key == "n_events" and group.model in ("spike_recorder", "multimeter"):
+                if key == "n_events" and group.model in RECORDERS:
                     if value != 0:
                         raise ValueError(f"`n_events` can only be set to 0; got {value!r}")
                     continue
@@ -213,7 +214,7 @@ class _Description:
             if key == "model":
                 out += [group.model] * len(pos)
                 continue
-            if key == "n_events" and group.model in ("spike_recorder", "multimeter"):
+            if key == "n_events" and group.model in RECORDERS:
                 first = group.first
                 out += [len(self.events(first + p)["times"]) for p in pos]
                 continue
@@ -247,6 +248,9 @@ class _Description:
         for key in syn:
             check_one_of("syn_spec key", key, SYNAPSE_DEFAULTS[model])
         plastic, label = None, label or model
+        recorder = syn.pop("weight_recorder", None)
+        if recorder is not None:
+            recorder = self._weight_recorder(recorder)
         if model in STDP_MODELS:
             for key in (*RULE_PARAMS, "Kplus"):
                 if key in syn and not isinstance(syn[key], Parameter) and np.ndim(syn[key]):
@@ -255,7 +259,7 @@ class _Description:
                         "(nest.random.*: drawn per synapse)"
                     )
             check_stdp(model, syn)
-            plastic = {"model": model, **{
+            plastic = {"model": model, "weight_recorder": recorder, **{
                 k: v if isinstance(v := syn.pop(k), Parameter) else float(v)
                 for k in list(syn) if k not in ("weight", "delay")}}  # fmt: skip
         pre, post = np.asarray(pre, np.int64).reshape(-1), np.asarray(post, np.int64).reshape(-1)
@@ -296,6 +300,13 @@ class _Description:
             )
         if self._built is not None:
             self._stale = True
+
+    def _weight_recorder(self, value) -> int:
+        """The node id of a ``weight_recorder`` given as ``syn_spec["weight_recorder"]``."""
+        ids = np.asarray(getattr(value, "tolist", lambda: value)(), np.int64).reshape(-1)
+        if len(ids) != 1 or self._kinds(ids, "weight_recorder") != "weight_recorder":
+            raise ValueError(f"`weight_recorder` must be one weight_recorder node; got {value!r}")
+        return int(ids[0])
 
     def _kinds(self, ids, name) -> str:
         kinds = {"neuron" if g.is_neuron else g.model for g, _ in self._group_of(ids)}

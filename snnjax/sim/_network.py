@@ -70,6 +70,8 @@ class Layout:
         max_route: capacity for one shard's spikes routed to one destination.
         plastic: the STDP model of each plastic projection (:mod:`._plastic`).
         H: spikes kept per neuron for the plastic synapses (0 without any).
+        recorded: per plastic projection, whether a ``weight_recorder`` records it.
+        max_events: capacity for the updates one recorded projection makes in a block.
     """
 
     models: tuple[Any, ...]
@@ -89,6 +91,8 @@ class Layout:
     max_route: int = 1
     plastic: tuple[str, ...] = ()
     H: int = 0
+    recorded: tuple[bool, ...] = ()
+    max_events: int = 1
 
 
 class PoissonInput(NamedTuple):
@@ -179,6 +183,7 @@ class Record(NamedTuple):
     samples: jax.Array  #: ``[blocks, steps, n_sampled]`` sampled recordables
     n_bad: jax.Array  #: non-finite neuron state values at the end of each block (solver failure)
     n_lost: jax.Array  #: plastic updates that needed a spike dropped from a history
+    weights: tuple = ()  #: a :class:`~snnjax.sim._plastic.WeightEvents` per recorded projection
 
 
 def poisson_table(lam: float) -> np.ndarray:
@@ -295,15 +300,18 @@ def _block(layout, comm, arrays: NetworkArrays, steps: int, state: SimState, t0,
     dense, sent = (spikes, None) if one else _exchange(layout, comm, arrays, spikes)
     ring, out = deliver(ring, arrays.csr, dense, t0, max_spikes=layout.max_spikes,
                         tile=layout.tile)  # fmt: skip
-    plastic, post, n_lost = state.plastic, state.post, jnp.int32(0)
+    plastic, post, n_lost, weights = state.plastic, state.post, jnp.int32(0), []
     if layout.plastic:
         plastic = []
-        for model, pa, ps in zip(layout.plastic, arrays.plastic, state.plastic, strict=True):
-            ring, ps, lost = deliver_plastic(model, ring, pa, ps, post, arrays.h_tau_minus,
-                                             dense, out.index, out.count, t0,
-                                             tile=layout.tile)  # fmt: skip
+        for model, pa, ps, rec in zip(layout.plastic, arrays.plastic, state.plastic,
+                                      layout.recorded, strict=True):  # fmt: skip
+            ring, ps, lost, events = deliver_plastic(
+                model, ring, pa, ps, post, arrays.h_tau_minus, dense, out.index, out.count,
+                t0, tile=layout.tile, record=layout.max_events if rec else 0)  # fmt: skip
             plastic.append(ps)
             n_lost += lost
+            if rec:
+                weights.append(events)
         cap = layout.max_spikes if one else layout.max_send  # bounds the spiking neurons
         post = record_post(post, spikes, t0, arrays.h_tau_minus, cap)
     if one:  # its own spikes are the delivered ones
@@ -311,7 +319,7 @@ def _block(layout, comm, arrays: NetworkArrays, steps: int, state: SimState, t0,
     n_bad = sum(jnp.sum(~jnp.isfinite(x)) for x in jax.tree.leaves(neurons)
                 if jnp.issubdtype(x.dtype, jnp.floating))  # fmt: skip
     record = Record(sent.key, sent.count, sent.n_own, out.n_spikes, sent.n_route, samples,
-                    jnp.asarray(n_bad, jnp.int32), n_lost)  # fmt: skip
+                    jnp.asarray(n_bad, jnp.int32), n_lost, tuple(weights))  # fmt: skip
     return SimState(neurons, ring, ext, tuple(plastic), post), record
 
 

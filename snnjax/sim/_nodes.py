@@ -26,11 +26,12 @@ DEVICE_DEFAULTS: dict[str, dict[str, Any]] = {
         "start": 0.0, "stop": math.inf,
     },
     "spike_recorder": {"start": 0.0, "stop": math.inf},
+    "weight_recorder": {"start": 0.0, "stop": math.inf},
     "multimeter": {"record_from": (), "interval": 1.0, "start": 0.0, "stop": math.inf},
 }  # fmt: skip
 DEVICES = tuple(DEVICE_DEFAULTS)
 GENERATORS = ("poisson_generator", "dc_generator", "spike_generator")
-RECORDERS = ("spike_recorder", "multimeter")
+RECORDERS = ("spike_recorder", "weight_recorder", "multimeter")
 _ARRAY_PARAMS = ("spike_times", "spike_weights", "spike_multiplicities", "record_from")
 _FLAGS = ("allow_offgrid_times", "shift_now_spikes", "precise_times")
 

@@ -111,9 +111,18 @@ def history_table(step, k_at, total, t: int, D: int):
     return tuple(out)
 
 
+class WeightEvents(NamedTuple):
+    """What a ``weight_recorder`` records of one block: each update (capacity ``cap``)."""
+
+    syn: jax.Array  #: ``int32[cap]`` the synapse (CSR index on this shard)
+    step: jax.Array  #: ``int32[cap]`` the presynaptic spike's step
+    weight: jax.Array  #: ``float32[cap]`` the weight it transmitted
+    n: jax.Array  #: ``int32[]`` updates in the block (compare with ``cap``)
+
+
 def deliver_plastic(model: str, ring, arrays: PlasticArrays, state: PlasticState,
                     post: PostHistory, h_tau_minus, spikes, index, count, t0, *,
-                    tile: int):  # fmt: skip
+                    tile: int, record: int = 0):  # fmt: skip
     """Update and deliver the synapses of one plastic projection for a block's spikes.
 
     Args:
@@ -127,19 +136,32 @@ def deliver_plastic(model: str, ring, arrays: PlasticArrays, state: PlasticState
             spike_list` (``j * n_sources + source``, multiplicity; 0 past the spikes).
         t0: the block's first step.
         tile: as :func:`~snnjax.sim.deliver`.
+        record: capacity for the updates a ``weight_recorder`` records (0: none).
 
     Returns:
-        ``(ring, state, lost)``: ``lost`` counts updates that missed a dropped spike.
+        ``(ring, state, lost, events)``: ``lost`` counts updates that missed a dropped
+        spike; ``events`` (:class:`WeightEvents`, ``None`` without ``record``) are exact if
+        ``events.n <= record``.
     """
     csr = arrays.csr
+    events = (
+        WeightEvents(
+            jnp.zeros(record, jnp.int32),
+            jnp.zeros(record, jnp.int32),
+            jnp.zeros(record, jnp.float32),
+            jnp.int32(0),
+        )
+        if record
+        else None
+    )
     if csr.packed.shape[0] == 0:
-        return ring, state, jnp.int32(0)
+        return ring, state, jnp.int32(0), events
     D, H = ring.shape[1], post.step.shape[1]
     n_src = spikes.shape[1]
     step_of, src = index // n_src, index % n_src
 
     def update(carry, owner, syn, live):
-        ring, st, lost = carry
+        ring, st, lost, ev = carry
         target, delay = unpack(csr, syn)
         j = t0 + step_of[owner]
         hi = (j - delay) % D  # the table slot of step j - d (and the one before)
@@ -160,7 +182,13 @@ def deliver_plastic(model: str, ring, arrays: PlasticArrays, state: PlasticState
                             zip(st, (w, kplus_new, j, seen_new), strict=True)))  # fmt: skip
         slot = (t0 % D + step_of[owner] + delay) % D
         ring = ring_add(ring, slot, target, jnp.where(live, w * count[owner], 0.0))
-        return ring, st, lost + jnp.sum(bad, dtype=jnp.int32)
+        if ev is not None:  # the updates in order, past the capacity: dropped (and counted)
+            pos = jnp.where(live, ev.n + jnp.cumsum(live) - 1, record)
+            ev = WeightEvents(ev.syn.at[pos].set(syn, mode="drop"),
+                              ev.step.at[pos].set(j, mode="drop"),
+                              ev.weight.at[pos].set(w, mode="drop"),
+                              ev.n + jnp.sum(live, dtype=jnp.int32))  # fmt: skip
+        return ring, st, lost + jnp.sum(bad, dtype=jnp.int32), ev
 
     def one_pass(carry):  # no source spiked twice: no synapse is updated twice
         return for_synapses(csr.ptr, src, count > 0, tile, update, carry)[0]
@@ -173,7 +201,7 @@ def deliver_plastic(model: str, ring, arrays: PlasticArrays, state: PlasticState
         return jax.lax.fori_loop(0, spikes.shape[0], one_step, carry)
 
     twice = jnp.any(jnp.sum(spikes > 0, axis=0) > 1)
-    return jax.lax.cond(twice, step_by_step, one_pass, (ring, state, jnp.int32(0)))
+    return jax.lax.cond(twice, step_by_step, one_pass, (ring, state, jnp.int32(0), events))
 
 
 def record_post(post: PostHistory, spikes, t0, h_tau_minus, cap: int) -> PostHistory:

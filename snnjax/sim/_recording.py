@@ -32,6 +32,7 @@ class _Recorder:
                 parts = self.comm.allgather(spikes)
                 spikes = tuple(np.concatenate([p[i] for p in parts]) for i in range(2))
             self._spikes.append(spikes)
+        self._collect_weights(record, t0, per_block)
         if self._sample_order is not None:
             samples = record.samples.reshape(record.samples.shape[0], blocks * per_block, -1)
             if self.comm is not None:
@@ -39,14 +40,55 @@ class _Recorder:
             keys, shard, col = self._sample_order
             self._samples.append((t0 + np.arange(samples.shape[1]), keys, samples[shard, :, col].T))
 
+    def _collect_weights(self, record, t0, per_block) -> None:
+        """The updates of recorded plastic synapses: (projection, sender and target node
+        ids, step, weight), from every shard (under MPI every rank gets all)."""
+        layout = self._built["layout"]
+        recorded = [q for q, r in enumerate(layout.recorded) if r]
+        ids = self.neuron_ids()
+        for q, ev in zip(recorded, record.weights, strict=True):
+            parts = []
+            for i, s in enumerate(self._local_shards()):
+                valid = np.arange(ev.syn.shape[-1]) < ev.n[i][:, None]
+                syn = self._local_synapses(s, q)
+                index = ev.syn[i][valid]
+                parts.append((ids[syn.source[index]], ids[syn.target[index]], ev.step[i][valid],
+                              ev.weight[i][valid].astype(np.float64)))  # fmt: skip
+            if self.comm is not None:
+                parts = [p for part in self.comm.allgather(parts) for p in part]
+            cat = [np.concatenate([p[k] for p in parts]) for k in range(4)]
+            if len(cat[0]):
+                self._weight_events.append((np.full(len(cat[0]), q), *cat))
+
     def events(self, device: int) -> dict[str, np.ndarray]:
-        """A recorder's events, as NEST's ``events`` (``senders``, ``times`` in ms, ...)."""
+        """A recorder's events, as NEST's ``events`` (``senders``, ``times`` in ms, ...; a
+        ``weight_recorder``'s also ``targets`` and ``weights``)."""
         ((group, _),) = self._group_of([device])
         if group.model == "spike_recorder":
             return self._spike_events(int(device))
         if group.model == "multimeter":
             return self._multimeter_events(int(device))
-        raise ValueError(f"`device` must be a spike_recorder or a multimeter; got {group.model}")
+        if group.model == "weight_recorder":
+            return self._weight_recorder_events(int(device))
+        raise ValueError(f"`device` must be a recorder; got {group.model}")
+
+    def _weight_recorder_events(self, rid):
+        """In time order, then by sender and target (the same on any split)."""
+        plastic = [p for p in self.projections if p.plastic]
+        mine = [q for q, p in enumerate(plastic) if p.plastic["weight_recorder"] == rid]
+        empty = {**_EMPTY, "targets": np.zeros(0, np.int64), "weights": np.zeros(0)}
+        if not self._weight_events or not mine:
+            return empty
+        columns = zip(*self._weight_events, strict=True)
+        q, sender, target, step, weight = (np.concatenate(x) for x in columns)
+        keep = np.isin(q, mine) & self._recorded(rid, step)
+        order = np.lexsort((target[keep], sender[keep], step[keep]))
+        return {
+            "senders": sender[keep][order],
+            "targets": target[keep][order],
+            "times": (step[keep][order] + 1) * self.h,
+            "weights": weight[keep][order],
+        }
 
     def _recorded(self, rid: int, steps: np.ndarray, every: bool = False) -> np.ndarray:
         """Which events of steps ``steps`` recorder ``rid`` kept: inside the window (and on

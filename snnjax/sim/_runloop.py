@@ -80,6 +80,13 @@ class _Runner:
             if lost:
                 self._grow_history(layout, lost, t0, blocks * per_block)
                 continue
+            events = max((int(w.n.max()) for w in record.weights), default=0)
+            if self.comm is not None:
+                events = max(self.comm.allgather(events))
+            if events > layout.max_events:  # a weight_recorder's buffer: grow, re-run
+                grown = max(2 * layout.max_events, math.ceil(1.25 * events))
+                self._built["layout"] = dataclasses.replace(layout, max_events=grown)
+                continue
             bad = record.n_bad.sum(0)
             if self.comm is not None:
                 bad = np.sum(self.comm.allgather(bad), axis=0)

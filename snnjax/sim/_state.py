@@ -19,7 +19,7 @@ import dataclasses
 import numpy as np
 
 from ._network import SimState
-from ._nodes import GENERATORS
+from ._nodes import GENERATORS, RECORDERS
 from ._plastic import history_table, rehash
 from .models import INITIAL_STATE, RECORDABLES, get_model
 
@@ -151,7 +151,7 @@ class _StateOps:
                 keys = [k for k in params if k in INITIAL_STATE[group.model]]
                 if keys or "E_L" in params:
                     self._set_state(group, pos, keys, backup[id(group)])
-            elif group.model in ("spike_recorder", "multimeter"):
+            elif group.model in RECORDERS:
                 old = backup[id(group)]
                 for p in pos:
                     rid = group.first + int(p)

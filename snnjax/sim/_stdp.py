@@ -55,7 +55,10 @@ _RULE_DEFAULTS = {"tau_plus": 20.0, "lambda": 0.01, "alpha": 1.0, "mu_plus": 1.0
 #: NEST's defaults of every synapse model (``Kplus``: ``stdp_synapse``'s initial trace).
 SYNAPSE_DEFAULTS = {
     "static_synapse": {"weight": 1.0, "delay": 1.0},
-    **{m: {"weight": 1.0, "delay": 1.0, **_RULE_DEFAULTS} for m in STDP_MODELS},
+    **{
+        m: {"weight": 1.0, "delay": 1.0, **_RULE_DEFAULTS, "weight_recorder": None}
+        for m in STDP_MODELS
+    },
 }
 SYNAPSE_DEFAULTS["stdp_synapse"]["Kplus"] = 0.0
 EMPTY = -(2**30)  #: step of an empty entry of a postsynaptic spike history
