@@ -172,14 +172,18 @@ def deliver_plastic(model: str, ring, arrays: PlasticArrays, state: PlasticState
         def entry(ordinal):
             return post.step[target, ordinal % H]
 
+        tlast = st.tlast[syn]
         w, kplus_new, seen_new = pre_spike(
-            model, p, st.weight[syn], kplus, st.tlast[syn], seen, j, delay,
+            model, p, st.weight[syn], kplus, tlast, seen, j, delay,
             post.count[hi, target], post.last[before, target], post.k[before, target],
             entry, h_tau_minus[target])  # fmt: skip
         bad = live & (seen < post.total[target] - H) & needs_window(model, kplus)
         at = jnp.where(live, syn, st.weight.shape[0])  # past the end: dropped
+        # every new value depends on the values read, so XLA writes the (large) state
+        # arrays in place after reading them instead of copying them
+        new = (w, kplus_new, jnp.where(live, j, tlast), jnp.where(live, seen_new, seen))
         st = PlasticState(*(x.at[at].set(v, mode="drop") for x, v in
-                            zip(st, (w, kplus_new, j, seen_new), strict=True)))  # fmt: skip
+                            zip(st, new, strict=True)))  # fmt: skip
         slot = (t0 % D + step_of[owner] + delay) % D
         ring = ring_add(ring, slot, target, jnp.where(live, w * count[owner], 0.0))
         if ev is not None:  # the updates in order, past the capacity: dropped (and counted)
@@ -190,18 +194,17 @@ def deliver_plastic(model: str, ring, arrays: PlasticArrays, state: PlasticState
                               ev.n + jnp.sum(live, dtype=jnp.int32))  # fmt: skip
         return ring, st, lost + jnp.sum(bad, dtype=jnp.int32), ev
 
-    def one_pass(carry):  # no source spiked twice: no synapse is updated twice
-        return for_synapses(csr.ptr, src, count > 0, tile, update, carry)[0]
-
-    def step_by_step(carry):
-        def one_step(j, carry):
-            mine = (count > 0) & (step_of == j)
-            return for_synapses(csr.ptr, src, mine, tile, update, carry)[0]
-
-        return jax.lax.fori_loop(0, spikes.shape[0], one_step, carry)
-
+    # One pass over all the block's spikes when no source spiked twice (no synapse is
+    # updated twice), else one pass per step. (A loop, not a cond: XLA then updates the
+    # large state arrays in place.)
     twice = jnp.any(jnp.sum(spikes > 0, axis=0) > 1)
-    return jax.lax.cond(twice, step_by_step, one_pass, (ring, state, jnp.int32(0), events))
+
+    def one_pass(k, carry):
+        mine = (count > 0) & (~twice | (step_of == k))
+        return for_synapses(csr.ptr, src, mine, tile, update, carry)[0]
+
+    passes = jnp.where(twice, spikes.shape[0], 1)
+    return jax.lax.fori_loop(0, passes, one_pass, (ring, state, jnp.int32(0), events))
 
 
 def record_post(post: PostHistory, spikes, t0, h_tau_minus, cap: int) -> PostHistory:
