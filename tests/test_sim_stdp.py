@@ -181,7 +181,8 @@ def test_plastic_network_is_identical_on_any_split():
     src, tgt, w = _weights(ref)
     assert len(events["times"]) > 200 and np.std(w) > 1.0  # spiking, weights spread
     for devices, exchange, placement in [(2, "all_to_all", "block"),
-                                         (4, "point_to_point", "round_robin")]:  # fmt: skip
+                                         (4, "point_to_point", "round_robin"),
+                                         (8, "all_gather", "partition")]:  # fmt: skip
         sim, rec = _recurrent(devices, exchange, placement)
         sim.simulate(150.0)
         got = sim.events(rec[0])

@@ -6,9 +6,10 @@ import pytest
 
 from snnjax.train import Config, load_config
 
-# Simulation configs are checked in test_networks.py and test_brunel_ring.py.
+# Simulation configs are checked in test_networks.py, test_brunel_ring.py, test_sim_stdp.py.
 SIMULATION = {
     "brunel.yaml",
+    "brunel_stdp.yaml",
     "microcircuit.yaml",
     "brunel_ring.yaml",
     "brette2007.yaml",

@@ -150,7 +150,7 @@ class _Builder:
                          v.get("Kplus", 0.0), c.weight.shape).astype(np.float32),
                          np.full(c.n_synapses, -1, np.int32), np.zeros(c.n_synapses, np.int32))
                          for c, v in zip(pl, self._plastic_values[s], strict=True)),
-                     empty_history(n_local, H, D if H else 0))
+                     empty_history(n_local, H, D) if H else None)
             for s, sh, pl in zip(mine, shards, plastic, strict=True)
         ]  # fmt: skip
         del csrs, shards, plastic

@@ -168,7 +168,7 @@ class SimState(NamedTuple):
     ring: jax.Array
     ext: jax.Array
     plastic: tuple = ()  #: a :class:`~snnjax.sim._plastic.PlasticState` per projection
-    post: PostHistory | None = None
+    post: PostHistory | None = None  #: the spike histories (``None`` without plasticity)
 
 
 class Record(NamedTuple):

@@ -44,7 +44,12 @@ class _StateOps:
                 {f: np.asarray(x)[real[lo:hi]] for f, x in st._asdict().items()}
                 for st, (lo, hi) in zip(state.neurons, slices, strict=True)
             ]
-            post = {f: np.asarray(getattr(state.post, f))[real] for f in _HISTORY}
+            if state.post is None:  # no plastic synapses: empty histories
+                post = {"step": np.zeros((real.sum(), 0), np.int32),
+                        "k_at": np.zeros((real.sum(), 0), np.float32),
+                        "total": np.zeros(real.sum(), np.int32)}  # fmt: skip
+            else:
+                post = {f: np.asarray(getattr(state.post, f))[real] for f in _HISTORY}
             parts.append((gid[real], neurons, ring, ext, post))
         if self.comm is not None:
             parts = [p for part in self.comm.allgather(parts) for p in part]
@@ -91,9 +96,11 @@ class _StateOps:
                 for name in ("ring", "ext")
             ]
             plastic = self._scatter_plastic(s, state.plastic, carried["plastic"])
-            post = _carry_history(state.post, carried["post"], gid, cols, self.t_steps)
+            post = state.post
+            if post is not None:
+                post = _carry_history(post, carried["post"], gid, cols, self.t_steps)
             states.append(SimState(tuple(neurons), *rings, plastic, post))
-        H = states[0].post.step.shape[1]
+        H = states[0].post.step.shape[1] if states[0].post is not None else 0
         if H != layout.H:  # the carried histories were longer
             self._built["layout"] = dataclasses.replace(layout, H=H)
             self.stdp_history = max(self.stdp_history, H)
