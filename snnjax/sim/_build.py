@@ -48,6 +48,7 @@ _BUILT = ("_built", "_stale", "state", "owner", "_slots", "stats", "_sg_steps", 
           "_executables", "_ran", "_csr_version", "_sample_order", "n_synapses", "_plastic_values",
           "connectivity_bytes")  # fmt: skip
 _NEVER = 2**30  # "stop = inf" in steps
+_EXECUTABLES = 4  # compiled chunks kept (full chunk, a run's last shorter block, ...)
 
 
 class _Builder:
@@ -348,7 +349,8 @@ class _Builder:
 
     def _compile(self, steps: int | None = None, blocks: int | None = None):
         """The compiled chunk for ``blocks`` blocks of ``steps`` steps (cached by layout,
-        chunk and array shapes: a ``set`` that keeps the shapes reuses it)."""
+        chunk and array shapes: a ``set`` that keeps the shapes reuses it; the last few are
+        kept, so runs that end in a shorter block do not recompile the whole chunk)."""
         layout = self._built["layout"]
         steps = steps or layout.m
         blocks = blocks or max(1, self.chunk // layout.m)
@@ -365,7 +367,9 @@ class _Builder:
             # Ahead of time, except under MPI: mpi4jax's calls carry an effect token that
             # the AOT-compiled executable does not get passed (jit's own cache handles it).
             compiled = jax.jit(fn) if self.comm is not None else jax.jit(fn).lower(*args).compile()
-            self._executables = {key: compiled}
+            if len(self._executables) >= _EXECUTABLES:  # keep the most recently compiled
+                del self._executables[next(iter(self._executables))]
+            self._executables[key] = compiled
             self.stats["compiles"] = self.stats.get("compiles", 0) + 1
         return self._executables[key]
 
