@@ -65,6 +65,8 @@ from ._random import lognormal as lognormal
 from ._random import normal as normal
 from ._random import redraw as redraw
 from ._random import uniform as uniform
+from ._stdp import STDP_MODELS as STDP_MODELS
+from ._stdp import SYNAPSE_DEFAULTS as SYNAPSE_DEFAULTS
 from .models import DEFAULTS as DEFAULTS
 from .models import INITIAL_STATE as INITIAL_STATE
 from .models import MODEL_NAMES as MODEL_NAMES

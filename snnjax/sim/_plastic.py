@@ -8,12 +8,13 @@ presynaptic spike and how many postsynaptic spikes were paired, 16 bytes per syn
 besides the CSR's 4-byte target|delay entry).
 
 Every local neuron keeps (:class:`PostHistory`, NEST's archiving node with a bounded
-length) the steps of its latest ``H`` spikes, by *ordinal* (spike number ``i`` at
-``i mod H``), and, for each of the last ``D`` steps (``D`` = the spike ring's length, the
-largest delay plus the block), its spike count up to that step, its last spike and the
-trace :math:`K_-` just after it. An update at step ``j`` through delay ``d`` reads both at
-``j - d``: the window's spikes are the ordinals the synapse has not paired yet, and the
-depression needs only the last spike before ``j - d``, so no update searches a history.
+length) the steps of its latest ``H`` spikes and the trace :math:`K_-` just after each, by
+*ordinal* (spike number ``i`` at ``i mod H``), and, for each of the last ``D`` steps
+(``D`` = the spike ring's length, the largest delay plus the block), its spike count up
+to that step, its last spike and the trace :math:`K_-` just after it. An update at step
+``j`` through delay ``d`` reads both at ``j - d``: the window's spikes are the ordinals the
+synapse has not paired yet, and the depression needs only the last spike before
+``j - d``, so no update searches a history.
 
 Order of one block (``m`` steps, ``m`` at most the smallest delay): after the neuron
 updates and the exchange, the static synapses are delivered (:func:`~snnjax.sim.deliver`),
@@ -28,7 +29,8 @@ neither on the block length nor on the split (every synapse lives with its targe
 An update whose window's spikes were already dropped from the ``H`` kept (a neuron that
 spiked more than ``H`` times since the synapse's last presynaptic spike) is counted
 (``lost``); the run loop grows ``H`` and re-runs the chunk, so no pairing is ever
-silently missed.
+silently missed. A ``weight_recorder`` gets every update of the projections it records
+(:class:`WeightEvents`, a fixed buffer per block, grown the same way).
 """
 
 from typing import NamedTuple

@@ -65,7 +65,8 @@ EMPTY = -(2**30)  #: step of an empty entry of a postsynaptic spike history
 
 
 class StdpParams(NamedTuple):
-    """The rule parameters of one plastic projection (``float32[1]`` each, traced)."""
+    """The rule parameters of one plastic projection (traced ``float32`` arrays: ``[1]``
+    for one value, ``[nnz]`` for values drawn per synapse)."""
 
     h_tau_plus: jax.Array  #: resolution / tau_plus
     lam: jax.Array
