@@ -46,7 +46,7 @@ _KEY_POISSON = 0x9015
 # What a build sets (restored when a rebuild fails).
 _BUILT = ("_built", "_stale", "state", "owner", "_slots", "stats", "_sg_steps", "_watched",
           "_executables", "_ran", "_csr_version", "_sample_order", "n_synapses", "_plastic_values",
-          "connectivity_bytes")  # fmt: skip
+          "_recorded_ends", "connectivity_bytes")  # fmt: skip
 _NEVER = 2**30  # "stop = inf" in steps
 _EXECUTABLES = 4  # compiled chunks kept (full chunk, a run's last shorter block, ...)
 
@@ -176,7 +176,7 @@ class _Builder:
             max_send=min(send, n_local * m),
             max_route=min(send, n_local * m),
             plastic=tuple(p.plastic["model"] for p in self.projections if p.plastic),
-            H=self.stdp_history if any(p.plastic for p in self.projections) else 0,
+            H=H,
             recorded=tuple(
                 p.plastic["weight_recorder"] is not None for p in self.projections if p.plastic
             ),
@@ -190,6 +190,7 @@ class _Builder:
         self._sg_steps = self._spike_generator_steps()
         self._watched = self._watched_neurons()
         self._executables, self._ran = {}, set()
+        self._recorded_ends = {}  # (shard, projection) -> node ids of a recorded one's synapses
         self._csr_version += 1
         self._compile()  # ahead of time: compiling belongs to the build
 

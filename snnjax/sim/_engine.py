@@ -157,5 +157,6 @@ class Simulator(_Description, _Builder, _StateOps, _Runner, _Recorder, _SynapseO
         self._spikes: list[tuple[np.ndarray, np.ndarray]] = []  # (neuron index, step)
         self._samples: list[tuple] = []  # (steps, (recordable, neuron) keys, values)
         self._weight_events: list[tuple] = []  # (projection, sender, target, step, weight)
+        self._recorded_ends: dict = {}  # see _recording._synapse_ends
         self._recorder_history: dict[int, list[tuple[int, dict]]] = {}
         self._cleared: dict[int, int] = {}  # recorder id -> step its events were cleared

@@ -45,20 +45,28 @@ class _Recorder:
         ids, step, weight), from every shard (under MPI every rank gets all)."""
         layout = self._built["layout"]
         recorded = [q for q, r in enumerate(layout.recorded) if r]
-        ids = self.neuron_ids()
         for q, ev in zip(recorded, record.weights, strict=True):
             parts = []
             for i, s in enumerate(self._local_shards()):
                 valid = np.arange(ev.syn.shape[-1]) < ev.n[i][:, None]
-                syn = self._local_synapses(s, q)
+                source, target = self._synapse_ends(s, q)
                 index = ev.syn[i][valid]
-                parts.append((ids[syn.source[index]], ids[syn.target[index]], ev.step[i][valid],
+                parts.append((source[index], target[index], ev.step[i][valid],
                               ev.weight[i][valid].astype(np.float64)))  # fmt: skip
             if self.comm is not None:
                 parts = [p for part in self.comm.allgather(parts) for p in part]
             cat = [np.concatenate([p[k] for p in parts]) for k in range(4)]
             if len(cat[0]):
                 self._weight_events.append((np.full(len(cat[0]), q), *cat))
+
+    def _synapse_ends(self, s: int, q: int) -> tuple[np.ndarray, np.ndarray]:
+        """Source and target node ids of plastic projection ``q``'s synapses on shard ``s``,
+        in CSR order (decoded once per build: plastic synapses keep their order until a
+        rebuild)."""
+        if (s, q) not in self._recorded_ends:
+            ids, syn = self.neuron_ids(), self._local_synapses(s, q)
+            self._recorded_ends[(s, q)] = (ids[syn.source], ids[syn.target])
+        return self._recorded_ends[(s, q)]
 
     def events(self, device: int) -> dict[str, np.ndarray]:
         """A recorder's events, as NEST's ``events`` (``senders``, ``times`` in ms, ...; a
@@ -74,7 +82,7 @@ class _Recorder:
 
     def _weight_recorder_events(self, rid):
         """In time order, then by sender and target (the same on any split)."""
-        plastic = [p for p in self.projections if p.plastic]
+        plastic = self._plastic_projections()
         mine = [q for q, p in enumerate(plastic) if p.plastic["weight_recorder"] == rid]
         empty = {**_EMPTY, "targets": np.zeros(0, np.int64), "weights": np.zeros(0)}
         if not self._weight_events or not mine:

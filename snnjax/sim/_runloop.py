@@ -69,20 +69,21 @@ class _Runner:
                 record = jax.tree.map(lambda x: x[None], record)
             record = jax.tree.map(lambda x, b=blocks: np.asarray(x)[:, :b], record)
             chunk_s = time.perf_counter() - tic
-            need = [record.n_recv.max(), record.n_own.max(), record.n_route.max(initial=0)]
+            # buffer needs (spikes received, own, routed; weight events) and lost pairings,
+            # over all ranks in one collective
+            need = np.array([[record.n_recv.max(), record.n_own.max(),
+                              record.n_route.max(initial=0),
+                              max((w.n.max() for w in record.weights), default=0),
+                              record.n_lost.sum()]], np.int64)  # fmt: skip
             if self.comm is not None:
-                need = np.max(self.comm.allgather(need), axis=0)
-            if self._grow(layout, *(int(x) for x in need), t0):
+                need = np.concatenate(self.comm.allgather(need))
+            top = need.max(0)
+            spikes, events, lost = [int(x) for x in top[:3]], int(top[3]), int(need[:, 4].sum())
+            if self._grow(layout, *spikes, t0):
                 continue  # re-run this chunk from its start (state unchanged)
-            lost = int(record.n_lost.sum())
-            if self.comm is not None:
-                lost = sum(self.comm.allgather(lost))
             if lost:
                 self._grow_history(layout, lost, t0, blocks * per_block)
                 continue
-            events = max((int(w.n.max()) for w in record.weights), default=0)
-            if self.comm is not None:
-                events = max(self.comm.allgather(events))
             if events > layout.max_events:  # a weight_recorder's buffer: grow, re-run
                 grown = max(2 * layout.max_events, math.ceil(1.25 * events))
                 self._built["layout"] = dataclasses.replace(layout, max_events=grown)
