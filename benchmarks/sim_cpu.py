@@ -2,8 +2,9 @@
 
 Each case runs ``simulation/brunel.py`` / ``simulation/microcircuit.py`` once per backend, in
 its own process (own peak RSS), one after the other, and prints one Markdown table: build
-time, simulation time, real-time factor (RTF = wall time / simulated time), snnjax/NEST
-ratios, rates, synapses and bytes per synapse.
+time (snnjax: with its ahead-of-time compilation, also shown apart), simulation time
+(without compilation), real-time factor (RTF = sim s / simulated s), snnjax/NEST ratios,
+rates, synapses and bytes per synapse.
 
 Usage::
 
@@ -69,13 +70,16 @@ def _cases(a) -> dict[str, tuple[str, list[str]]]:
 def main(argv: list[str] | None = None) -> list[dict]:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--cases", default="brunel,pd14", help="comma-separated: brunel, pd14")
-    p.add_argument("--backends", default="nest,snnjax", help="comma-separated: nest, snnjax")
+    p.add_argument("--backends", default="nest,snnjax",
+                   help="comma-separated: nest, snnjax, snnjax-jax (snnjax without its native "
+                        "CPU kernels)")  # fmt: skip
     p.add_argument("--order", type=int, default=2500)
     p.add_argument("--scale", type=float, default=1.0)
     p.add_argument("--k-scale", dest="k_scale", type=float, default=1.0)
     p.add_argument("--simtime", type=float, default=1000.0)
     p.add_argument("--presim", type=float, default=500.0, help="PD14 warm-up (ms)")
-    p.add_argument("--threads", type=int, default=2, help="NEST local_num_threads")
+    p.add_argument("--threads", type=int, default=2,
+                   help="local_num_threads (NEST; snnjax: its native kernels)")  # fmt: skip
     p.add_argument("--smoke", action="store_true", help="tiny networks (seconds)")
     a = p.parse_args(argv)
     cases = _cases(a)
@@ -83,14 +87,16 @@ def main(argv: list[str] | None = None) -> list[dict]:
         if name not in cases:
             p.error(f"--cases: unknown case {name!r}; valid: {', '.join(cases)}")
     rows = []
-    print("| case | backend | neurons | synapses | bytes/syn | build s | sim s | RTF | "
-          "snnjax/NEST sim | peak RSS MB | rates (Hz) |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| case | backend | neurons | synapses | bytes/syn | build s | compile s | sim s | RTF "
+          "| snnjax/NEST sim | peak RSS MB | rates (Hz) |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name in a.cases.split(","):
         script, args = cases[name]
         by_backend = {}
         for backend in a.backends.split(","):
-            s = _run(script, backend, args, a.threads)
+            pure = backend == "snnjax-jax"
+            s = _run(script, "snnjax" if pure else backend,
+                     [*args, "--native", "off"] if pure else args, a.threads)  # fmt: skip
             by_backend[backend] = s
             nest = by_backend.get("nest")
             ratio = f"{s['sim_s'] / nest['sim_s']:.2f}" if nest and backend != "nest" else ""
@@ -98,7 +104,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
                    if s.get("connectivity_bytes") and s["n_synapses"] else "")  # fmt: skip
             rates = ", ".join(f"{k} {v:.2f}" for k, v in s["rates_hz"].items())
             print(f"| {name} | {backend} | {s['n_neurons']} | {s['n_synapses']} | {bps} | "
-                  f"{s['build_s']:.1f} | {s['sim_s']:.1f} | {s['rtf']:.2f} | {ratio} | "
+                  f"{s['build_s']:.1f} | {s.get('compile_s', 0.0):.1f} | {s['sim_s']:.2f} | "
+                  f"{s['rtf']:.2f} | {ratio} | "
                   f"{s['peak_rss_mb']:.0f} | {rates} |", flush=True)  # fmt: skip
             rows.append({"case": name, "backend": backend, **s})
     return rows

@@ -214,7 +214,8 @@ def _brunel_script(tmp_path, name, *flags):
 @pytest.fixture(scope="module")
 def script_reference(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("ref")
-    args, out = _brunel_script(tmp, "ref")
+    # pure JAX in one process; the ranks run the native kernels (the default on CPU)
+    args, out = _brunel_script(tmp, "ref", "--native", "off")
     subprocess.run([sys.executable, *args], check=True, cwd=ROOT, capture_output=True)
     return np.load(tmp / "ref.npz"), json.loads(out.read_text())
 

@@ -31,6 +31,8 @@ from ..sim._placement import PLACEMENTS
 
 BACKENDS = ("snnjax", "nest")
 """``snnjax``: :mod:`snnjax.sim` (PyNEST-compatible facade); ``nest``: PyNEST itself."""
+NATIVE = {"auto": None, "on": True, "off": False}
+"""``--native``: the kernel attribute ``native`` of :mod:`snnjax.sim` (native CPU kernels)."""
 
 _MAX_SEED = 2**32 - 1  # NEST: "RNG seed must be in (0, 2^32-1)", both ends allowed in practice
 
@@ -54,6 +56,8 @@ class RunSettings:
             ``all_to_all``, ``point_to_point``).
         placement: snnjax: which shard owns each neuron (``round_robin``, ``block``,
             ``partition``).
+        native: snnjax: the native CPU kernels (``auto``: where built and on CPU, ``on``:
+            required, ``off``: pure JAX; the same spikes).
     """
 
     simtime: float = 1000.0
@@ -65,6 +69,7 @@ class RunSettings:
     devices: int = 1
     exchange: str = "all_gather"
     placement: str = "round_robin"
+    native: str = "auto"
 
     def __post_init__(self):
         check_range("simtime", self.simtime, low=0.0, low_inclusive=False)
@@ -79,6 +84,7 @@ class RunSettings:
         check_one_of("backend", self.backend, BACKENDS)
         check_one_of("exchange", self.exchange, EXCHANGES)
         check_one_of("placement", self.placement, PLACEMENTS)
+        check_one_of("native", self.native, NATIVE)
 
 
 def _field_names(cls: type) -> tuple[str, ...]:
@@ -210,7 +216,8 @@ def simulate_network(
         "overwrite_files": True,
     }
     if run.backend == "snnjax":
-        kernel.update(devices=run.devices, spike_exchange=run.exchange, placement=run.placement)
+        kernel.update(devices=run.devices, spike_exchange=run.exchange, placement=run.placement,
+                      native=NATIVE[run.native])  # fmt: skip
     nest.SetKernelStatus(kernel)
     net = build(nest, params)
     nest.Prepare()
@@ -236,12 +243,16 @@ def simulate_network(
     cuts = np.linspace(0, steps, parts + 1).round().astype(int) if observe else [0, steps]
     observed = [(resumed, observe())] if observe else []
     sim_s = 0.0
+    stats = nest.simulator().stats if run.backend == "snnjax" else {}
+    compile_built = stats.get("compile_s", 0.0)
     for a, b in itertools.pairwise(cuts):  # the builder's snapshots between the parts
         t1 = time.perf_counter()
         nest.Run((b - a) * run.resolution)
         sim_s += time.perf_counter() - t1
         if observe:
             observed.append((resumed + b * run.resolution, observe()))
+    compile_s = stats.get("compile_s", 0.0)
+    sim_s -= compile_s - compile_built  # recompiles in the run (grown buffers) apart
     nest.Cleanup()
     if checkpoint is not None:
         nest.Checkpoint(str(checkpoint))
@@ -264,6 +275,7 @@ def simulate_network(
         "times": np.concatenate(times),
         "build_s": build_s,
         "sim_s": sim_s,
+        "compile_s": compile_s,
         "num_connections": num_connections,
         "connectivity_bytes": conn_bytes,
         "shards": shards,
@@ -310,7 +322,10 @@ def run_network(
     connection rules (the two agree for ``fixed_indegree`` and ``fixed_total_number``);
     ``n_spikes`` in the window; ``rates_hz``, ``cv_isi``, ``correlation``, ``fano`` per
     population from :func:`snnjax.analysis.summary` over ``[presim, presim + simtime)``;
-    ``build_s``, ``sim_s``, ``rtf = sim_s / (simulated time / 1000)``, ``resumed_ms`` (the
+    ``build_s`` (snnjax: with the ahead-of-time compilation), ``sim_s`` (without any
+    compilation), ``compile_s`` (snnjax: all compilation, build and run; not measured under
+    ``mpirun``, where the first chunk compiles), ``rtf = sim_s / (simulated time / 1000)``,
+    ``resumed_ms`` (the
     checkpoint's time with ``resume``, else 0: the run simulated the rest);
     ``connectivity_bytes`` (``None`` on NEST); ``peak_rss_mb`` (``ru_maxrss / 1024`` of this
     process, JAX included); ``shards`` (snnjax: shard count, exchange scheme, placement,
@@ -362,6 +377,7 @@ def run_network(
         **stats,
         "build_s": res["build_s"],
         "sim_s": res["sim_s"],
+        "compile_s": res["compile_s"],
         "rtf": res["sim_s"]
         / (max(run.presim + run.simtime - res["resumed_ms"], run.resolution) / 1e3),
         "resumed_ms": res["resumed_ms"],
@@ -439,6 +455,8 @@ def make_parser(description: str, default_config: str | pathlib.Path) -> argpars
     add("--devices", type=int, default=None, help="snnjax: shard over this many devices")
     add("--exchange", choices=EXCHANGES, default=None, help="snnjax: spike exchange scheme")
     add("--placement", choices=PLACEMENTS, default=None, help="snnjax: neuron placement")
+    add("--native", choices=list(NATIVE), default=None,
+        help="snnjax: native CPU kernels (auto: where built, on CPU)")  # fmt: skip
     add("--out", type=pathlib.Path, default=None, help="JSON summary (default runs/NAME_BACKEND)")
     add("--spikes-out", type=pathlib.Path, default=None, help="write the spikes to this .npz")
     add("--no-plot", action="store_true", help="do not write the raster plot PNG")

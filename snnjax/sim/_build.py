@@ -48,7 +48,7 @@ _BUILT = ("_built", "_stale", "state", "owner", "_slots", "stats", "_sg_steps", 
           "_executables", "_ran", "_csr_version", "_sample_order", "n_synapses", "_plastic_values",
           "_recorded_ends", "connectivity_bytes")  # fmt: skip
 _NEVER = 2**30  # "stop = inf" in steps
-_EXECUTABLES = 4  # compiled chunks kept (full chunk, a run's last shorter block, ...)
+_EXECUTABLES = 4  # compiled chunks kept (per layout: grown buffers, rebuilt shapes)
 
 
 class _Builder:
@@ -181,6 +181,8 @@ class _Builder:
                 p.plastic["weight_recorder"] is not None for p in self.projections if p.plastic
             ),
             max_events=max(64, math.ceil(expected)),
+            native=self.native,
+            threads=self.threads,
         )
         arrays, state = self._put(arrays), self._put(states)
         self._built = {"arrays": arrays, "layout": layout, "N": N,
@@ -348,23 +350,25 @@ class _Builder:
                 "seed or script?); every rank must run the same script with the same arguments"
             )
 
-    def _compile(self, steps: int | None = None, blocks: int | None = None):
-        """The compiled chunk for ``blocks`` blocks of ``steps`` steps (cached by layout,
-        chunk and array shapes: a ``set`` that keeps the shapes reuses it; the last few are
-        kept, so runs that end in a shorter block do not recompile the whole chunk)."""
+    def _compile(self):
+        """The compiled chunk (``chunk // m`` blocks of ``m`` steps, running any number of
+        steps up to that), cached by layout and array shapes: a ``set`` that keeps the
+        shapes reuses it; the last few are kept (a rebuild back to earlier shapes, buffers
+        grown and shrunk). Compile time goes to ``stats["compile_s"]``."""
         layout = self._built["layout"]
-        steps = steps or layout.m
-        blocks = blocks or max(1, self.chunk // layout.m)
+        steps, blocks = layout.m, max(1, self.chunk // layout.m)
         shapes = tuple((x.shape, x.dtype) for x in jax.tree.leaves(self._built["arrays"]))
         key = (layout, steps, blocks, shapes)
         if key not in self._executables:
+            tic = time.perf_counter()
             if self.mesh is not None:
                 fn = on_mesh(functools.partial(run_blocks, layout, steps), self.mesh, 2)
             else:
                 comm = MPIComm(self.comm, self.shards, self.rank) if self.comm else None
                 fn = functools.partial(run_blocks, layout, steps, comm=comm)
             counts = jnp.zeros((blocks, steps, len(self._sg_steps)), jnp.float32)
-            args = (self._built["arrays"], self.state, jnp.int32(0), counts, jnp.int32(blocks))
+            args = (self._built["arrays"], self.state, jnp.int32(0), counts,
+                    jnp.int32(blocks * steps))  # fmt: skip
             # Ahead of time, except under MPI: mpi4jax's calls carry an effect token that
             # the AOT-compiled executable does not get passed (jit's own cache handles it).
             compiled = jax.jit(fn) if self.comm is not None else jax.jit(fn).lower(*args).compile()
@@ -372,6 +376,7 @@ class _Builder:
                 del self._executables[next(iter(self._executables))]
             self._executables[key] = compiled
             self.stats["compiles"] = self.stats.get("compiles", 0) + 1
+            self.stats["compile_s"] = self.stats.get("compile_s", 0.0) + time.perf_counter() - tic
         return self._executables[key]
 
     # ----------------------------------------------------------------- generators

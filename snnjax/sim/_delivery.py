@@ -33,6 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._connect import CSR
+from ._native import deliver_native
 
 
 class DeviceCSR(NamedTuple):
@@ -101,6 +102,8 @@ def deliver(
     *,
     max_spikes: int,
     tile: int = 1 << 14,
+    native: bool = False,
+    threads: int = 1,
 ) -> tuple[jax.Array, Delivered]:
     """Add the weights of the synapses of the sources that spiked in a block of steps.
 
@@ -115,11 +118,19 @@ def deliver(
         max_spikes: capacity for spikes (source, step) in the block.
         tile: synapses expanded per iteration of the delivery loop (the loop runs
             ``ceil(n_synapses / tile)`` times: work follows the actual spikes).
+        native: the native CPU kernel instead (:func:`~snnjax.sim._native.deliver_native`:
+            the same sums and spike list bit for bit; no tiles).
+        threads: threads of the native kernel (by target range).
 
     Returns:
         ``(ring, delivered)``; exact if ``delivered.n_spikes <= max_spikes``, to be
         discarded otherwise.
     """
+    if native:
+        ring, index, count, n_spikes, n_syn = deliver_native(
+            ring, csr, spikes, t0, max_spikes=max_spikes, threads=threads
+        )
+        return ring, Delivered(index, count, n_spikes, n_syn)
     index, count, n_spikes = spike_list(spikes, max_spikes)
     if csr.weight.shape[0] == 0:  # no synapses from anyone (shapes are static)
         return ring, Delivered(index, count, n_spikes, jnp.zeros((), csr.ptr.dtype))

@@ -29,6 +29,7 @@ from ._build import _Builder
 from ._checkpoint import _Checkpointer
 from ._describe import _Description, _Projection
 from ._exchange import EXCHANGES
+from ._native import use_native
 from ._nodes import DEVICE_DEFAULTS, DEVICES, _DeviceConn, _Group, node_defaults
 from ._placement import PLACEMENTS
 from ._recording import _Recorder
@@ -70,6 +71,11 @@ class Simulator(_Description, _Builder, _StateOps, _Runner, _Recorder, _SynapseO
             step (cheaper, no error control; see ``benchmarks/RESULTS.md`` for its error).
         stdp_history: spikes each neuron keeps for its plastic synapses (the first
             length; grown automatically when an update needs an older spike).
+        native: spike delivery and Poisson input by the native CPU kernels
+            (:mod:`snnjax.sim._native`, bit-identical to pure JAX): ``None`` where they
+            are built and the devices are CPUs, ``True`` to require them, ``False`` for
+            pure JAX.
+        threads: threads of each native kernel call (NEST's ``local_num_threads``).
 
     Examples:
         >>> sim = Simulator(resolution=0.1, seed=1)
@@ -97,6 +103,8 @@ class Simulator(_Description, _Builder, _StateOps, _Runner, _Recorder, _SynapseO
         mpi: Any = None,
         substeps: int = 0,
         stdp_history: int = 16,
+        native: bool | None = None,
+        threads: int = 1,
     ):
         check_range("resolution", resolution, low=0.0, low_inclusive=False)
         check_one_of("exchange", exchange, EXCHANGES)
@@ -125,6 +133,10 @@ class Simulator(_Description, _Builder, _StateOps, _Runner, _Recorder, _SynapseO
         if not isinstance(stdp_history, int) or stdp_history < 1:
             raise ValueError(f"`stdp_history` must be a positive int; got {stdp_history!r}")
         self.stdp_history = stdp_history
+        if not isinstance(threads, int) or threads < 1:
+            raise ValueError(f"`threads` must be a positive int; got {threads!r}")
+        self.threads = threads
+        self.native = use_native(native, jax.devices()[0].platform)
         if max_spikes is not None and (not isinstance(max_spikes, int) or max_spikes < 1):
             raise ValueError(f"`max_spikes` must be a positive int or None; got {max_spikes!r}")
         self.h, self.seed = float(resolution), int(seed)

@@ -15,12 +15,14 @@ shard (one per rank); ``SetKernelStatus({"devices": D})`` shards over local devi
 instead. ``spike_exchange`` and ``placement`` choose the exchange scheme and the neuron
 placement; NEST GPU's ``RemoteCreate``/``RemoteConnect`` pin neurons to a rank.
 
-Differences from NEST (documented, not silent): ``local_num_threads`` is accepted and
-ignored (XLA uses the machine); a multimeter's samples are available up to the current time
-(NEST's lag by one ``min_delay`` does not exist); random parameters are drawn per node id /
-per synapse from ``rng_seed`` (the same network for any number of threads or shards, but not
-NEST's numbers); ``GetConnections`` lists neuron-to-neuron synapses only (not those from
-generators or to recorders) and builds the network first if needed.
+Differences from NEST (documented, not silent): ``local_num_threads`` sets the threads of
+the native CPU kernels (delivery, Poisson input; kernel attribute ``native``) and has no
+other effect (XLA uses the machine for the rest); a multimeter's samples are available up
+to the current time (NEST's lag by one ``min_delay`` does not exist); random parameters are
+drawn per node id / per synapse from ``rng_seed`` (the same network for any number of
+threads or shards, but not NEST's numbers); ``GetConnections`` lists neuron-to-neuron
+synapses only (not those from generators or to recorders) and builds the network first if
+needed.
 
 Collective calls under ``mpirun`` (every rank must make them, as every rank runs the same
 script): ``Prepare``/``Simulate``/``Run``, ``get`` of a neuron state variable (``V_m``),
@@ -56,9 +58,10 @@ _SETTABLE = {
     "placement": "round_robin",  # snnjax: round_robin | block | partition
     "integrator_substeps": 0,  # snnjax: 0 = NEST's adaptive RKF45; k = k fixed RK45 steps
     "stdp_history": 16,  # snnjax: spikes kept per neuron for STDP (grown when needed)
+    "native": None,  # snnjax: native CPU kernels (None: where built and on CPU)
 }
 _BUILD_KEYS = ("resolution", "rng_seed", "max_spikes", "devices", "spike_exchange", "placement",
-               "integrator_substeps", "stdp_history")  # fmt: skip
+               "integrator_substeps", "stdp_history", "native", "local_num_threads")  # fmt: skip
 _READ_ONLY = (
     "biological_time",
     "network_size",
@@ -99,6 +102,8 @@ class _Kernel:
                 mpi=mpi().COMM_WORLD if under_mpirun() else None,
                 substeps=self.settings["integrator_substeps"],
                 stdp_history=self.settings["stdp_history"],
+                native=self.settings["native"],
+                threads=self.settings["local_num_threads"],
             )
         return self._sim
 
@@ -111,11 +116,16 @@ class _Kernel:
                 raise ValueError(f"`{key}` cannot be changed after nodes were created; "
                                  "call ResetKernel first")  # fmt: skip
             self._sim = None
+        old = self.settings[key]
         self.settings[key] = value
         if key == "print_time" and self._sim is not None:
             self._sim.progress = bool(value)
         if key in _BUILD_KEYS:
-            self.sim  # noqa: B018 - validate now (bad resolution/seed raise here)
+            try:
+                self.sim  # noqa: B018 - validate now (bad resolution/seed raise here)
+            except ValueError:
+                self.settings[key] = old  # a call that raises changes nothing
+                raise
 
     def get(self, key: str) -> Any:
         sim = self._sim

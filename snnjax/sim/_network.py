@@ -43,6 +43,7 @@ from jax.extend.random import threefry_2x32
 
 from ._delivery import DeviceCSR, deliver
 from ._exchange import MeshComm, Sent, exchange
+from ._native import poisson_values
 from ._plastic import PlasticArrays, PostHistory, deliver_plastic, record_post
 from .models import RECORDABLES
 
@@ -72,6 +73,9 @@ class Layout:
         H: spikes kept per neuron for the plastic synapses (0 without any).
         recorded: per plastic projection, whether a ``weight_recorder`` records it.
         max_events: capacity for the updates one recorded projection makes in a block.
+        native: delivery and Poisson input by the native CPU kernels (:mod:`._native`;
+            the same numbers bit for bit).
+        threads: threads of the native kernels.
     """
 
     models: tuple[Any, ...]
@@ -93,6 +97,8 @@ class Layout:
     H: int = 0
     recorded: tuple[bool, ...] = ()
     max_events: int = 1
+    native: bool = False
+    threads: int = 1
 
 
 class PoissonInput(NamedTuple):
@@ -221,8 +227,10 @@ def _poisson(p: PoissonInput, t0, steps: int) -> jax.Array:
     return jnp.where(active, counts, 0).astype(jnp.float32) * p.weight[None, :]
 
 
-def _emit(layout: Layout, arrays: NetworkArrays, ext: jax.Array, t0, steps: int, sg_counts):
-    """Add what the generators emit in steps ``t0 .. t0 + steps - 1`` into ``ext``.
+def _emit(layout: Layout, arrays: NetworkArrays, ext: jax.Array, t0, steps: int, sg_counts,
+          live):  # fmt: skip
+    """Add what the generators emit in steps ``t0 .. t0 + live - 1`` into ``ext`` (``live <=
+    steps``, traced: the steps of a shorter last block).
 
     One scatter-add whose updates are ordered by emission step, then connection, then
     synapse: the canonical order, whatever the block boundaries (every slot it writes is
@@ -231,7 +239,11 @@ def _emit(layout: Layout, arrays: NetworkArrays, ext: jax.Array, t0, steps: int,
     t = t0 + jnp.arange(steps)[:, None]
     parts = []  # (channel, slot, target, value), each [steps, c]
     for p in arrays.poisson:
-        value = _poisson(p, t0, steps)
+        value = (
+            poisson_values(p, t0, steps, threads=layout.threads)
+            if layout.native
+            else _poisson(p, t0, steps)
+        )
         parts.append(((value < 0).astype(jnp.int32), t + p.delay[None, :], p.target, value))
     sg, cur = arrays.spikes_in, arrays.current
     if sg.source.shape[0]:
@@ -251,55 +263,103 @@ def _emit(layout: Layout, arrays: NetworkArrays, ext: jax.Array, t0, steps: int,
         ],
         axis=1,
     )
+    index = jnp.where(jnp.arange(steps)[:, None] < live, index, ext.size)  # dropped
     value = jnp.concatenate([v for *_, v in parts], axis=1)
-    return ext.reshape(-1).at[index.reshape(-1)].add(value.reshape(-1)).reshape(ext.shape)
+    flat = ext.reshape(-1).at[index.reshape(-1)].add(value.reshape(-1), mode="drop")
+    return flat.reshape(ext.shape)
 
 
-def _sample(layout: Layout, arrays: NetworkArrays, neurons) -> jax.Array:
+def _groups(layout: Layout, arrays: NetworkArrays) -> tuple[tuple[int, ...], ...]:
+    """Consecutive populations of one model, stepped as one (fewer operations per step; a
+    model's step is elementwise per neuron, so the numbers are the same): the population
+    indices of each group. A population whose arrays are not all per neuron stays alone."""
+    groups: list[list[int]] = []
+    for p, (model, (lo, hi)) in enumerate(zip(layout.models, layout.slices, strict=True)):
+        leaves = jax.tree.leaves((arrays.params[p], arrays.props[p]))
+        ok = all(jnp.ndim(x) >= 1 and jnp.shape(x)[0] == hi - lo for x in leaves)
+        if ok and groups and groups[-1][-1] >= 0 and layout.models[groups[-1][-1]] == model:
+            groups[-1].append(p)
+        else:
+            groups.append([p] if ok else [p, -1])  # -1: closed to others
+    return tuple(tuple(i for i in g if i >= 0) for g in groups)
+
+
+def _merge(trees: tuple, groups) -> tuple:
+    """Per-population pytrees -> per-group (concatenated along the neuron axis)."""
+    return tuple(
+        trees[g[0]] if len(g) == 1
+        else jax.tree.map(lambda *x: jnp.concatenate(x), *(trees[p] for p in g))
+        for g in groups
+    )  # fmt: skip
+
+
+def _split(layout: Layout, trees: tuple, groups) -> tuple:
+    """Per-group pytrees -> per-population (the inverse of :func:`_merge`)."""
     out = []
-    for model, names, params, state, index in zip(
-        layout.models, layout.sampled, arrays.params, neurons, arrays.sample_index, strict=True
-    ):
-        for name in names:
-            field = RECORDABLES[model.name][name]
-            value = model.V_m(params, state) if field is None else getattr(state, field)
-            out.append(value[index])
+    for tree, g in zip(trees, groups, strict=True):
+        base = layout.slices[g[0]][0]
+        for p in g:
+            lo, hi = (x - base for x in layout.slices[p])
+            out.append(tree if len(g) == 1 else jax.tree.map(lambda x, a=lo, b=hi: x[a:b], tree))
+    return tuple(out)
+
+
+def _sample(layout: Layout, arrays: NetworkArrays, groups, params, neurons) -> jax.Array:
+    """The sampled recordables after a step, from the groups' params and states."""
+    out = []
+    for g, par, state in zip(groups, params, neurons, strict=True):
+        base = layout.slices[g[0]][0]
+        for p in g:
+            model, offset = layout.models[p], layout.slices[p][0] - base
+            for name in layout.sampled[p]:
+                field = RECORDABLES[model.name][name]
+                value = model.V_m(par, state) if field is None else getattr(state, field)
+                out.append(value[offset + arrays.sample_index[p]])
     return jnp.concatenate(out) if out else jnp.zeros(0, jnp.float32)
 
 
-def _block(layout, comm, arrays: NetworkArrays, steps: int, state: SimState, t0, sg_counts):
+def _block(layout, comm, arrays: NetworkArrays, steps: int, state: SimState, t0, sg_counts,
+           live):  # fmt: skip
     # Generator output of the block (independent of the network state) first; then every
     # input of the block's steps is in the rings (spikes land >= m steps after their
     # block): take those slots out at once, so the step loop carries only neuron states.
-    ext = _emit(layout, arrays, state.ext, t0, steps, sg_counts)
+    # Only the first `live` steps run (a shorter last block: the rest leave all as it is).
+    ext = _emit(layout, arrays, state.ext, t0, steps, sg_counts, live)
+    on = jnp.arange(steps) < live
     t = t0 + jnp.arange(steps)
     slot, xslot = t % layout.D, t % layout.Dx
     inputs = (
         state.ring[0, slot] + ext[0, xslot],  # [steps, n]
         state.ring[1, slot] + ext[1, xslot],
         ext[2, xslot],
+        on,
     )
-    ring = state.ring.at[:, slot].set(0.0)
-    ext = ext.at[:, xslot].set(0.0)
+    ring = state.ring.at[:, jnp.where(on, slot, layout.D)].set(0.0, mode="drop")
+    ext = ext.at[:, jnp.where(on, xslot, layout.Dx)].set(0.0, mode="drop")
+
+    groups = _groups(layout, arrays)
+    params, props = _merge(arrays.params, groups), _merge(arrays.props, groups)
 
     def step(neurons, xs):
-        in_ex, in_in, i_stim = xs
+        in_ex, in_in, i_stim, on = xs
         new, spikes = [], []
-        for model, (lo, hi), props, params, s in zip(
-            layout.models, layout.slices, arrays.props, arrays.params, neurons, strict=True
-        ):
-            s, sp = model.step(props, params, s, in_ex[lo:hi], in_in[lo:hi], i_stim[lo:hi])
+        for g, pr, par, s in zip(groups, props, params, neurons, strict=True):
+            lo, hi = layout.slices[g[0]][0], layout.slices[g[-1]][1]
+            model = layout.models[g[0]]
+            s, sp = model.step(pr, par, s, in_ex[lo:hi], in_in[lo:hi], i_stim[lo:hi])
             new.append(s)
             spikes.append(sp)
-        new = tuple(new)
-        return new, (jnp.concatenate(spikes), _sample(layout, arrays, new))
+        new = jax.tree.map(lambda a, b: jnp.where(on, a, b), tuple(new), neurons)
+        spikes = jnp.where(on, jnp.concatenate(spikes), 0)
+        return new, (spikes, _sample(layout, arrays, groups, params, new))
 
-    neurons, (spikes, samples) = jax.lax.scan(step, state.neurons, inputs)
+    neurons, (spikes, samples) = jax.lax.scan(step, _merge(state.neurons, groups), inputs)
+    neurons = _split(layout, neurons, groups)
     spikes = jnp.where(arrays.real, spikes.astype(jnp.float32), 0.0)
     one = layout.shards == 1  # no exchange: the local spikes are the whole block
     dense, sent = (spikes, None) if one else _exchange(layout, comm, arrays, spikes)
     ring, out = deliver(ring, arrays.csr, dense, t0, max_spikes=layout.max_spikes,
-                        tile=layout.tile)  # fmt: skip
+                        tile=layout.tile, native=layout.native, threads=layout.threads)  # fmt: skip
     plastic, post, n_lost, weights = state.plastic, state.post, jnp.int32(0), []
     if layout.plastic:
         plastic = []
@@ -335,44 +395,47 @@ def run_blocks(
     state: SimState,
     t0: jax.Array,
     sg_counts: jax.Array,
-    n_blocks: jax.Array | None = None,
+    n_steps: jax.Array | None = None,
     comm=None,
 ) -> tuple[SimState, Record]:
-    """Advance ``n_blocks`` blocks of ``steps <= layout.m`` steps from step ``t0``.
+    """Advance ``n_steps`` steps from step ``t0`` in blocks of ``steps <= layout.m`` steps.
 
     Args:
         layout: static description (``jit`` static).
-        steps: steps per block (static; ``layout.m`` except for a last, shorter block).
+        steps: steps per block (static).
         arrays: the network's arrays (one shard's).
         state: the state at step ``t0`` (one shard's).
         t0: the first step (int32).
         sg_counts: ``float32[blocks, steps, n_spike_generators]`` spike counts of the
             ``spike_generator``\\s per step (a spike at time ``t_s`` counts in step
             ``t_s / h - 1``, like a neuron's spike stamped ``t_s``).
-        n_blocks: blocks to run (int32, at most ``sg_counts.shape[0]``, the same on every
-            shard); ``None``: all. Blocks past it are skipped (``lax.cond``) and recorded as
-            zeros, so one compiled chunk serves any shorter run.
+        n_steps: steps to run (int32, at most ``sg_counts.shape[0] * steps``, the same on
+            every shard); ``None``: all. The block holding the last step runs only the
+            steps up to it, the blocks after it are skipped (``lax.cond``) and recorded as
+            zeros: one compiled chunk serves any shorter run.
         comm: the collectives between shards (:mod:`._exchange`); unused for 1 shard.
 
     Returns:
         ``(state, record)``; the record's counts per block must be checked against the
-        layout's capacities (a block over capacity is invalid).
+        layout's capacities (a block over capacity is invalid), its samples are valid for
+        the steps run.
     """
     if steps > layout.m:
         raise ValueError(f"`steps` must be <= the block length {layout.m}; got {steps}")
+    if n_steps is None:
+        n_steps = sg_counts.shape[0] * steps
 
     def block(state, i, counts):
-        return _block(layout, comm, arrays, steps, state, t0 + i * steps, counts)
+        live = jnp.clip(n_steps - i * steps, 0, steps)
+        return _block(layout, comm, arrays, steps, state, t0 + i * steps, counts, live)
 
     def body(state, xs):
-        if n_blocks is None:
-            return block(state, *xs)
         skipped = jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype), record)
-        return jax.lax.cond(xs[0] < n_blocks, block, lambda s, *_: (s, skipped), state, *xs)
+        return jax.lax.cond(xs[0] * steps < n_steps, block, lambda s, *_: (s, skipped),
+                            state, *xs)  # fmt: skip
 
     blocks = jnp.arange(sg_counts.shape[0], dtype=jnp.int32)
-    if n_blocks is not None:
-        record = jax.eval_shape(block, state, blocks[0], sg_counts[0])[1]
+    record = jax.eval_shape(block, state, blocks[0], sg_counts[0])[1]
     return jax.lax.scan(body, state, (blocks, sg_counts))
 
 

@@ -15,11 +15,12 @@ _EMPTY = {"senders": np.zeros(0, np.int64), "times": np.zeros(0)}
 class _Recorder:
     """Recorders' events (mixed into :class:`~snnjax.sim.Simulator`)."""
 
-    def _collect(self, record, t0, blocks, per_block) -> None:
-        """Copy a chunk's recorded spikes (watched neurons) and samples to the host (under
-        MPI every rank gets every rank's), and count the exchange traffic."""
+    def _collect(self, record, t0, steps, per_block) -> None:
+        """Copy a chunk's recorded spikes (watched neurons) and samples of its ``steps``
+        steps to the host (under MPI every rank gets every rank's), and count the exchange
+        traffic."""
         N = self._built["layout"].N
-        self._count_traffic(record, blocks * per_block)
+        self._count_traffic(record, steps)
         if len(self._watched):
             valid = np.arange(record.key.shape[-1]) < record.n_own[..., None]
             s, b, k = np.nonzero(valid)
@@ -34,7 +35,8 @@ class _Recorder:
             self._spikes.append(spikes)
         self._collect_weights(record, t0, per_block)
         if self._sample_order is not None:
-            samples = record.samples.reshape(record.samples.shape[0], blocks * per_block, -1)
+            samples = record.samples.reshape(record.samples.shape[0], -1,
+                                             record.samples.shape[-1])[:, :steps]  # fmt: skip
             if self.comm is not None:
                 samples = np.concatenate(self.comm.allgather(samples))
             keys, shard, col = self._sample_order

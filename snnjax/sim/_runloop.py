@@ -54,17 +54,18 @@ class _Runner:
         done = 0
         while done < steps:
             layout = self._built["layout"]
-            per_block = min(layout.m, steps - done)
-            # One compiled chunk of `capacity` blocks runs any number up to it (the rest is
-            # skipped); only a last block shorter than m steps needs its own.
-            capacity = max(1, self.chunk // layout.m) if per_block == layout.m else 1
-            blocks = min(capacity, (steps - done) // per_block)
+            per_block = layout.m
+            # One compiled chunk of `capacity` blocks runs any number of steps up to it (a
+            # last block shorter than m steps included): nothing recompiles in a run.
+            capacity = max(1, self.chunk // per_block)
+            todo = min(capacity * per_block, steps - done)
+            blocks = -(-todo // per_block)
             t0 = self.t_steps
             counts = self._sg_counts(t0, capacity, per_block)
-            run = self._compile(per_block, capacity)
+            run = self._compile()
             tic = time.perf_counter()
             state, record = run(self._built["arrays"], self.state, jnp.int32(t0), counts,
-                                jnp.int32(blocks))  # fmt: skip
+                                jnp.int32(todo))  # fmt: skip
             if self.mesh is None:  # one shard here: give the record its shard axis
                 record = jax.tree.map(lambda x: x[None], record)
             record = jax.tree.map(lambda x, b=blocks: np.asarray(x)[:, :b], record)
@@ -82,7 +83,7 @@ class _Runner:
             if self._grow(layout, *spikes, t0):
                 continue  # re-run this chunk from its start (state unchanged)
             if lost:
-                self._grow_history(layout, lost, t0, blocks * per_block)
+                self._grow_history(layout, lost, t0, todo)
                 continue
             if events > layout.max_events:  # a weight_recorder's buffer: grow, re-run
                 grown = max(2 * layout.max_events, math.ceil(1.25 * events))
@@ -99,10 +100,10 @@ class _Runner:
             self._ran.add(id(run))
             self.stats[f"{first}run_s"] = self.stats.get(f"{first}run_s", 0.0) + chunk_s
             self.stats[f"{first}run_blocks"] = self.stats.get(f"{first}run_blocks", 0) + blocks
-            self._collect(record, t0, blocks, per_block)
-            self.t_steps += blocks * per_block
-            done += blocks * per_block
-            bar.update(blocks * per_block)
+            self._collect(record, t0, todo, per_block)
+            self.t_steps += todo
+            done += todo
+            bar.update(todo)
         bar.close()
 
     def _solver_failure(self, state, t0: int, steps: int) -> None:

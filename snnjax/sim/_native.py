@@ -1,0 +1,100 @@
+"""Native CPU kernels of the simulator (XLA FFI custom calls), chosen per platform.
+
+The kernels live in ``csrc/sim_kernels.cc`` and are compiled by the package's install
+(``setup.py``, headers from ``jaxlib``). Each one is the bit-for-bit twin of a pure-JAX
+function, which stays the reference and the path on other platforms:
+
+* :func:`deliver_native`: :func:`~snnjax.sim._delivery.deliver` (ring update and spike
+  list), multi-threaded by target range (each target's sum keeps the canonical order);
+* :func:`poisson_values`: :func:`~snnjax.sim._network._poisson`.
+
+:func:`use_native` resolves a :class:`~snnjax.sim.Simulator`'s ``native`` option: ``None``
+picks the native kernels where they are built and JAX runs on CPU, ``True`` requires them,
+``False`` forces pure JAX.
+"""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+
+try:  # built by `pip install` (setup.py); absent where no C++ compiler was found
+    from . import _sim_kernels
+except ImportError:  # pragma: no cover - depends on the install
+    _sim_kernels = None
+
+__all__ = ["deliver_native", "native_available", "poisson_values", "use_native"]
+
+
+def native_available() -> bool:
+    """Whether the native CPU kernels were built (``pip install`` with a C++ compiler)."""
+    return _sim_kernels is not None
+
+
+@functools.cache
+def _register() -> None:
+    for name, capsule in _sim_kernels.handlers().items():
+        jax.ffi.register_ffi_target(name, capsule, platform="cpu")
+
+
+def use_native(native: bool | None, platform: str) -> bool:
+    """Resolve the ``native`` option for devices of ``platform`` (``ValueError`` if
+    ``native=True`` cannot be honoured)."""
+    if native is not None and not isinstance(native, bool):
+        raise ValueError(f"`native` must be True, False or None; got {native!r}")
+    if native is False:
+        return False
+    ok = native_available() and platform == "cpu"
+    if native and not ok:
+        why = (
+            f"the devices are {platform!r} (native kernels are CPU only)"
+            if native_available()
+            else "the native kernels were not built (reinstall snnjax with a C++ compiler)"
+        )
+        raise ValueError(f"`native`=True, but {why}; use native=None or False")
+    if ok:
+        _register()
+    return ok
+
+
+def deliver_native(ring, csr, spikes, t0, *, max_spikes: int, threads: int = 1):
+    """:func:`~snnjax.sim._delivery.deliver` natively: ``(ring, index, count, n_spikes,
+    n_synapses)``, the spike list as :func:`~snnjax.sim._delivery.spike_list`'s.
+
+    Args:
+        ring: ``float32[2, D, n]`` (updated in place where XLA can).
+        csr: the :class:`~snnjax.sim._delivery.DeviceCSR`.
+        spikes: ``float32[m, n_sources]`` spike counts of the block.
+        t0: the block's first step.
+        max_spikes: capacity of the spike list (every spike is delivered).
+        threads: threads to use, by target range (the caller and XLA's intra-op pool).
+    """
+    call = jax.ffi.ffi_call(
+        "snnjax_deliver",
+        (
+            jax.ShapeDtypeStruct(ring.shape, ring.dtype),
+            jax.ShapeDtypeStruct((), csr.ptr.dtype),
+            jax.ShapeDtypeStruct((max_spikes,), jnp.int32),
+            jax.ShapeDtypeStruct((max_spikes,), jnp.float32),
+            jax.ShapeDtypeStruct((), jnp.int32),
+        ),
+        input_output_aliases={0: 0},
+        vmap_method="sequential",
+    )
+    ring, n_syn, index, count, n_spikes = call(
+        ring, csr.ptr, csr.packed, csr.weight, csr.shift.reshape(1), csr.delay,
+        spikes.astype(jnp.float32), jnp.asarray(t0, jnp.int32).reshape(1), threads=threads,
+    )  # fmt: skip
+    return ring, index, count, n_spikes, n_syn
+
+
+def poisson_values(p, t0, steps: int, *, threads: int = 1) -> jax.Array:
+    """:func:`~snnjax.sim._network._poisson` natively: ``float32[steps, c]`` counts times
+    weights of one :class:`~snnjax.sim._network.PoissonInput`."""
+    call = jax.ffi.ffi_call(
+        "snnjax_poisson",
+        jax.ShapeDtypeStruct((steps, p.counter.shape[0]), jnp.float32),
+        vmap_method="sequential",
+    )
+    return call(p.key, p.counter, p.weight, p.row, p.table, p.size, p.lo, p.hi,
+                jnp.asarray(t0, jnp.int32).reshape(1), threads=threads)  # fmt: skip

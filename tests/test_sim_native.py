@@ -1,0 +1,170 @@
+"""Native CPU kernels (XLA FFI, ``snnjax.sim._native``) == the pure-JAX path, bit for bit."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import snnjax.sim as nest
+from snnjax.sim import Simulator, _native
+from snnjax.sim._connect import ConnSpec, connect, to_csr
+from snnjax.sim._delivery import DeviceCSR, deliver
+from snnjax.sim._network import PoissonInput, _poisson, poisson_table
+from snnjax.sim._random import normal, uniform
+
+N = 80
+
+
+def _bits(x):
+    return np.asarray(x).view(np.uint32)  # bit for bit (-0.0 != 0.0)
+
+
+def test_the_kernels_are_built():
+    # The package's install compiles them (setup.py); a silent fallback would leave the
+    # native path untested.
+    assert _native.native_available()
+    assert _native.use_native(None, "cpu") and not _native.use_native(None, "gpu")
+
+
+def _csr(wide, seed=0):
+    ids = np.arange(N)
+    syn = connect(seed, 0, ids, ids, ids, ConnSpec("fixed_indegree", indegree=12),
+                  normal(mean=0.1, std=0.5), uniform(min=0.2, max=40.0 if wide else 2.0),
+                  0.1)  # fmt: skip
+    return DeviceCSR.from_csr(to_csr(N, syn, ids, wide=wide or None))
+
+
+@pytest.mark.parametrize("wide", [False, True])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_delivery_matches_jax(rng, wide, threads):
+    csr, m = _csr(wide), 2
+    D = 420 if wide else 24
+    ring = jnp.asarray(rng.normal(size=(2, D, N)), jnp.float32)
+    run = {
+        native: jax.jit(lambda r, s, t, native=native: deliver(
+            r, csr, s, t, max_spikes=40, tile=64, native=native, threads=threads))
+        for native in (False, True)
+    }  # fmt: skip
+    for t0, p in ((0, 0.1), (D - 1, 0.2), (12345, 0.15), (7, 0.5)):  # 0.5: list overflows
+        spikes = (rng.uniform(size=(m, N)) < p).astype(np.float32)
+        spikes[0, rng.integers(N)] = 3.0  # a multiplicity
+        (ring_j, out_j), (ring_n, out_n) = (run[k](ring, jnp.asarray(spikes), t0) for k in run)
+        assert int(out_n.n_spikes) == int(out_j.n_spikes) == np.count_nonzero(spikes)
+        assert np.array_equal(out_n.index, out_j.index) and np.array_equal(out_n.count, out_j.count)
+        if int(out_j.n_spikes) <= 40:  # past the capacity the JAX path is partial (re-run)
+            assert int(out_n.n_synapses) == int(out_j.n_synapses)
+            assert np.array_equal(_bits(ring_n), _bits(ring_j))
+            assert not np.array_equal(np.asarray(ring_n), np.asarray(ring))
+
+
+def _poisson_input(rng, rows):
+    c = 300
+    tables = [poisson_table(lam) for lam in (0.0, 0.02, 2.0, 30.0)[:rows]]
+    K = max(16, max(len(t) for t in tables))
+    return PoissonInput(
+        key=jnp.asarray([7, 11], jnp.uint32),
+        target=jnp.asarray(rng.integers(0, N, c), jnp.int32),
+        counter=jnp.asarray(rng.integers(0, 2**32, c, dtype=np.uint64).astype(np.uint32)),
+        weight=jnp.asarray(rng.normal(size=c), jnp.float32),
+        delay=jnp.ones(c, jnp.int32),
+        row=jnp.asarray(rng.integers(0, rows, c), jnp.int32),
+        table=jnp.asarray(
+            np.stack([np.pad(t, (0, K - len(t)), constant_values=2**32 - 1) for t in tables])
+        ),
+        size=jnp.asarray([len(t) for t in tables], jnp.int32),
+        lo=jnp.asarray([0, 5, 0, 12][:rows], jnp.int32),
+        hi=jnp.asarray([2**31 - 1, 20, 9, 2**31 - 1][:rows], jnp.int32),
+    )
+
+
+@pytest.mark.parametrize("rows", [1, 4])
+def test_poisson_matches_jax(rng, rows):
+    p = _poisson_input(rng, rows)
+    if rows == 1:  # one generator (one table for all), always active
+        p = p._replace(size=jnp.asarray([len(poisson_table(2.0))], jnp.int32),
+                       table=jnp.asarray(np.pad(poisson_table(2.0), (0, 6),
+                                                constant_values=2**32 - 1))[None])  # fmt: skip
+    for t0 in (0, 11, 2**31 - 40):
+        want = jax.jit(lambda t: _poisson(p, t, 15))(t0)
+        for threads in (1, 2):
+            got = jax.jit(lambda t, k=threads: _native.poisson_values(p, t, 15, threads=k))(t0)
+            assert np.array_equal(_bits(got), _bits(want))
+        assert np.count_nonzero(np.asarray(want)) > 100
+
+
+def _network(native: bool, devices: int = 1, parts=(130.0,)):
+    """A random network exercising every path of the kernels: every connection rule,
+    multapses and autapses, delays from one step to long ones, both signs, spike
+    multiplicities (parrots of a spike_generator), Poisson input with windows, three models."""
+    sim = Simulator(0.1, seed=5, devices=devices, native=native, chunk=200)
+    a = sim.create("iaf_psc_exp", 40, {"I_e": 300.0})
+    b = sim.create("iaf_psc_alpha", 30, {"I_e": 200.0})
+    c = sim.create("iaf_psc_delta", 20)
+    par = sim.create("parrot_neuron", 5)
+    sg = sim.create("spike_generator", 5, {"spike_times": [1.0, 5.0, 5.5, 20.0],
+                                           "spike_multiplicities": [1, 3, 2, 4]})  # fmt: skip
+    pg = sim.create("poisson_generator", 2, {"rate": 3000.0})
+    sim.set(pg[1:], {"rate": 800.0, "start": 20.0, "stop": 90.0})
+    sim.connect(sg, par, "one_to_one")
+    w = {"weight": normal(mean=20.0, std=40.0), "delay": uniform(min=0.1, max=12.0)}
+    sim.connect(np.r_[a, b], np.r_[a, b, c], {"rule": "fixed_indegree", "indegree": 9}, w)
+    sim.connect(c, a, {"rule": "pairwise_bernoulli", "p": 0.2}, {"weight": -30.0, "delay": 1.5})
+    sim.connect(par, np.r_[b, c], "all_to_all", {"weight": 80.0, "delay": 0.1})
+    sim.connect(a, a, {"rule": "fixed_total_number", "N": 300, "allow_autapses": True,
+                       "allow_multapses": True}, {"weight": 15.0, "delay": 40.0})  # fmt: skip
+    sim.connect(pg[:1], np.r_[a, b, c], "all_to_all", {"weight": 10.0, "delay": 0.3})
+    sim.connect(pg[1:], c, "all_to_all", {"weight": -5.0, "delay": 2.0})
+    rec, mm = sim.create("spike_recorder"), sim.create("multimeter", 1, {"record_from": ["V_m"]})
+    sim.connect(np.r_[a, b, c, par], rec)
+    sim.connect(mm, np.r_[a[:3], b[:3], c[:3]])
+    for t in parts:
+        sim.simulate(t)
+    return sim, sim.events(rec[0]), sim.events(mm[0])
+
+
+@pytest.fixture(scope="module")
+def pure_jax():
+    return _network(False)
+
+
+def _same(x, y):
+    return all(np.array_equal(x[k], y[k]) for k in x)
+
+
+@pytest.mark.parametrize(("devices", "parts"), [(1, (130.0,)), (4, (33.3, 0.1, 96.6))])
+def test_network_native_equals_pure_jax(pure_jax, devices, parts):
+    # parts: runs ending inside a block (block 1.0 ms: the smallest delay of 0.1 ms is a
+    # generator's), summed to the same 130 ms
+    sim, spikes, samples = _network(True, devices, parts)
+    _, want_spikes, want_samples = pure_jax
+    assert len(want_spikes["times"]) > 300
+    assert _same(spikes, want_spikes) and _same(samples, want_samples)
+    assert sim._built["layout"].native
+
+
+def test_no_recompile_for_runs_ending_inside_a_block():
+    sim = Simulator(0.1, seed=1)
+    pop = sim.create("iaf_psc_exp", 10, {"I_e": 400.0})
+    sim.connect(pop, pop, {"rule": "fixed_indegree", "indegree": 3}, {"delay": 1.5})
+    sim.simulate(10.0)
+    compiles = sim.stats["compiles"]
+    for t in (0.3, 1.4, 0.1, 7.7):
+        sim.simulate(t)
+    assert sim.stats["compiles"] == compiles and sim.stats["compile_s"] > 0
+    assert sim.t_steps == 100 + 3 + 14 + 1 + 77
+
+
+def test_native_option_is_checked(monkeypatch):
+    with pytest.raises(ValueError, match="`native` must be True, False or None"):
+        Simulator(native="yes")
+    with pytest.raises(ValueError, match="`threads` must be a positive int"):
+        Simulator(threads=0)
+    monkeypatch.setattr(_native, "_sim_kernels", None)
+    with pytest.raises(ValueError, match=r"`native`=True, but the native kernels were not built"):
+        Simulator(native=True)
+    assert not Simulator(native=None).native  # falls back to pure JAX
+    nest.ResetKernel()
+    with pytest.raises(ValueError, match="`native`=True"):
+        nest.SetKernelStatus({"native": True})
+    assert nest.GetKernelStatus("native") is None  # the refused value was not kept
+    nest.ResetKernel()
