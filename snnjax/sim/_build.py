@@ -166,7 +166,10 @@ class _Builder:
             m=m,
             D=D,
             Dx=Dx,
-            max_spikes=self.max_spikes or min(max(64, math.ceil(N * rate)), max(1, N * m)),
+            # The spike list costs the native path next to nothing: room for an onset burst
+            # (4x the 100 Hz guess), so that it rarely grows (a recompile) in a run.
+            max_spikes=self.max_spikes
+            or min(max(64, math.ceil(N * rate * (4 if self.native else 1))), max(1, N * m)),
             tile=self.tile or int(np.clip(2 ** math.ceil(math.log2(expected + 1)), 4096, 65536)),
             sampled=sampled,
             N=N,

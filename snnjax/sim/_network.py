@@ -75,7 +75,9 @@ class Layout:
         max_events: capacity for the updates one recorded projection makes in a block.
         native: delivery and Poisson input by the native CPU kernels (:mod:`._native`;
             the same numbers bit for bit).
-        threads: threads of the native kernels.
+        threads: threads of the native Poisson kernel. Delivery runs on one: split by
+            target range, every thread reads every expanded synapse, and on the 2-core
+            machine of benchmarks/RESULTS.md two threads were slower (memory-bound).
     """
 
     models: tuple[Any, ...]
@@ -359,7 +361,7 @@ def _block(layout, comm, arrays: NetworkArrays, steps: int, state: SimState, t0,
     one = layout.shards == 1  # no exchange: the local spikes are the whole block
     dense, sent = (spikes, None) if one else _exchange(layout, comm, arrays, spikes)
     ring, out = deliver(ring, arrays.csr, dense, t0, max_spikes=layout.max_spikes,
-                        tile=layout.tile, native=layout.native, threads=layout.threads)  # fmt: skip
+                        tile=layout.tile, native=layout.native)  # fmt: skip
     plastic, post, n_lost, weights = state.plastic, state.post, jnp.int32(0), []
     if layout.plastic:
         plastic = []
@@ -411,8 +413,8 @@ def run_blocks(
             ``t_s / h - 1``, like a neuron's spike stamped ``t_s``).
         n_steps: steps to run (int32, at most ``sg_counts.shape[0] * steps``, the same on
             every shard); ``None``: all. The block holding the last step runs only the
-            steps up to it, the blocks after it are skipped (``lax.cond``) and recorded as
-            zeros: one compiled chunk serves any shorter run.
+            steps up to it, the blocks after it are not run (a loop over the blocks
+            needed) and recorded as zeros: one compiled chunk serves any shorter run.
         comm: the collectives between shards (:mod:`._exchange`); unused for 1 shard.
 
     Returns:
@@ -425,18 +427,20 @@ def run_blocks(
     if n_steps is None:
         n_steps = sg_counts.shape[0] * steps
 
-    def block(state, i, counts):
+    def block(state, i):
         live = jnp.clip(n_steps - i * steps, 0, steps)
-        return _block(layout, comm, arrays, steps, state, t0 + i * steps, counts, live)
+        return _block(layout, comm, arrays, steps, state, t0 + i * steps, sg_counts[i], live)
 
-    def body(state, xs):
-        skipped = jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype), record)
-        return jax.lax.cond(xs[0] * steps < n_steps, block, lambda s, *_: (s, skipped),
-                            state, *xs)  # fmt: skip
+    def body(i, carry):  # a loop over the blocks needed (no per-block branch)
+        state, records = carry
+        state, record = block(state, i)
+        return state, jax.tree.map(lambda rs, r: rs.at[i].set(r), records, record)
 
-    blocks = jnp.arange(sg_counts.shape[0], dtype=jnp.int32)
-    record = jax.eval_shape(block, state, blocks[0], sg_counts[0])[1]
-    return jax.lax.scan(body, state, (blocks, sg_counts))
+    capacity = sg_counts.shape[0]
+    shapes = jax.eval_shape(block, state, jnp.int32(0))[1]
+    records = jax.tree.map(lambda a: jnp.zeros((capacity, *a.shape), a.dtype), shapes)
+    n_blocks = jnp.minimum((n_steps + steps - 1) // steps, capacity)
+    return jax.lax.fori_loop(0, n_blocks, body, (state, records))
 
 
 def exchange_blocks(layout: Layout, arrays: NetworkArrays, spikes: jax.Array, comm=None):

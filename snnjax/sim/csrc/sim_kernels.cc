@@ -100,6 +100,46 @@ std::vector<Spike> SpikeList(const float* spikes, int64_t m, int64_t n_src) {
   return list;
 }
 
+// One spike's CSR row [first, last) into the ring, targets in [lo, lo + span) only (the
+// others go to `sink`: no branch on the target). A tile of synapses is decoded at a time
+// (ring index and value: a branch-free loop the compiler vectorises), then added in CSR
+// order. The slot needs no division: D >= the largest delay + m, so base + delay < 2 D.
+// For rings of fewer than 2**31 elements; compiled for AVX2 and the baseline.
+struct Row {
+  float* ring;
+  int64_t D, n;
+  const uint32_t* packed;
+  const float* weight;
+  const int32_t* wide;  // nullptr: delays packed only
+  uint32_t mask, shift, delay_mask, lo, span;
+};
+
+__attribute__((target_clones("avx2", "default"))) void DeliverRow(const Row& r, int64_t first,
+                                                                   int64_t last, int32_t base,
+                                                                   float count, float* sink) {
+  constexpr int64_t kTile = 256;
+  uint32_t index[kTile];
+  float value[kTile];
+  bool mine[kTile];
+  const int32_t D = static_cast<int32_t>(r.D), n = static_cast<int32_t>(r.n);
+  for (int64_t i0 = first; i0 < last; i0 += kTile) {
+    const int64_t len = std::min(kTile, last - i0);
+    for (int64_t k = 0; k < len; ++k) {
+      const uint32_t p = r.packed[i0 + k];
+      const uint32_t target = p & r.mask;
+      int32_t delay = static_cast<int32_t>((p >> r.shift) & r.delay_mask);
+      if (r.wide != nullptr) delay += r.wide[i0 + k];
+      const float v = r.weight[i0 + k] * count;
+      int32_t slot = base + delay;
+      slot -= slot >= D ? D : 0;
+      index[k] = static_cast<uint32_t>(((v < 0.0f ? D : 0) + slot) * n) + target;
+      value[k] = v;
+      mine[k] = target - r.lo < r.span;
+    }
+    for (int64_t k = 0; k < len; ++k) *(mine[k] ? r.ring + index[k] : sink) += value[k];
+  }
+}
+
 template <typename Ptr>
 int64_t DeliverTyped(ffi::ThreadPool& pool, int64_t threads, const std::vector<Spike>& list,
                      float* ring, int64_t D, int64_t n, const Ptr* ptr, const uint32_t* packed,
@@ -109,13 +149,23 @@ int64_t DeliverTyped(ffi::ThreadPool& pool, int64_t threads, const std::vector<S
   if (list.empty() || n == 0) return n_syn;
   const uint32_t mask = shift >= 32 ? ~0u : ((1u << shift) - 1u);
   const int64_t base = t0 % D;
+  const bool small = 2 * D * n < (int64_t{1} << 31) && D < (int64_t{1} << 30);
   // Target ranges, one per thread where the block has enough synapses to pay for them.
   const int64_t parts = std::min({threads, std::max<int64_t>(1, n_syn / 65536), n});
   ParallelFor(pool, parts, threads, [&](int64_t part) {
     const uint32_t lo = static_cast<uint32_t>(n * part / parts);
     const uint32_t span = static_cast<uint32_t>(n * (part + 1) / parts) - lo;
     float sink = 0.0f;  // where another thread's targets go (no branch on the target)
-    for (const Spike& sp : list) {
+    if (small) {
+      const Row row{ring, D, n, packed, weight, wide, mask, shift >= 32 ? 0 : shift,
+                    shift >= 32 ? 0u : ~0u, lo, span};
+      for (const Spike& sp : list) {
+        DeliverRow(row, ptr[sp.source], ptr[sp.source + 1],
+                   static_cast<int32_t>(base + sp.step), sp.count, &sink);
+      }
+      return;
+    }
+    for (const Spike& sp : list) {  // a ring of 2**31 elements or more: 64-bit indices
       const int64_t first = ptr[sp.source], last = ptr[sp.source + 1];
       for (int64_t i = first; i < last; ++i) {
         const uint32_t p = packed[i];
@@ -123,8 +173,7 @@ int64_t DeliverTyped(ffi::ThreadPool& pool, int64_t threads, const std::vector<S
         int64_t delay = shift >= 32 ? 0 : static_cast<int64_t>(p >> shift);
         if (wide != nullptr) delay += wide[i];
         const float value = weight[i] * sp.count;
-        int64_t slot = sp.step + delay + base;
-        slot = slot < D ? slot : slot % D;  // mostly one wrap at most: avoid the division
+        const int64_t slot = (base + sp.step + delay) % D;
         float* dst = ring + ((value < 0.0f ? D : 0) + slot) * n + target;
         *(target - lo < span ? dst : &sink) += value;
       }
