@@ -57,7 +57,7 @@ def use_native(native: bool | None, platform: str) -> bool:
     return ok
 
 
-def deliver_native(ring, csr, spikes, t0, *, max_spikes: int, threads: int = 1):
+def deliver_native(ring, csr, spikes, t0, clear=0, *, max_spikes: int, threads: int = 1):
     """:func:`~snnjax.sim._delivery.deliver` natively: ``(ring, index, count, n_spikes,
     n_synapses)``, the spike list as :func:`~snnjax.sim._delivery.spike_list`'s.
 
@@ -66,6 +66,7 @@ def deliver_native(ring, csr, spikes, t0, *, max_spikes: int, threads: int = 1):
         csr: the :class:`~snnjax.sim._delivery.DeviceCSR`.
         spikes: ``float32[m, n_sources]`` spike counts of the block.
         t0: the block's first step.
+        clear: the block's first ``clear`` slots (steps ``t0 ..``) are zeroed first.
         max_spikes: capacity of the spike list (every spike is delivered).
         threads: threads to use, by target range (the caller and XLA's intra-op pool).
     """
@@ -83,7 +84,8 @@ def deliver_native(ring, csr, spikes, t0, *, max_spikes: int, threads: int = 1):
     )
     ring, n_syn, index, count, n_spikes = call(
         ring, csr.ptr, csr.packed, csr.weight, csr.shift.reshape(1), csr.delay,
-        spikes.astype(jnp.float32), jnp.asarray(t0, jnp.int32).reshape(1), threads=threads,
+        spikes.astype(jnp.float32), jnp.asarray(t0, jnp.int32).reshape(1),
+        jnp.asarray(clear, jnp.int32).reshape(1), threads=threads,
     )  # fmt: skip
     return ring, index, count, n_spikes, n_syn
 

@@ -336,7 +336,6 @@ def _block(layout, comm, arrays: NetworkArrays, steps: int, state: SimState, t0,
         ext[2, xslot],
         on,
     )
-    ring = state.ring.at[:, jnp.where(on, slot, layout.D)].set(0.0, mode="drop")
     ext = ext.at[:, jnp.where(on, xslot, layout.Dx)].set(0.0, mode="drop")
 
     groups = _groups(layout, arrays)
@@ -360,7 +359,8 @@ def _block(layout, comm, arrays: NetworkArrays, steps: int, state: SimState, t0,
     spikes = jnp.where(arrays.real, spikes.astype(jnp.float32), 0.0)
     one = layout.shards == 1  # no exchange: the local spikes are the whole block
     dense, sent = (spikes, None) if one else _exchange(layout, comm, arrays, spikes)
-    ring, out = deliver(ring, arrays.csr, dense, t0, max_spikes=layout.max_spikes,
+    # the slots read above are cleared by the delivery (fused into the native kernel)
+    ring, out = deliver(state.ring, arrays.csr, dense, t0, live, max_spikes=layout.max_spikes,
                         tile=layout.tile, native=layout.native)  # fmt: skip
     plastic, post, n_lost, weights = state.plastic, state.post, jnp.int32(0), []
     if layout.plastic:

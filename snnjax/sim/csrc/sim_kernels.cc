@@ -186,6 +186,7 @@ ffi::Error DeliverImpl(ffi::ThreadPool pool, ffi::AnyBuffer ring_in, ffi::AnyBuf
                        ffi::Buffer<ffi::S32> packed, ffi::Buffer<ffi::F32> weight,
                        ffi::Buffer<ffi::S32> shift, ffi::Buffer<ffi::S32> wide,
                        ffi::Buffer<ffi::F32> spikes, ffi::Buffer<ffi::S32> t0,
+                       ffi::Buffer<ffi::S32> clear,
                        ffi::Result<ffi::Buffer<ffi::F32>> ring, ffi::Result<ffi::AnyBuffer> n_syn,
                        ffi::Result<ffi::Buffer<ffi::S32>> index,
                        ffi::Result<ffi::Buffer<ffi::F32>> count,
@@ -200,6 +201,12 @@ ffi::Error DeliverImpl(ffi::ThreadPool pool, ffi::AnyBuffer ring_in, ffi::AnyBuf
                 ring->typed_data());
   }
   const int64_t D = rd[1], n = rd[2], m = sd[0], n_src = sd[1];
+  // The block's own slots were read by the caller: cleared first (nothing lands in them).
+  for (int64_t j = 0; j < std::min<int64_t>(clear.typed_data()[0], D); ++j) {
+    const int64_t slot = (t0.typed_data()[0] % D + j) % D;
+    std::fill_n(ring->typed_data() + slot * n, n, 0.0f);
+    std::fill_n(ring->typed_data() + (D + slot) * n, n, 0.0f);
+  }
   const std::vector<Spike> list = SpikeList(spikes.typed_data(), m, n_src);
   // The spike list for the caller (recording, plasticity), capacity-bound like spike_list.
   const int64_t cap = static_cast<int64_t>(index->element_count());
@@ -350,7 +357,10 @@ ffi::Error PoissonImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::U32> key,
                       size.typed_data(), lo.typed_data(), hi.typed_data(), t0.typed_data()[0],
                       od[0], od[1], out->typed_data()};
   const int64_t nt = Threads(pool, threads);
-  const int64_t parts = std::min<int64_t>(nt, std::max<int64_t>(1, p.c * p.steps / 65536));
+  // Several parts per thread (a pool thread that starts late still takes its share), where
+  // the work pays for them.
+  const bool split = nt > 1 && p.c * p.steps >= 65536;
+  const int64_t parts = split ? std::min<int64_t>(4 * nt, std::max<int64_t>(1, p.c / 512)) : 1;
   ParallelFor(pool, parts, nt, [&](int64_t part) {
     PoissonRange(p, p.c * part / parts, p.c * (part + 1) / parts);
   });
@@ -370,6 +380,7 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(SnnjaxDeliver, DeliverImpl,
                                   .Arg<ffi::Buffer<ffi::S32>>()       // wide delays
                                   .Arg<ffi::Buffer<ffi::F32>>()       // spikes
                                   .Arg<ffi::Buffer<ffi::S32>>()       // t0
+                                  .Arg<ffi::Buffer<ffi::S32>>()       // slots to clear
                                   .Ret<ffi::Buffer<ffi::F32>>()       // ring
                                   .Ret<ffi::AnyBuffer>()              // synapses expanded
                                   .Ret<ffi::Buffer<ffi::S32>>()       // spike list: index
