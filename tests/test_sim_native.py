@@ -9,7 +9,7 @@ import snnjax.sim as nest
 from snnjax.sim import Simulator, _native
 from snnjax.sim._connect import ConnSpec, connect, to_csr
 from snnjax.sim._delivery import DeviceCSR, deliver
-from snnjax.sim._network import PoissonInput, _poisson, poisson_table
+from snnjax.sim._network import PoissonInput, _poisson, poisson_table, take_inputs
 from snnjax.sim._random import normal, uniform
 
 N = 80
@@ -55,6 +55,17 @@ def test_delivery_matches_jax(rng, wide, threads):
             assert int(out_n.n_synapses) == int(out_j.n_synapses)
             assert np.array_equal(_bits(ring_n), _bits(ring_j))
             assert not np.array_equal(np.asarray(ring_n), np.asarray(ring))
+
+
+@pytest.mark.parametrize(("t0", "live"), [(0, 5), (37, 2), (2**31 - 9, 5)])
+def test_take_inputs_matches_jax(rng, t0, live):
+    ring = jnp.asarray(rng.normal(size=(2, 11, N)), jnp.float32)
+    ext = jnp.asarray(rng.normal(size=(3, 7, N)), jnp.float32)
+    want = jax.jit(lambda r, e, t: take_inputs(r, e, t, 5, live))(ring, ext, t0)
+    got = jax.jit(lambda r, e, t: _native.take_native(r, e, t, 5, live))(ring, ext, t0)
+    for w, g in zip(want, got, strict=True):
+        assert np.array_equal(_bits(g), _bits(w))
+    assert np.count_nonzero(np.asarray(want[0])) == 2 * (11 - live) * N  # slots cleared
 
 
 def _poisson_input(rng, rows):

@@ -99,7 +99,6 @@ def deliver(
     csr: DeviceCSR,
     spikes: jax.Array,
     t0: jax.Array,
-    clear: jax.Array | int = 0,
     *,
     max_spikes: int,
     tile: int = 1 << 14,
@@ -116,8 +115,6 @@ def deliver(
         spikes: ``[m, n_sources]`` spike counts of the block's ``m`` steps (a count
             ``c > 1``, a multiplicity, adds the weight ``c`` times).
         t0: the block's first step.
-        clear: zero the slots of the block's first ``clear`` steps first (the caller has
-            read them; nothing lands there).
         max_spikes: capacity for spikes (source, step) in the block.
         tile: synapses expanded per iteration of the delivery loop (the loop runs
             ``ceil(n_synapses / tile)`` times: work follows the actual spikes).
@@ -131,17 +128,15 @@ def deliver(
     """
     if native:
         ring, index, count, n_spikes, n_syn = deliver_native(
-            ring, csr, spikes, t0, clear, max_spikes=max_spikes, threads=threads
+            ring, csr, spikes, t0, max_spikes=max_spikes, threads=threads
         )
         return ring, Delivered(index, count, n_spikes, n_syn)
-    D, m = ring.shape[1], spikes.shape[0]
-    j = jnp.arange(m)
-    ring = ring.at[:, jnp.where(j < clear, (t0 % D + j) % D, D)].set(0.0, mode="drop")
     index, count, n_spikes = spike_list(spikes, max_spikes)
     if csr.weight.shape[0] == 0:  # no synapses from anyone (shapes are static)
         return ring, Delivered(index, count, n_spikes, jnp.zeros((), csr.ptr.dtype))
     n_src = spikes.shape[1]
     step, src = index // n_src, index % n_src
+    D = ring.shape[1]
 
     def add(ring, owner, syn, live):
         target, delay = unpack(csr, syn)

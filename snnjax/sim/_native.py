@@ -6,6 +6,8 @@ function, which stays the reference and the path on other platforms:
 
 * :func:`deliver_native`: :func:`~snnjax.sim._delivery.deliver` (ring update and spike
   list), multi-threaded by target range (each target's sum keeps the canonical order);
+* :func:`take_native`: :func:`~snnjax.sim._network.take_inputs` (in place: XLA copied
+  both rings every block around its gather and scatter);
 * :func:`poisson_values`: :func:`~snnjax.sim._network._poisson`.
 
 :func:`use_native` resolves a :class:`~snnjax.sim.Simulator`'s ``native`` option: ``None``
@@ -23,7 +25,7 @@ try:  # built by `pip install` (setup.py); absent where no C++ compiler was foun
 except ImportError:  # pragma: no cover - depends on the install
     _sim_kernels = None
 
-__all__ = ["deliver_native", "native_available", "poisson_values", "use_native"]
+__all__ = ["deliver_native", "native_available", "poisson_values", "take_native", "use_native"]
 
 
 def native_available() -> bool:
@@ -57,7 +59,7 @@ def use_native(native: bool | None, platform: str) -> bool:
     return ok
 
 
-def deliver_native(ring, csr, spikes, t0, clear=0, *, max_spikes: int, threads: int = 1):
+def deliver_native(ring, csr, spikes, t0, *, max_spikes: int, threads: int = 1):
     """:func:`~snnjax.sim._delivery.deliver` natively: ``(ring, index, count, n_spikes,
     n_synapses)``, the spike list as :func:`~snnjax.sim._delivery.spike_list`'s.
 
@@ -66,7 +68,6 @@ def deliver_native(ring, csr, spikes, t0, clear=0, *, max_spikes: int, threads: 
         csr: the :class:`~snnjax.sim._delivery.DeviceCSR`.
         spikes: ``float32[m, n_sources]`` spike counts of the block.
         t0: the block's first step.
-        clear: the block's first ``clear`` slots (steps ``t0 ..``) are zeroed first.
         max_spikes: capacity of the spike list (every spike is delivered).
         threads: threads to use, by target range (the caller and XLA's intra-op pool).
     """
@@ -84,10 +85,26 @@ def deliver_native(ring, csr, spikes, t0, clear=0, *, max_spikes: int, threads: 
     )
     ring, n_syn, index, count, n_spikes = call(
         ring, csr.ptr, csr.packed, csr.weight, csr.shift.reshape(1), csr.delay,
-        spikes.astype(jnp.float32), jnp.asarray(t0, jnp.int32).reshape(1),
-        jnp.asarray(clear, jnp.int32).reshape(1), threads=threads,
+        spikes.astype(jnp.float32), jnp.asarray(t0, jnp.int32).reshape(1), threads=threads,
     )  # fmt: skip
     return ring, index, count, n_spikes, n_syn
+
+
+def take_native(ring, ext, t0, steps: int, live):
+    """:func:`~snnjax.sim._network.take_inputs` natively (both rings updated in place)."""
+    n = ring.shape[2]
+    call = jax.ffi.ffi_call(
+        "snnjax_take",
+        (
+            jax.ShapeDtypeStruct(ring.shape, ring.dtype),
+            jax.ShapeDtypeStruct(ext.shape, ext.dtype),
+            jax.ShapeDtypeStruct((3, steps, n), jnp.float32),
+        ),
+        input_output_aliases={0: 0, 1: 1},
+        vmap_method="sequential",
+    )
+    i32 = lambda x: jnp.asarray(x, jnp.int32).reshape(1)  # noqa: E731
+    return call(ring, ext, i32(t0), i32(live))
 
 
 def poisson_values(p, t0, steps: int, *, threads: int = 1) -> jax.Array:

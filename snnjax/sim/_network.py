@@ -43,7 +43,7 @@ from jax.extend.random import threefry_2x32
 
 from ._delivery import DeviceCSR, deliver
 from ._exchange import MeshComm, Sent, exchange
-from ._native import poisson_values
+from ._native import poisson_values, take_native
 from ._plastic import PlasticArrays, PostHistory, deliver_plastic, record_post
 from .models import RECORDABLES
 
@@ -257,18 +257,31 @@ def _emit(layout: Layout, arrays: NetworkArrays, ext: jax.Array, t0, steps: int,
         parts.append((2, t + cur.delay[None, :], cur.target, value))
     if not parts:
         return ext
-    _, Dx, n = ext.shape
-    index = jnp.concatenate(
-        [
-            (ch * Dx + slot % Dx) * n + jnp.broadcast_to(tgt, slot.shape)
-            for ch, slot, tgt, _ in parts
-        ],
-        axis=1,
-    )
-    index = jnp.where(jnp.arange(steps)[:, None] < live, index, ext.size)  # dropped
-    value = jnp.concatenate([v for *_, v in parts], axis=1)
-    flat = ext.reshape(-1).at[index.reshape(-1)].add(value.reshape(-1), mode="drop")
-    return flat.reshape(ext.shape)
+
+    # (channel, slot, target) of every value, [steps, c] each; steps past `live` go to
+    # channel 3 (dropped). Indexing ext itself: XLA copied a flat view of it every block.
+    def column(k, fn=lambda x: x):
+        return jnp.concatenate([jnp.broadcast_to(fn(p[k]), p[3].shape) for p in parts], axis=1)
+
+    on = jnp.arange(steps)[:, None] < live
+    channel, slot = jnp.where(on, column(0), 3), column(1, lambda x: x % ext.shape[1])
+    target, value = column(2), column(3)
+    return ext.at[channel, slot, target].add(value, mode="drop")
+
+
+def take_inputs(ring: jax.Array, ext: jax.Array, t0, steps: int, live):
+    """The inputs of steps ``t0 .. t0 + steps - 1`` out of both rings, and the slots of the
+    first ``live`` of them cleared: ``(ring, ext, [3, steps, n])``, the excitatory and
+    inhibitory spike input plus generator output, and the current (every slot a block
+    reads is written before: spikes land ``>= m`` steps after their block)."""
+    t = t0 + jnp.arange(steps)
+    slot, xslot = t % ring.shape[1], t % ext.shape[1]
+    inputs = jnp.stack([ring[0, slot] + ext[0, xslot], ring[1, slot] + ext[1, xslot],
+                        ext[2, xslot]])  # fmt: skip
+    on = jnp.arange(steps) < live
+    ring = ring.at[:, jnp.where(on, slot, ring.shape[1])].set(0.0, mode="drop")
+    ext = ext.at[:, jnp.where(on, xslot, ext.shape[1])].set(0.0, mode="drop")
+    return ring, ext, inputs
 
 
 def _groups(layout: Layout, arrays: NetworkArrays) -> tuple[tuple[int, ...], ...]:
@@ -320,26 +333,20 @@ def _sample(layout: Layout, arrays: NetworkArrays, groups, params, neurons) -> j
     return jnp.concatenate(out) if out else jnp.zeros(0, jnp.float32)
 
 
-def _block(layout, comm, arrays: NetworkArrays, steps: int, state: SimState, t0, sg_counts,
-           live):  # fmt: skip
+def _block(layout, comm, arrays: NetworkArrays, grouped, steps: int, state: SimState, t0,
+           sg_counts, live):  # fmt: skip
+    """One block; ``state.neurons`` and ``grouped = (groups, params, props)`` per group of
+    populations (:func:`_groups`)."""
     # Generator output of the block (independent of the network state) first; then every
     # input of the block's steps is in the rings (spikes land >= m steps after their
     # block): take those slots out at once, so the step loop carries only neuron states.
     # Only the first `live` steps run (a shorter last block: the rest leave all as it is).
     ext = _emit(layout, arrays, state.ext, t0, steps, sg_counts, live)
-    on = jnp.arange(steps) < live
-    t = t0 + jnp.arange(steps)
-    slot, xslot = t % layout.D, t % layout.Dx
-    inputs = (
-        state.ring[0, slot] + ext[0, xslot],  # [steps, n]
-        state.ring[1, slot] + ext[1, xslot],
-        ext[2, xslot],
-        on,
-    )
-    ext = ext.at[:, jnp.where(on, xslot, layout.Dx)].set(0.0, mode="drop")
+    take = take_native if layout.native else take_inputs
+    ring, ext, (in_ex, in_in, i_stim) = take(state.ring, ext, t0, steps, live)
+    inputs = (in_ex, in_in, i_stim, jnp.arange(steps) < live)
 
-    groups = _groups(layout, arrays)
-    params, props = _merge(arrays.params, groups), _merge(arrays.props, groups)
+    groups, params, props = grouped
 
     def step(neurons, xs):
         in_ex, in_in, i_stim, on = xs
@@ -354,13 +361,11 @@ def _block(layout, comm, arrays: NetworkArrays, steps: int, state: SimState, t0,
         spikes = jnp.where(on, jnp.concatenate(spikes), 0)
         return new, (spikes, _sample(layout, arrays, groups, params, new))
 
-    neurons, (spikes, samples) = jax.lax.scan(step, _merge(state.neurons, groups), inputs)
-    neurons = _split(layout, neurons, groups)
+    neurons, (spikes, samples) = jax.lax.scan(step, state.neurons, inputs)
     spikes = jnp.where(arrays.real, spikes.astype(jnp.float32), 0.0)
     one = layout.shards == 1  # no exchange: the local spikes are the whole block
     dense, sent = (spikes, None) if one else _exchange(layout, comm, arrays, spikes)
-    # the slots read above are cleared by the delivery (fused into the native kernel)
-    ring, out = deliver(state.ring, arrays.csr, dense, t0, live, max_spikes=layout.max_spikes,
+    ring, out = deliver(ring, arrays.csr, dense, t0, max_spikes=layout.max_spikes,
                         tile=layout.tile, native=layout.native)  # fmt: skip
     plastic, post, n_lost, weights = state.plastic, state.post, jnp.int32(0), []
     if layout.plastic:
@@ -427,9 +432,14 @@ def run_blocks(
     if n_steps is None:
         n_steps = sg_counts.shape[0] * steps
 
+    # Populations of one model in a row are stepped as one group for the whole chunk.
+    groups = _groups(layout, arrays)
+    grouped = (groups, _merge(arrays.params, groups), _merge(arrays.props, groups))
+
     def block(state, i):
         live = jnp.clip(n_steps - i * steps, 0, steps)
-        return _block(layout, comm, arrays, steps, state, t0 + i * steps, sg_counts[i], live)
+        return _block(layout, comm, arrays, grouped, steps, state, t0 + i * steps,
+                      sg_counts[i], live)  # fmt: skip
 
     def body(i, carry):  # a loop over the blocks needed (no per-block branch)
         state, records = carry
@@ -437,10 +447,12 @@ def run_blocks(
         return state, jax.tree.map(lambda rs, r: rs.at[i].set(r), records, record)
 
     capacity = sg_counts.shape[0]
+    state = state._replace(neurons=_merge(state.neurons, groups))
     shapes = jax.eval_shape(block, state, jnp.int32(0))[1]
     records = jax.tree.map(lambda a: jnp.zeros((capacity, *a.shape), a.dtype), shapes)
     n_blocks = jnp.minimum((n_steps + steps - 1) // steps, capacity)
-    return jax.lax.fori_loop(0, n_blocks, body, (state, records))
+    state, records = jax.lax.fori_loop(0, n_blocks, body, (state, records))
+    return state._replace(neurons=_split(layout, state.neurons, groups)), records
 
 
 def exchange_blocks(layout: Layout, arrays: NetworkArrays, spikes: jax.Array, comm=None):

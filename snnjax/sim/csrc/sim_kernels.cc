@@ -7,6 +7,8 @@
 //   list (snnjax.sim._delivery.deliver and spike_list). Multi-threaded by target range: every thread walks
 //   the same spikes and synapses in the canonical order (step, source, CSR order) and
 //   adds only into its own targets, so each target's float32 sum is the serial one.
+// * snnjax_take: a block's inputs out of both ring buffers, its slots cleared
+//   (snnjax.sim._network.take_inputs).
 // * snnjax_poisson: Poisson counts times weights per (step, connection)
 //   (snnjax.sim._network._poisson): threefry-2x32 (20 rounds, as jax.random) keyed per
 //   connection on (stream, step), inverted through the connection's CDF table.
@@ -186,7 +188,6 @@ ffi::Error DeliverImpl(ffi::ThreadPool pool, ffi::AnyBuffer ring_in, ffi::AnyBuf
                        ffi::Buffer<ffi::S32> packed, ffi::Buffer<ffi::F32> weight,
                        ffi::Buffer<ffi::S32> shift, ffi::Buffer<ffi::S32> wide,
                        ffi::Buffer<ffi::F32> spikes, ffi::Buffer<ffi::S32> t0,
-                       ffi::Buffer<ffi::S32> clear,
                        ffi::Result<ffi::Buffer<ffi::F32>> ring, ffi::Result<ffi::AnyBuffer> n_syn,
                        ffi::Result<ffi::Buffer<ffi::S32>> index,
                        ffi::Result<ffi::Buffer<ffi::F32>> count,
@@ -201,12 +202,6 @@ ffi::Error DeliverImpl(ffi::ThreadPool pool, ffi::AnyBuffer ring_in, ffi::AnyBuf
                 ring->typed_data());
   }
   const int64_t D = rd[1], n = rd[2], m = sd[0], n_src = sd[1];
-  // The block's own slots were read by the caller: cleared first (nothing lands in them).
-  for (int64_t j = 0; j < std::min<int64_t>(clear.typed_data()[0], D); ++j) {
-    const int64_t slot = (t0.typed_data()[0] % D + j) % D;
-    std::fill_n(ring->typed_data() + slot * n, n, 0.0f);
-    std::fill_n(ring->typed_data() + (D + slot) * n, n, 0.0f);
-  }
   const std::vector<Spike> list = SpikeList(spikes.typed_data(), m, n_src);
   // The spike list for the caller (recording, plasticity), capacity-bound like spike_list.
   const int64_t cap = static_cast<int64_t>(index->element_count());
@@ -236,6 +231,44 @@ ffi::Error DeliverImpl(ffi::ThreadPool pool, ffi::AnyBuffer ring_in, ffi::AnyBuf
     n_syn->typed_data<int64_t>()[0] = total;
   } else {
     n_syn->typed_data<int32_t>()[0] = static_cast<int32_t>(total);
+  }
+  return ffi::Error::Success();
+}
+
+// ---------------------------------------------------------------- block inputs
+// The inputs of a block's steps t0 + j (j < m), taken out of both rings, and the slots of
+// its first `live` steps cleared, in place (snnjax.sim._network.take_inputs):
+// in[0, j] = ring[0, s] + ext[0, x], in[1, j] = ring[1, s] + ext[1, x], in[2, j] = ext[2, x]
+// with s = (t0 + j) % D, x = (t0 + j) % Dx.
+ffi::Error TakeImpl(ffi::Buffer<ffi::F32> ring_in, ffi::Buffer<ffi::F32> ext_in,
+                    ffi::Buffer<ffi::S32> t0_buf, ffi::Buffer<ffi::S32> live_buf,
+                    ffi::Result<ffi::Buffer<ffi::F32>> ring, ffi::Result<ffi::Buffer<ffi::F32>> ext,
+                    ffi::Result<ffi::Buffer<ffi::F32>> inputs) {
+  auto rd = ring->dimensions(), xd = ext->dimensions(), id = inputs->dimensions();
+  if (rd.size() != 3 || rd[0] != 2 || xd.size() != 3 || xd[0] != 3 || id.size() != 3 ||
+      id[0] != 3 || rd[2] != xd[2] || id[2] != rd[2]) {
+    return ffi::Error::InvalidArgument("snnjax_take: ring [2, D, n], ext [3, Dx, n], in [3, m, n]");
+  }
+  float* r = ring->typed_data();
+  float* x = ext->typed_data();
+  if (ring_in.typed_data() != r) std::copy_n(ring_in.typed_data(), ring->element_count(), r);
+  if (ext_in.typed_data() != x) std::copy_n(ext_in.typed_data(), ext->element_count(), x);
+  const int64_t D = rd[1], Dx = xd[1], n = rd[2], m = id[1];
+  const int64_t t0 = t0_buf.typed_data()[0], live = live_buf.typed_data()[0];
+  float* out = inputs->typed_data();
+  for (int64_t j = 0; j < m; ++j) {
+    const int64_t s = (t0 + j) % D, q = (t0 + j) % Dx;
+    float *r0 = r + s * n, *r1 = r + (D + s) * n;
+    float *x0 = x + q * n, *x1 = x + (Dx + q) * n, *x2 = x + (2 * Dx + q) * n;
+    float *o0 = out + j * n, *o1 = out + (m + j) * n, *o2 = out + (2 * m + j) * n;
+    for (int64_t i = 0; i < n; ++i) {
+      o0[i] = r0[i] + x0[i];
+      o1[i] = r1[i] + x1[i];
+      o2[i] = x2[i];
+    }
+    if (j < live) {
+      for (float* row : {r0, r1, x0, x1, x2}) std::fill_n(row, n, 0.0f);
+    }
   }
   return ffi::Error::Success();
 }
@@ -380,13 +413,22 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(SnnjaxDeliver, DeliverImpl,
                                   .Arg<ffi::Buffer<ffi::S32>>()       // wide delays
                                   .Arg<ffi::Buffer<ffi::F32>>()       // spikes
                                   .Arg<ffi::Buffer<ffi::S32>>()       // t0
-                                  .Arg<ffi::Buffer<ffi::S32>>()       // slots to clear
                                   .Ret<ffi::Buffer<ffi::F32>>()       // ring
                                   .Ret<ffi::AnyBuffer>()              // synapses expanded
                                   .Ret<ffi::Buffer<ffi::S32>>()       // spike list: index
                                   .Ret<ffi::Buffer<ffi::F32>>()       // spike list: count
                                   .Ret<ffi::Buffer<ffi::S32>>()       // spikes in the block
                                   .Attr<int64_t>("threads"));
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(SnnjaxTake, TakeImpl,
+                              ffi::Ffi::Bind()
+                                  .Arg<ffi::Buffer<ffi::F32>>()  // ring (aliased)
+                                  .Arg<ffi::Buffer<ffi::F32>>()  // ext (aliased)
+                                  .Arg<ffi::Buffer<ffi::S32>>()  // t0
+                                  .Arg<ffi::Buffer<ffi::S32>>()  // live steps
+                                  .Ret<ffi::Buffer<ffi::F32>>()  // ring
+                                  .Ret<ffi::Buffer<ffi::F32>>()  // ext
+                                  .Ret<ffi::Buffer<ffi::F32>>());  // inputs [3, m, n]
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(SnnjaxPoisson, PoissonImpl,
                               ffi::Ffi::Bind()
@@ -411,6 +453,7 @@ PyObject* Handlers(PyObject*, PyObject*) {
   const std::pair<const char*, void*> handlers[] = {
       {"snnjax_deliver", reinterpret_cast<void*>(SnnjaxDeliver)},
       {"snnjax_poisson", reinterpret_cast<void*>(SnnjaxPoisson)},
+      {"snnjax_take", reinterpret_cast<void*>(SnnjaxTake)},
   };
   for (const auto& [name, fn] : handlers) {
     PyObject* capsule = PyCapsule_New(fn, nullptr, nullptr);
