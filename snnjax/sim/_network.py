@@ -13,13 +13,18 @@ Time is cut into blocks of ``m`` steps, ``m`` at most the smallest neuron-to-neu
    and everything the generators emit in the block (Poisson counts, ``spike_generator``
    spikes, ``dc_generator`` current) is added into the generator ring ``ext``, ``delay``
    steps after its emission step, in one scatter ordered by emission step;
-2. ``m`` steps of every population, each reading (and clearing) its slot of both ring
-   buffers (NEST's update order, see :mod:`.models`);
+2. the inputs of the block's steps are taken out of both rings at once (their slots
+   cleared, :func:`take_inputs`), then ``m`` steps of every population (NEST's update
+   order, see :mod:`.models`; consecutive populations of one model as one group);
 3. with several shards, the block's spikes are exchanged (:mod:`._exchange`) into a dense
    ``[m, N]`` block in canonical order; then they are delivered (:func:`~snnjax.sim.deliver`)
    onto this shard's targets: they land ``>= m`` steps later, after the block;
 4. with plastic synapses (:mod:`._plastic`): each plastic projection updates and delivers
    the synapses the block's spikes pass, then the local spikes join the neurons' histories.
+
+On CPU the Poisson counts, the take-out and the delivery are native kernels
+(:mod:`._native`), bit for bit the same as these pure-JAX functions. A chunk runs any number
+of steps: the block holding the last one runs only its first steps.
 
 Arrays and state are one shard's; :func:`on_mesh` runs the same function on every device of
 a mesh (``shard_map``), an :class:`~snnjax.sim._exchange.MPIComm` between MPI ranks.
