@@ -383,12 +383,12 @@ def test_weights_and_spikes_as_nest(model, params):
 
 
 def test_plastic_brunel_script_same_spikes_under_mpirun(tmp_path):
-    """``simulation/brunel_stdp.py`` on one process and on 2 MPI ranks: the same spikes;
-    the summary has the E -> E weights at every snapshot, and the plots are written."""
+    """``simulation/brunel_stdp.py`` on one process and on 2 and 4 MPI ranks: the same
+    spikes; the summary has the E -> E weights at every snapshot, and the plots are written."""
     args = ["simulation/brunel_stdp.py", "--order", "40", "--simtime", "80", "--seed", "3",
             "--snapshots", "2"]  # fmt: skip
     out = {}
-    for name, ranks in (("one", 0), ("mpi", 2)):
+    for name, ranks in (("one", 0), ("mpi", 2), ("mpi4", 4)):
         flags = ["--out", str(tmp_path / f"{name}.json"), "--spikes-out",
                  str(tmp_path / f"{name}.npz")]  # fmt: skip
         if ranks:
@@ -401,6 +401,7 @@ def test_plastic_brunel_script_same_spikes_under_mpirun(tmp_path):
     assert len(out["one"]["times"]) > 100
     for key in ("senders", "times"):
         assert np.array_equal(out["one"][key], out["mpi"][key])
+        assert np.array_equal(out["one"][key], out["mpi4"][key])
     summary = json.loads((tmp_path / "one.json").read_text())
     snaps = summary["weights"]["snapshots"]
     assert [s["t_ms"] for s in snaps] == [0.0, 40.0, 80.0]

@@ -71,8 +71,8 @@ class Simulator(_Description, _Builder, _StateOps, _Runner, _Recorder, _SynapseO
             step (cheaper, no error control; see ``benchmarks/RESULTS.md`` for its error).
         stdp_history: spikes each neuron keeps for its plastic synapses (the first
             length; grown automatically when an update needs an older spike).
-        native: spike delivery and Poisson input by the native CPU kernels
-            (:mod:`snnjax.sim._native`, bit-identical to pure JAX): ``None`` where they
+        native: spike delivery, Poisson input and the take-out of a block's inputs by
+            the native CPU kernels (:mod:`snnjax.sim._native`, bit-identical to pure JAX): ``None`` where they
             are built and the devices are CPUs, ``True`` to require them, ``False`` for
             pure JAX.
         threads: threads of the native Poisson kernel (NEST's ``local_num_threads``;
