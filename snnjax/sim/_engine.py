@@ -72,9 +72,9 @@ class Simulator(_Description, _Builder, _StateOps, _Runner, _Recorder, _SynapseO
         stdp_history: spikes each neuron keeps for its plastic synapses (the first
             length; grown automatically when an update needs an older spike).
         native: spike delivery, Poisson input and the take-out of a block's inputs by
-            the native CPU kernels (:mod:`snnjax.sim._native`, bit-identical to pure JAX): ``None`` where they
-            are built and the devices are CPUs, ``True`` to require them, ``False`` for
-            pure JAX.
+            the native CPU kernels (:mod:`snnjax.sim._native`, bit-identical to pure
+            JAX): ``None`` where they are built and the devices are CPUs, ``True`` to
+            require them, ``False`` for pure JAX.
         threads: threads of the native Poisson kernel (NEST's ``local_num_threads``;
             delivery runs on one, see :class:`~snnjax.sim.Layout`).
 
