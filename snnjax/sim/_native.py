@@ -59,6 +59,11 @@ def use_native(native: bool | None, platform: str) -> bool:
     return ok
 
 
+def _int1(x) -> jax.Array:
+    """A scalar as the ``int32[1]`` buffer the kernels read."""
+    return jnp.asarray(x, jnp.int32).reshape(1)
+
+
 def deliver_native(ring, csr, spikes, t0, *, max_spikes: int, threads: int = 1):
     """:func:`~snnjax.sim._delivery.deliver` natively: ``(ring, index, count, n_spikes,
     n_synapses)``, the spike list as :func:`~snnjax.sim._delivery.spike_list`'s.
@@ -84,8 +89,8 @@ def deliver_native(ring, csr, spikes, t0, *, max_spikes: int, threads: int = 1):
         vmap_method="sequential",
     )
     ring, n_syn, index, count, n_spikes = call(
-        ring, csr.ptr, csr.packed, csr.weight, csr.shift.reshape(1), csr.delay,
-        spikes.astype(jnp.float32), jnp.asarray(t0, jnp.int32).reshape(1), threads=threads,
+        ring, csr.ptr, csr.packed, csr.weight, _int1(csr.shift), csr.delay,
+        spikes.astype(jnp.float32), _int1(t0), threads=threads,
     )  # fmt: skip
     return ring, index, count, n_spikes, n_syn
 
@@ -103,8 +108,7 @@ def take_native(ring, ext, t0, steps: int, live):
         input_output_aliases={0: 0, 1: 1},
         vmap_method="sequential",
     )
-    i32 = lambda x: jnp.asarray(x, jnp.int32).reshape(1)  # noqa: E731
-    return call(ring, ext, i32(t0), i32(live))
+    return call(ring, ext, _int1(t0), _int1(live))
 
 
 def poisson_values(p, t0, steps: int, *, threads: int = 1) -> jax.Array:
@@ -116,4 +120,4 @@ def poisson_values(p, t0, steps: int, *, threads: int = 1) -> jax.Array:
         vmap_method="sequential",
     )
     return call(p.key, p.counter, p.weight, p.row, p.table, p.size, p.lo, p.hi,
-                jnp.asarray(t0, jnp.int32).reshape(1), threads=threads)  # fmt: skip
+                _int1(t0), threads=threads)  # fmt: skip
