@@ -24,7 +24,7 @@ def test_readme_quick_look_runs():
 
 def test_readme_simulation_runs(tmp_path, monkeypatch):
     namespace: dict = {}
-    exec(compile(_block("import snnjax.sim as nest"), "README.md", "exec"), namespace)
+    exec(compile(_block("# instead of `import nest`"), "README.md", "exec"), namespace)
     events = namespace["events"]
     assert len(events["times"]) > 100 and set(events["senders"]) <= set(range(1, 1001))
     monkeypatch.chdir(tmp_path)  # the continuation writes runs/ckpt
@@ -33,3 +33,12 @@ def test_readme_simulation_runs(tmp_path, monkeypatch):
     exec(compile(_block("stdp_synapse"), "README.md", "exec"), namespace)
     w = namespace["learned"]
     assert len(w) == 800 * 20 and 0 < w.min() and w.max() <= 80.0 and w.std() > 0
+
+
+def test_readme_functional_simulation_runs():
+    namespace: dict = {}
+    exec(compile(_block("nest.functional()"), "README.md", "exec"), namespace)
+    assert namespace["trace"].spikes.shape == (1000, 100)
+    assert float(namespace["slope"]) != 0.0
+    rates = namespace["rates"]
+    assert rates.shape == (8,) and len(set(rates.tolist())) > 1

@@ -4,10 +4,13 @@ Statistics (NumPy, vectorised) take the spikes, the ``ids`` of one population an
 ``t_start <= t < t_stop``: per-neuron :func:`rates`, :func:`cv_isi`,
 :func:`pearson_correlations` of binned counts, the population :func:`fano_factor`, and a
 JSON-ready :func:`summary` over several populations. Figures (matplotlib, Agg canvas):
-:func:`raster_plot`, the Potjans & Diesmann (2014) :func:`statistics_figure` and
-:func:`weight_histogram_plot` (plastic weights over time).
+:func:`raster_plot`, the Potjans & Diesmann (2014) :func:`statistics_figure`,
+:func:`weight_histogram_plot` (plastic weights over time), :func:`fit_curves_plot` (a fit
+through the simulation) and :func:`phase_diagram_plot` (maps over a parameter grid).
 """
 
+from ._experiments import fit_curves_plot as fit_curves_plot
+from ._experiments import phase_diagram_plot as phase_diagram_plot
 from ._plots import raster_plot as raster_plot
 from ._plots import statistics_figure as statistics_figure
 from ._plots import weight_histogram_plot as weight_histogram_plot

@@ -12,6 +12,11 @@ both for side-by-side comparisons:
   each fed partly by its left neighbour, with a transient drop of network 0's drive.
 * :func:`build_microcircuit`: Potjans & Diesmann (2014) cortical microcircuit, as NEST's
   ``Potjans_2014`` example, with its parameter tables (``PD14_*``).
+* :func:`fit_rates` / :func:`grad_check`: a scaled Brunel network fitted to target rates
+  by gradient descent through the simulation (:func:`snnjax.sim.functional`), and the
+  gradient checked against finite differences in float64.
+* :func:`brunel_sweep`: the Brunel (2000) phase diagram, a ``(g, eta)`` grid as one
+  vmapped simulation.
 * :func:`build_ping`: coupled PING assemblies of Traub HH cells (gamma oscillators), as in
   Omelyusik et al.'s scaling study; :func:`rate_spectrum` finds their rhythm.
 
@@ -39,6 +44,9 @@ from ._brunel import BrunelParams as BrunelParams
 from ._brunel import PlasticBrunelParams as PlasticBrunelParams
 from ._brunel import brunel_derived as brunel_derived
 from ._brunel import build_brunel as build_brunel
+from ._fit import FitParams as FitParams
+from ._fit import fit_rates as fit_rates
+from ._fit import grad_check as grad_check
 from ._microcircuit import PD14_CONN_PROBS as PD14_CONN_PROBS
 from ._microcircuit import PD14_FULL_NUM_NEURONS as PD14_FULL_NUM_NEURONS
 from ._microcircuit import PD14_K_EXT as PD14_K_EXT
@@ -84,3 +92,5 @@ from ._run import load_config as load_config
 from ._run import make_parser as make_parser
 from ._run import run_network as run_network
 from ._run import simulate_network as simulate_network
+from ._sweep import SweepParams as SweepParams
+from ._sweep import brunel_sweep as brunel_sweep

@@ -3,7 +3,8 @@
 Layers: the models (one pure ``step(props, params, state, in_ex, in_in, i_stim)`` per NEST
 model, :mod:`.models`), connectivity (:func:`connect` keyed by target, :class:`CSR`),
 delivery (:func:`deliver`), the functional core (:func:`run_blocks` over :class:`Layout` +
-:class:`NetworkArrays`), the :class:`Simulator`, and the PyNEST facade (``Create``,
+:class:`NetworkArrays`; :func:`functional`: a built network as a pure ``run(params, state,
+steps)`` for ``jit``/``grad``/``vmap``), the :class:`Simulator`, and the PyNEST facade (``Create``,
 ``Connect``, ``Simulate``, ``GetConnections``, ``Checkpoint``/``Restore``,
 :class:`NodeCollection`, :class:`SynapseCollection`, kernel attributes such as
 ``nest.resolution``; see :mod:`._nest` for the documented differences from NEST).
@@ -26,6 +27,11 @@ from ._delivery import deliver as deliver
 from ._engine import DEVICES as DEVICES
 from ._engine import Simulator as Simulator
 from ._exchange import EXCHANGES as EXCHANGES
+from ._functional import Functional as Functional
+from ._functional import RunState as RunState
+from ._functional import SimParams as SimParams
+from ._functional import Trace as Trace
+from ._functional import functional as functional
 from ._nest import Checkpoint as Checkpoint
 from ._nest import Cleanup as Cleanup
 from ._nest import Connect as Connect

@@ -104,6 +104,7 @@ def deliver(
     tile: int = 1 << 14,
     native: bool = False,
     threads: int = 1,
+    max_tiles: int = 0,
 ) -> tuple[jax.Array, Delivered]:
     """Add the weights of the synapses of the sources that spiked in a block of steps.
 
@@ -121,10 +122,12 @@ def deliver(
         native: the native CPU kernel instead (:func:`~snnjax.sim._native.deliver_native`:
             the same sums and spike list bit for bit; no tiles).
         threads: threads of the native kernel (by target range).
+        max_tiles: ``> 0``: the loop runs exactly this many tiles (a static trip count:
+            reverse-mode differentiable; exact if ``n_synapses <= max_tiles * tile``).
 
     Returns:
-        ``(ring, delivered)``; exact if ``delivered.n_spikes <= max_spikes``, to be
-        discarded otherwise.
+        ``(ring, delivered)``; exact if ``delivered.n_spikes <= max_spikes`` (and within
+        ``max_tiles``), to be discarded otherwise.
     """
     if native:
         ring, index, count, n_spikes, n_syn = deliver_native(
@@ -144,7 +147,7 @@ def deliver(
         value = jnp.where(live, csr.weight[syn] * count[owner], 0.0)
         return ring_add(ring, slot, target, value)
 
-    ring, n_syn = for_synapses(csr.ptr, src, count > 0, tile, add, ring)
+    ring, n_syn = for_synapses(csr.ptr, src, count > 0, tile, add, ring, max_tiles)
     return ring, Delivered(index, count, n_spikes, n_syn)
 
 
@@ -159,11 +162,12 @@ def spike_list(spikes: jax.Array, max_spikes: int):
     return index.astype(jnp.int32), jnp.where(valid, flat[index], 0.0), n_spikes
 
 
-def for_synapses(ptr, src, valid, tile: int, fn, carry):
+def for_synapses(ptr, src, valid, tile: int, fn, carry, max_tiles: int = 0):
     """Run ``carry = fn(carry, owner, syn, live)`` over the CSR rows of the sources ``src``
     (where ``valid``), ``tile`` synapses at a time, in row order: ``syn[tile]`` synapse
     indices, ``owner[tile]`` the position in ``src`` of each one's row, ``live`` the real
-    ones. Returns ``(carry, n_synapses)``; the loop runs ``ceil(n_synapses / tile)`` times."""
+    ones. Returns ``(carry, n_synapses)``; the loop runs ``ceil(n_synapses / tile)`` times,
+    or exactly ``max_tiles`` times if that is ``> 0`` (synapses past them are left out)."""
     n = src.shape[0]
     (rows,) = jnp.nonzero(valid, size=n, fill_value=n - 1)  # the valid rows, in order
     start = ptr[src]
@@ -185,7 +189,7 @@ def for_synapses(ptr, src, valid, tile: int, fn, carry):
         syn = jnp.where(live, start[owner] + (k - offsets[owner]), 0)
         return fn(carry, owner, syn, live)
 
-    n_tiles = (n_syn + tile - 1) // tile
+    n_tiles = max_tiles or (n_syn + tile - 1) // tile
     return jax.lax.fori_loop(0, n_tiles, expand, carry), n_syn
 
 

@@ -83,6 +83,11 @@ class Layout:
         threads: threads of the native Poisson kernel. Delivery runs on one: split by
             target range, every thread reads every expanded synapse, and on the 2-core
             machine of benchmarks/RESULTS.md two threads were slower (memory-bound).
+        tiles: ``> 0``: delivery runs exactly this many tiles per block (a static loop, so
+            reverse-mode differentiable; :mod:`._functional`); 0: as many as the spikes need.
+        dense: a functional run (:mod:`._functional`): record each block's local spikes
+            as a dense ``[steps, n]`` array and the synapses it expanded; each block is a
+            :func:`jax.checkpoint` (reverse mode recomputes it instead of storing it).
     """
 
     models: tuple[Any, ...]
@@ -106,6 +111,8 @@ class Layout:
     max_events: int = 1
     native: bool = False
     threads: int = 1
+    tiles: int = 0
+    dense: bool = False
 
 
 class PoissonInput(NamedTuple):
@@ -197,6 +204,8 @@ class Record(NamedTuple):
     n_bad: jax.Array  #: non-finite neuron state values at the end of each block (solver failure)
     n_lost: jax.Array  #: plastic updates that needed a spike dropped from a history
     weights: tuple = ()  #: a :class:`~snnjax.sim._plastic.WeightEvents` per recorded projection
+    spikes: Any = None  #: ``Layout.dense``: ``float32[blocks, steps, n]`` local spikes
+    n_syn: Any = None  #: ``Layout.dense``: synapses expanded per block
 
 
 def poisson_table(lam: float) -> np.ndarray:
@@ -371,7 +380,7 @@ def _block(layout, comm, arrays: NetworkArrays, grouped, steps: int, state: SimS
     one = layout.shards == 1  # no exchange: the local spikes are the whole block
     dense, sent = (spikes, None) if one else _exchange(layout, comm, arrays, spikes)
     ring, out = deliver(ring, arrays.csr, dense, t0, max_spikes=layout.max_spikes,
-                        tile=layout.tile, native=layout.native)  # fmt: skip
+                        tile=layout.tile, native=layout.native, max_tiles=layout.tiles)  # fmt: skip
     plastic, post, n_lost, weights = state.plastic, state.post, jnp.int32(0), []
     if layout.plastic:
         plastic = []
@@ -391,7 +400,8 @@ def _block(layout, comm, arrays: NetworkArrays, grouped, steps: int, state: SimS
     n_bad = sum(jnp.sum(~jnp.isfinite(x)) for x in jax.tree.leaves(neurons)
                 if jnp.issubdtype(x.dtype, jnp.floating))  # fmt: skip
     record = Record(sent.key, sent.count, sent.n_own, out.n_spikes, sent.n_route, samples,
-                    jnp.asarray(n_bad, jnp.int32), n_lost, tuple(weights))  # fmt: skip
+                    jnp.asarray(n_bad, jnp.int32), n_lost, tuple(weights),
+                    *((spikes, out.n_synapses) if layout.dense else ()))  # fmt: skip
     return SimState(neurons, ring, ext, tuple(plastic), post), record
 
 
@@ -424,7 +434,8 @@ def run_blocks(
         n_steps: steps to run (int32, at most ``sg_counts.shape[0] * steps``, the same on
             every shard); ``None``: all. The block holding the last step runs only the
             steps up to it, the blocks after it are not run (a loop over the blocks
-            needed) and recorded as zeros: one compiled chunk serves any shorter run.
+            needed) and recorded as zeros: one compiled chunk serves any shorter run. A
+            Python int: a static loop (reverse-mode differentiable).
         comm: the collectives between shards (:mod:`._exchange`); unused for 1 shard.
 
     Returns:
@@ -446,6 +457,9 @@ def run_blocks(
         return _block(layout, comm, arrays, grouped, steps, state, t0 + i * steps,
                       sg_counts[i], live)  # fmt: skip
 
+    if layout.dense:  # a functional run: reverse mode keeps each block's start, not its insides
+        block = jax.checkpoint(block)
+
     def body(i, carry):  # a loop over the blocks needed (no per-block branch)
         state, records = carry
         state, record = block(state, i)
@@ -455,7 +469,7 @@ def run_blocks(
     state = state._replace(neurons=_merge(state.neurons, groups))
     shapes = jax.eval_shape(block, state, jnp.int32(0))[1]
     records = jax.tree.map(lambda a: jnp.zeros((capacity, *a.shape), a.dtype), shapes)
-    n_blocks = jnp.minimum((n_steps + steps - 1) // steps, capacity)
+    n_blocks = (min if isinstance(n_steps, int) else jnp.minimum)(-(-n_steps // steps), capacity)
     state, records = jax.lax.fori_loop(0, n_blocks, body, (state, records))
     return state._replace(neurons=_split(layout, state.neurons, groups)), records
 

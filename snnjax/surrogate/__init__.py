@@ -1,6 +1,7 @@
 """Spike function and surrogate gradients."""
 
 from ._spike import ArcTan as ArcTan
+from ._spike import Exact as Exact
 from ._spike import FastSigmoid as FastSigmoid
 from ._spike import Rectangle as Rectangle
 from ._spike import Sigmoid as Sigmoid

@@ -164,8 +164,25 @@ class Rectangle(Surrogate):
         return jnp.where(jnp.abs(x) < self.width / 2, 1.0 / self.width, 0.0).astype(x.dtype)
 
 
+@dataclasses.dataclass(frozen=True)
+class Exact(Surrogate):
+    r"""No surrogate: the exact derivative of the step, 0 wherever it exists.
+
+    .. math:: \sigma'(x) = 0
+
+    Gradients then flow only along the smooth paths (integration, delivery, resets at fixed
+    spike times): exact for perturbations that move no spike (gradient checks against
+    finite differences).
+    """
+
+    name: ClassVar[str] = "exact"
+
+    def grad(self, x):
+        return jnp.zeros_like(x)
+
+
 _BY_NAME: dict[str, type[Surrogate]] = {
-    cls.name: cls for cls in (FastSigmoid, ArcTan, Sigmoid, Triangle, Rectangle)
+    cls.name: cls for cls in (FastSigmoid, ArcTan, Sigmoid, Triangle, Rectangle, Exact)
 }
 _ALIASES = {"superspike": "fast_sigmoid", "atan": "arctan", "boxcar": "rectangle"}
 
@@ -176,7 +193,7 @@ def get_surrogate(surrogate: "str | Surrogate", **kwargs: float) -> Surrogate:
     Args:
         surrogate: a :class:`Surrogate`, or one of ``'fast_sigmoid'`` (alias
             ``'superspike'``), ``'arctan'`` (``'atan'``), ``'sigmoid'``, ``'triangle'``,
-            ``'rectangle'`` (``'boxcar'``).
+            ``'rectangle'`` (``'boxcar'``), ``'exact'`` (zero derivative).
         **kwargs: the surrogate's parameter (``slope``, ``alpha`` or ``width``).
 
     Returns:

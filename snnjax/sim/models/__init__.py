@@ -54,6 +54,7 @@ from ._common import TICS_PER_MS as TICS_PER_MS
 from ._common import iaf_propagator_alpha as iaf_propagator_alpha
 from ._common import iaf_propagator_exp as iaf_propagator_exp
 from ._common import refractory_steps as refractory_steps
+from ._common import step_precision as step_precision
 from ._iaf_psc_alpha import IafPscAlphaParams as IafPscAlphaParams
 from ._iaf_psc_alpha import IafPscAlphaProps as IafPscAlphaProps
 from ._iaf_psc_alpha import IafPscAlphaState as IafPscAlphaState

@@ -15,7 +15,8 @@ The hard reset is the shared core's :math:`h - s\,(h - V_\text{reset})`: exact f
 default ``V_reset = E_L`` (relative 0), otherwise within one float32 ulp of ``V_reset``.
 """
 
-from collections.abc import Collection
+import contextlib
+from collections.abc import Collection, Iterator
 from typing import Any, NamedTuple
 
 import jax
@@ -193,8 +194,26 @@ def iaf_propagator_alpha(tau_syn: ArrayLike, tau_m: ArrayLike, C_m: ArrayLike, h
 # --------------------------------------------------------------------------------------------
 
 
+_PRECISION = [jnp.float32]  # the float type of the neuron steps traced now
+
+
+@contextlib.contextmanager
+def step_precision(dtype) -> Iterator[None]:
+    """Trace the neuron steps in ``dtype`` inside the block (``jnp.float64`` needs
+    ``jax.enable_x64``): for float64 gradient checks of the same functions. The simulator
+    itself always runs float32 (NEST's numbers in float32, see the model docs)."""
+    if jnp.dtype(dtype) not in (jnp.dtype(jnp.float32), jnp.dtype(jnp.float64)):
+        raise ValueError(f"`dtype` must be float32 or float64; got {dtype!r}")
+    _PRECISION.append(jnp.dtype(dtype).type)
+    try:
+        yield
+    finally:
+        _PRECISION.pop()
+
+
 def _f32(x: ArrayLike) -> Array:
-    return jnp.asarray(x, dtype=jnp.float32)
+    """``x`` in the float type of the neuron steps (float32 unless :func:`step_precision`)."""
+    return jnp.asarray(x, dtype=_PRECISION[-1])
 
 
 def _check_params_type(cls: type, params: Any, n: int | None = None) -> None:

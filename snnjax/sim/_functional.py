@@ -1,0 +1,320 @@
+r"""The simulator as a pure function: ``run(params, state, steps)`` for ``jit``, ``grad``, ``vmap``.
+
+:func:`functional` takes a built network (a :class:`~snnjax.sim.Simulator` or the PyNEST
+facade's kernel) and returns a :class:`Functional`: its differentiable parameters
+(:class:`SimParams`), its state (:class:`RunState`) and :meth:`Functional.run`, the same
+blocks as ``Simulate`` (:func:`~snnjax.sim.run_blocks`, pure JAX) with three differences:
+
+* every loop has a static trip count (delivery runs ``max_tiles`` tiles per block), so
+  reverse-mode differentiation works; capacities are fixed, and a run that exceeds one
+  (spikes per block, synapses per block, a Poisson table too short for a rate) raises
+  ``RuntimeError`` from inside the compiled call, never silently;
+* spikes are returned densely, ``float32[steps, N]`` in the neuron order of
+  :meth:`~snnjax.sim.Simulator.neuron_ids`, carrying the surrogate gradient of each
+  model's spike (:mod:`snnjax.surrogate`; ``'exact'`` for the true, zero derivative);
+* one shard, static synapses (sharded and plastic functional runs are not built yet).
+
+Gradients: exact through integration and delivery with respect to synaptic weights,
+neuron parameters that enter the step (``I_e``, ``V_th``, ``V_reset``, ``E_L``, …),
+propagators (``props``; time constants and ``C_m`` enter only through them, computed on
+the host) and generator weights and amplitudes; through spikes by the surrogate. Poisson
+rates are parameters too (per instance under ``vmap``; a changed rate's table is computed
+in JAX, :func:`poisson_table_jax`), but discrete: their gradient is zero.
+
+Memory of ``grad``: each block is a :func:`jax.checkpoint`, so reverse mode stores the
+state at each block's start (neuron states and both ring buffers) and recomputes the
+block's insides in the backward pass (about one more forward pass of compute).
+"""
+
+import dataclasses
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._connect import build_csr
+from ._nest import simulator
+from ._network import NetworkArrays, SimState, run_blocks
+from .models import get_model
+
+__all__ = ["Functional", "RunState", "SimParams", "Trace", "functional", "poisson_table_jax"]
+
+
+class SimParams(NamedTuple):
+    """The differentiable parameters of a built network (float leaves only).
+
+    Attributes:
+        weight: ``float32[n_synapses]`` static synapse weights (pA, or nS for conductance
+            models) in the CSR's order; :attr:`Functional.projection` names the ``Connect``
+            call of each.
+        neurons: per population, ``{name: float32[n]}`` of the model's float parameters.
+        props: per population, ``{name: float32[n]}`` of its float propagators.
+        poisson: per ``poisson_generator`` ``Connect`` call, ``{"weight": float32[c],
+            "rate": float32[R]}`` (rate per generator row in Hz; zero gradient).
+        spike_weight: ``float32[c]`` weights of the ``spike_generator`` connections.
+        current: ``float32[c]`` amplitude times weight of the ``dc_generator`` connections.
+    """
+
+    weight: jax.Array
+    neurons: tuple
+    props: tuple
+    poisson: tuple
+    spike_weight: jax.Array
+    current: jax.Array
+
+
+class RunState(NamedTuple):
+    """The network's state and the step it is at."""
+
+    sim: SimState
+    t: jax.Array  #: ``int32[]`` step
+
+
+class Trace(NamedTuple):
+    """What :meth:`Functional.run` records."""
+
+    spikes: jax.Array  #: ``float32[steps, N]`` spike counts per step and neuron
+    samples: jax.Array  #: ``float32[steps, k]`` multimeter values (:attr:`Functional.sample_keys`)
+
+
+def poisson_table_jax(lam: jax.Array, K: int) -> tuple[jax.Array, jax.Array]:
+    r""":func:`~snnjax.sim._network.poisson_table` in JAX (``K`` static): ``(uint32[K]
+    table, int32 size)``, the table padded with ``2**32 - 1``.
+
+    From the tail :math:`P(X > k)`, the regularised lower incomplete gamma function
+    :math:`P(k + 1, \lambda)` (accurate where the tail is tiny): entry ``k`` is
+    :math:`2^{32} - \lceil 2^{32} P(X > k) \rceil`, the table stops where the tail falls
+    below :math:`2^{-32}`. In float32: the same sizes as the host's tables, thresholds
+    within ``~3e-6`` in probability up to a mean of 20 per step (the float32 incomplete
+    gamma function). ``size == K`` means ``K`` was too short.
+    """
+    lam = jnp.asarray(lam, jnp.float32)
+    ks = jnp.arange(K, dtype=jnp.float32)
+    tail = jax.scipy.special.gammainc(ks + 1.0, jnp.maximum(lam, 1e-30)) * 2.0**32
+    size = jnp.where(lam > 0, jnp.sum(tail > 1.0), 0).astype(jnp.int32)
+    # 2**32 - ceil(tail), in uint32 (float32 holds at most 2**32 - 256 below 2**32)
+    entry = jnp.uint32(2**32 - 1) - jnp.clip(jnp.ceil(tail) - 1.0, 0.0, 4294967040.0).astype(
+        jnp.uint32
+    )
+    table = jnp.where(jnp.arange(K) < size, entry, jnp.uint32(2**32 - 1))
+    return table, size
+
+
+def _floats(tree: NamedTuple) -> dict:
+    return {
+        k: v
+        for k, v in tree._asdict().items()
+        if jnp.issubdtype(jnp.asarray(v).dtype, jnp.floating)
+    }
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Functional:
+    """A built network as pure functions (make it with :func:`functional`).
+
+    Attributes:
+        params: the network's :class:`SimParams` as built.
+        state: its :class:`RunState` now (where the simulator stands).
+        layout: the static :class:`~snnjax.sim.Layout` of the runs.
+        neuron_ids: node id of each column of :attr:`Trace.spikes`.
+        sample_keys: ``(recordable, neuron index)`` of each column of :attr:`Trace.samples`.
+        projection: ``int32[n_synapses]``: the neuron-to-neuron ``Connect`` call of each
+            synapse of :attr:`SimParams.weight` (its index in ``Simulator.projections``,
+            the calls between neurons in order; -1 once synapses were changed).
+        h: resolution (ms).
+    """
+
+    params: SimParams
+    state: RunState
+    layout: Any
+    neuron_ids: np.ndarray
+    sample_keys: tuple
+    projection: np.ndarray
+    h: float
+    _arrays: NetworkArrays
+    _order: np.ndarray  # local slot of each neuron
+    _sample_cols: np.ndarray
+    _sg_table: jax.Array  # float32[T, n_spike_generators]
+    _rates: tuple  # per Poisson Connect: float32[R] rates as built
+
+    def __post_init__(self):
+        object.__setattr__(self, "_compiled", jax.jit(self._run, static_argnums=2))
+
+    def _network(self, params: SimParams) -> tuple[NetworkArrays, jax.Array]:
+        """The arrays with ``params`` in, and whether a rate's table was too short."""
+        a = self._arrays
+        poisson, short = [], jnp.bool_(False)
+        for p, q, rate0 in zip(a.poisson, params.poisson, self._rates, strict=True):
+            lam = q["rate"] * (self.h / 1000.0)
+            K = p.table.shape[1]
+            table, size = jax.vmap(poisson_table_jax, (0, None))(lam, K)
+            same = q["rate"] == rate0  # as built: the host's table, bit for bit
+            short |= jnp.any(~same & (size >= K))  # its tail past the table: not covered
+            poisson.append(p._replace(
+                weight=q["weight"], table=jnp.where(same[:, None], p.table, table),
+                size=jnp.where(same, p.size, size)))  # fmt: skip
+        return a._replace(
+            csr=a.csr._replace(weight=params.weight),
+            params=tuple(x._replace(**d) for x, d in zip(a.params, params.neurons, strict=True)),
+            props=tuple(x._replace(**d) for x, d in zip(a.props, params.props, strict=True)),
+            poisson=tuple(poisson),
+            spikes_in=a.spikes_in._replace(weight=params.spike_weight),
+            current=a.current._replace(value=params.current),
+        ), short
+
+    def _run(self, params: SimParams, state: RunState, steps: int) -> tuple[RunState, Trace]:
+        """Advance ``steps`` steps (static); pure, see :meth:`run`."""
+        layout = self.layout
+        if not isinstance(steps, int) or steps < 1:
+            raise ValueError(f"`steps` must be a positive int; got {steps!r}")
+        blocks = -(-steps // layout.m)
+        arrays, short = self._network(params)
+        sg = jnp.pad(self._sg_table, ((0, blocks * layout.m), (0, 0)))
+        sg = jax.lax.dynamic_slice_in_dim(sg, jnp.minimum(state.t, self._sg_table.shape[0]),
+                                          blocks * layout.m)  # fmt: skip
+        sim, rec = run_blocks(layout, layout.m, arrays, state.sim, state.t,
+                              sg.reshape(blocks, layout.m, -1), steps)  # fmt: skip
+        max_syn = layout.tiles * layout.tile if layout.tiles else np.inf
+        jax.debug.callback(_check, state.t, rec.n_recv, rec.n_syn, rec.n_bad, short, layout.m,
+                           layout.max_spikes, max_syn, self.h)  # fmt: skip
+        # (index arrays made here: a NumPy index's conversion is cached across x64 modes)
+        spikes = rec.spikes.reshape(blocks * layout.m, -1)[:steps][:, jnp.asarray(self._order)]
+        samples = rec.samples.reshape(blocks * layout.m, -1)[:steps]
+        samples = samples[:, jnp.asarray(self._sample_cols)]
+        return RunState(sim, state.t + steps), Trace(spikes, samples)
+
+    def run(self, params: SimParams, state: RunState, steps: int) -> tuple[RunState, Trace]:
+        """Advance ``steps`` steps (a static int) from ``state``: ``(state, trace)``.
+
+        Pure and compiled once per ``steps`` (and input shapes): differentiate it with
+        ``jax.grad``, batch it with ``jax.vmap`` (e.g. ``in_axes=(0, None, None)`` for ``B``
+        parameter sets), nest it in your own ``jit``. Without changes to ``params``,
+        the spikes are those of ``Simulate`` (pure-JAX path) bit for bit.
+
+        Raises:
+            RuntimeError: (from inside the compiled call) a block had more spikes than
+                ``max_spikes`` or synapses than ``max_tiles * tile``, a rate needs a longer
+                Poisson table than built, or a neuron state became non-finite.
+        """
+        return self._compiled(params, state, steps)
+
+
+def _check(t, n_recv, n_syn, n_bad, short, m, max_spikes, max_syn, h):
+    """Raise on an exceeded capacity (a ``jax.debug.callback``; arrays may be batched)."""
+    n_recv, n_syn, n_bad = (np.asarray(x) for x in (n_recv, n_syn, n_bad))
+    where = f"in the run from t = {float(np.min(t)) * h:g} ms"
+    if n_recv.max(initial=0) > max_spikes:
+        raise RuntimeError(f"spike buffer overflow {where}: a block of {m} steps had "
+                           f"{n_recv.max()} spikes, capacity max_spikes={max_spikes}; make "
+                           "the Functional with a larger `max_spikes`")  # fmt: skip
+    if n_syn.max(initial=0) > max_syn:
+        raise RuntimeError(f"delivery overflow {where}: a block expanded {n_syn.max()} "
+                           f"synapses, capacity max_tiles * tile = {max_syn}; make the "
+                           "Functional with a larger `max_synapses`")  # fmt: skip
+    if np.any(short):
+        raise RuntimeError(
+            "a Poisson rate needs a longer table than the network was built "
+            "with; build it with the largest rate first"
+        )
+    if n_bad.max(initial=0) > 0:
+        raise RuntimeError(f"numerical failure {where}: a neuron state became non-finite")
+
+
+def functional(sim=None, *, max_spikes: int | None = None, max_synapses: int | None = None,
+               tile: int | None = None, surrogate=None,
+               detach_reset: bool | None = None) -> Functional:  # fmt: skip
+    """The built network of ``sim`` as a :class:`Functional` (building it first if needed).
+
+    Args:
+        sim: a :class:`~snnjax.sim.Simulator` with one shard and static synapses;
+            ``None``: the PyNEST facade's (``import snnjax.sim as nest``).
+        max_spikes: spikes per block the runs hold (``None``: 4x the simulator's first
+            guess, room for an onset burst).
+        max_synapses: synapses per block the delivery expands (``None``: ``max_spikes``
+            times the largest out-degree, which cannot overflow before the spikes do; 0:
+            as many as the spikes need, a dynamic loop: fast for forward runs and ``vmap``
+            but not reverse-differentiable).
+        tile: synapses per delivery tile (``None``: the simulator's). Under ``vmap`` every
+            instance runs the tiles of the busiest one: small tiles waste less.
+        surrogate: a surrogate for every population's spike (``None``: each model's own;
+            ``'exact'``: zero derivative, for gradient checks).
+        detach_reset: pass no gradient through the resets (``None``: each model's own).
+
+    Raises:
+        ValueError: more than one shard, plastic synapses, or a bad capacity.
+    """
+    sim = simulator() if sim is None else sim
+    if sim.shards != 1:
+        raise ValueError(f"functional runs need one shard; this simulator has {sim.shards}")
+    if any(p.plastic for p in sim.projections):
+        raise ValueError("functional runs of plastic synapses are not supported yet")
+    for name, value in (("max_spikes", max_spikes), ("max_synapses", max_synapses),
+                        ("tile", tile)):  # fmt: skip
+        low = 0 if name == "max_synapses" else 1
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                  or value < low):  # fmt: skip
+            raise ValueError(f"`{name}` must be an int >= {low} or None; got {value!r}")
+    if surrogate is not None or detach_reset is not None:  # checks them
+        get_model("iaf_psc_exp", surrogate=surrogate or "fast_sigmoid",
+                  detach_reset=bool(detach_reset))  # fmt: skip
+    sim.prepare()
+    built, arrays = sim._built, sim._built["arrays"]
+    layout = built["layout"]
+    ptr = np.asarray(arrays.csr.ptr)
+    spikes_cap = max_spikes or min(4 * layout.max_spikes, max(1, layout.N * layout.m))
+    out_degree = int(np.diff(ptr).max(initial=0))
+    syn_cap = max(1, min(spikes_cap * out_degree, int(ptr[-1]) * layout.m))
+    tile = tile or layout.tile
+    tiles = 0 if max_synapses == 0 else -(-(max_synapses or syn_cap) // tile)
+    models = layout.models
+    if surrogate is not None or detach_reset is not None:
+        models = tuple(get_model(
+            m.name, surrogate=m.surrogate if surrogate is None else surrogate,
+            detach_reset=m.detach_reset if detach_reset is None else detach_reset,
+            substeps=m.substeps) for m in models)  # fmt: skip
+    layout = dataclasses.replace(layout, native=False, dense=True, models=models,
+                                 max_spikes=spikes_cap, tiles=tiles, tile=tile)  # fmt: skip
+    params = SimParams(
+        weight=arrays.csr.weight,
+        neurons=tuple(_floats(p) for p in arrays.params),
+        props=tuple(_floats(p) for p in arrays.props),
+        poisson=tuple(
+            {"weight": p.weight, "rate": jnp.asarray(r, jnp.float32)}
+            for p, r in zip(arrays.poisson, _rates(sim), strict=True)
+        ),
+        spike_weight=arrays.spikes_in.weight,
+        current=arrays.current.value,
+    )
+    slot_of = sim._slots[0][0]
+    keys, cols = (), np.zeros(0, np.int64)
+    if sim._sample_order is not None:
+        keys, _, cols = sim._sample_order
+    T = max((int(s.max()) + 1 for s, _ in sim._sg_steps if len(s)), default=0)
+    sg = np.asarray(sim._sg_counts(0, 1, T)[0]) if T else np.zeros((0, len(sim._sg_steps)))
+    return Functional(
+        params=params, state=RunState(sim.state, jnp.int32(sim.t_steps)), layout=layout,
+        neuron_ids=sim.neuron_ids(), sample_keys=tuple(keys), projection=_projection(sim),
+        h=sim.h, _arrays=arrays, _order=slot_of.astype(np.int64), _sample_cols=cols,
+        _sg_table=jnp.asarray(sg, jnp.float32), _rates=tuple(q["rate"] for q in params.poisson),
+    )  # fmt: skip
+
+
+def _rates(sim) -> list[np.ndarray]:
+    """Per Poisson ``Connect`` call, the rate (Hz) of each generator row, as built."""
+    rates = sim._device_values("poisson_generator", "rate")
+    return [rates[np.unique(c.device)] for c in sim.device_conns if c.kind == "poisson_generator"]
+
+
+def _projection(sim) -> np.ndarray:
+    """The ``Connect`` call of each static synapse in CSR order: the CSR built again from
+    the same keyed draws with the call's index as the weight (same stable order)."""
+    if sim._modified:
+        return np.full(int(sim.n_synapses), -1, np.int32)  # carried synapses: origin unknown
+    N, (slot_of, gid, _) = sim.n_neurons, sim._slots[0]
+    parts = []
+    for p in range(len(sim.projections)):
+        syn = sim._connect_projection(0, p)
+        parts.append(dataclasses.replace(syn, weight=np.full(len(syn.weight), p, np.float32)))
+    csr = build_csr(N, parts, slot_of, n_slots=len(gid))
+    return csr.weight.astype(np.int32) if parts else np.zeros(0, np.int32)

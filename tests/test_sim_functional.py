@@ -1,0 +1,206 @@
+"""The simulator as a pure function (``snnjax.sim.functional``): the same spikes as
+``Simulate``, jit/grad/vmap, capacities that raise, the float64 gradient check, the scripts."""
+
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from snnjax.networks import FitParams, SweepParams, brunel_sweep, fit_rates, grad_check
+from snnjax.sim import Simulator, functional
+from snnjax.sim._functional import poisson_table_jax
+from snnjax.sim._network import poisson_table
+from snnjax.sim.random import normal, uniform
+
+
+def _network(**kw):
+    """Two iaf_psc_exp populations with every input kind, random weights and delays."""
+    sim = Simulator(0.1, seed=5, native=False, **kw)
+    e = sim.create("iaf_psc_exp", 40, {"I_e": 150.0, "V_m": uniform(min=-70.0, max=-56.0)})
+    i = sim.create("iaf_psc_exp", 10, {"I_e": 150.0})
+    both = np.concatenate([e, i])
+    pg = sim.create("poisson_generator", 2, {"rate": [6000.0, 9000.0]})
+    dc = sim.create("dc_generator", 1, {"amplitude": 40.0, "start": 20.0, "stop": 60.0})
+    sg = sim.create("spike_generator", 1, {"spike_times": [3.0, 7.5, 7.5, 41.2]})
+    sim.connect(
+        both,
+        both,
+        {"rule": "fixed_indegree", "indegree": 8},
+        {"weight": normal(mean=40.0, std=10.0), "delay": uniform(min=1.0, max=4.0)},
+    )
+    sim.connect(i, both, {"rule": "pairwise_bernoulli", "p": 0.5},
+                {"weight": -150.0, "delay": 1.5})  # fmt: skip
+    sim.connect(pg, both, "all_to_all", {"weight": 25.0, "delay": 1.0})
+    sim.connect(dc, e[:10])
+    sim.connect(sg, both, "all_to_all", {"weight": 300.0, "delay": 2.0})
+    rec = sim.create("spike_recorder")
+    sim.connect(both, rec)
+    mm = sim.create("multimeter", 1, {"record_from": ["V_m", "I_syn_ex"]})
+    sim.connect(mm, e[:3])
+    return sim, rec, mm
+
+
+def _events(fn, spikes, t0=0):
+    steps, cols = np.nonzero(np.asarray(spikes))
+    return sorted(zip(np.round((t0 + steps + 1) * fn.h, 6).tolist(),
+                      fn.neuron_ids[cols].tolist(), strict=True))  # fmt: skip
+
+
+def _sim_events(sim, rec):
+    ev = sim.events(rec[0])
+    return sorted(zip(np.round(ev["times"], 6).tolist(), ev["senders"].tolist(), strict=True))
+
+
+def test_run_gives_the_spikes_and_samples_of_simulate():
+    sim, rec, mm = _network()
+    fn = functional(sim)
+    assert np.bincount(fn.projection).tolist() == [400, int(np.sum(fn.projection == 1))]
+    state, trace = fn.run(fn.params, fn.state, 800)
+    sim.simulate(80.0)
+    assert _events(fn, trace.spikes) == _sim_events(sim, rec)
+    ev = sim.events(mm[0])  # every 1 ms (the multimeter's interval); the trace every step
+    for k, (name, neuron) in enumerate(fn.sample_keys):
+        sel = ev["senders"] == fn.neuron_ids[neuron]
+        steps = np.round(ev["times"][sel] / fn.h).astype(int) - 1
+        assert len(steps) == 80
+        assert np.array_equal(np.asarray(trace.samples[steps, k]), ev[name][sel])
+    # continuing: from the simulator's state after 80 ms, or from the run's
+    assert int(state.t) == sim.t_steps == 800
+    _, trace2 = fn.run(fn.params, state, 300)
+    fn_later = functional(sim)
+    _, trace3 = fn_later.run(fn_later.params, fn_later.state, 300)
+    assert np.array_equal(np.asarray(trace2.spikes), np.asarray(trace3.spikes))
+    sim.simulate(30.0)
+    assert _events(fn, trace2.spikes, 800) == [e for e in _sim_events(sim, rec) if e[0] > 80.0]
+
+
+def test_vmap_equals_each_instance_and_the_compiled_run_is_reused():
+    sim, _, _ = _network()
+    fn = functional(sim)
+    scales = jnp.array([0.8, 1.0, 1.3])
+
+    def params(s):
+        q = fn.params
+        return q._replace(weight=q.weight * s, neurons=(
+            {**q.neurons[0], "I_e": q.neurons[0]["I_e"] * s}, q.neurons[1]))  # fmt: skip
+
+    batched = jax.vmap(lambda s: fn.run(params(s), fn.state, 500)[1])(scales)
+    for b, s in enumerate(scales):
+        alone = fn.run(params(s), fn.state, 500)[1]
+        assert np.array_equal(np.asarray(alone.spikes), np.asarray(batched.spikes[b]))
+        assert np.array_equal(np.asarray(alone.samples), np.asarray(batched.samples[b]))
+    assert not np.array_equal(np.asarray(batched.spikes[0]), np.asarray(batched.spikes[2]))
+    size = fn._compiled._cache_size()
+    fn.run(params(0.9), fn.state, 500)
+    fn.run(params(1.1), fn.state, 500)
+    assert fn._compiled._cache_size() == size  # new values, same executable
+
+
+def test_gradients_flow_through_weights_parameters_and_generators():
+    sim, _, _ = _network()
+    fn = functional(sim)
+
+    def loss(q):
+        return fn.run(q, fn.state, 400)[1].spikes.sum()
+
+    g = jax.grad(loss)(fn.params)
+    assert np.all(np.isfinite(np.asarray(g.weight))) and np.any(np.asarray(g.weight) != 0)
+    assert float(jnp.sum(g.neurons[0]["I_e"])) > 0  # more drive, more spikes
+    assert float(jnp.sum(g.poisson[0]["weight"])) > 0
+    assert float(jnp.sum(g.poisson[0]["rate"])) == 0.0  # discrete: no gradient
+    # the smooth path alone (exact spike derivative): the membrane's mean vs I_e
+    exact = functional(sim, surrogate="exact")
+
+    def v_mean(i_e):
+        q = exact.params
+        q = q._replace(neurons=({**q.neurons[0], "I_e": q.neurons[0]["I_e"] + i_e},
+                                q.neurons[1]))  # fmt: skip
+        v = [k for k, (name, _) in enumerate(exact.sample_keys) if name == "V_m"]
+        return exact.run(q, exact.state, 30)[1].samples[:, v].mean()
+
+    assert float(jax.grad(v_mean)(0.0)) > 0
+
+
+def test_the_float64_gradient_check():
+    out = grad_check(FitParams(order=10, simtime=60.0, presim=20.0))
+    assert out["spikes"] > 0  # spikes happen, yet no perturbation moves one
+    assert out["grad_check_rel_err"] <= 1e-4
+    assert out["grad"][0] != 0.0
+
+
+def test_capacities_raise_inside_compiled_grad_and_vmap():
+    sim, _, _ = _network()
+    fn = functional(sim, max_spikes=2)
+    with pytest.raises(Exception, match="spike buffer overflow"):
+        jax.block_until_ready(fn.run(fn.params, fn.state, 400))
+    fn = functional(sim, max_synapses=4, tile=4)
+    with pytest.raises(Exception, match="delivery overflow"):
+        jax.block_until_ready(
+            jax.grad(lambda w: fn.run(fn.params._replace(weight=w), fn.state, 400)[1].spikes.sum())(
+                fn.params.weight
+            )
+        )
+    fn = functional(sim)
+    q = fn.params._replace(poisson=({**fn.params.poisson[0], "rate": jnp.array([6e6, 9e3])},))
+    with pytest.raises(Exception, match="longer table"):
+        jax.block_until_ready(fn.run(q, fn.state, 20))
+
+
+def test_rates_as_parameters():
+    sim, _, _ = _network()
+    fn = functional(sim)
+    same = fn.params._replace(poisson=({**fn.params.poisson[0],
+                                        "rate": jnp.array([6000.0, 9000.0])},))  # fmt: skip
+    a = fn.run(fn.params, fn.state, 300)[1].spikes
+    assert np.array_equal(np.asarray(a), np.asarray(fn.run(same, fn.state, 300)[1].spikes))
+    lower = fn.params._replace(poisson=({**fn.params.poisson[0],
+                                         "rate": jnp.array([1000.0, 1000.0])},))  # fmt: skip
+    assert float(fn.run(lower, fn.state, 300)[1].spikes.sum()) < float(a.sum())
+    for lam in (0.0, 0.01, 0.6, 7.5):
+        host = poisson_table(lam)
+        table, size = poisson_table_jax(jnp.float32(lam), 64)
+        assert int(size) == len(host)
+        diff = np.asarray(table)[: len(host)].astype(np.int64) - host.astype(np.int64)
+        assert np.abs(diff).max(initial=0) < 2e-6 * 2**32
+
+
+def test_bad_input():
+    sim = Simulator(0.1, devices=1, native=False)
+    sim.create("iaf_psc_exp", 2)
+    for kw, match in (({"max_spikes": 0}, "max_spikes"), ({"max_synapses": -1}, "max_synapses"),
+                      ({"tile": 2.5}, "tile"), ({"surrogate": "nope"}, "surrogate"),
+                      ({"detach_reset": 1}, "detach_reset")):  # fmt: skip
+        with pytest.raises(ValueError, match=match):
+            functional(sim, **kw)
+    fn = functional(sim)
+    with pytest.raises(ValueError, match="steps"):
+        fn.run(fn.params, fn.state, 0)
+    plastic = Simulator(0.1, native=False)
+    n = plastic.create("iaf_psc_exp", 2)
+    plastic.connect(n, n, syn_spec={"synapse_model": "stdp_synapse", "weight": 1.0})
+    with pytest.raises(ValueError, match="plastic"):
+        functional(plastic)
+
+
+def test_fit_rates_and_sweep_run_small(tmp_path):
+    # The full fit (order 100, 100 steps) and sweep (8 x 8) are in benchmarks/RESULTS.md.
+    p = FitParams(order=10, simtime=100.0, presim=20.0, steps=4, target_E=5.0, target_I=5.0)
+    out = fit_rates(p, progress=False)
+    assert out["steps"] == 4 and len(out["loss_curve"]) == 5
+    assert out["loss_final"] < out["loss_initial"]
+    s = brunel_sweep(
+        SweepParams(
+            g_values=(3.0, 6.0),
+            eta_values=(1.0, 2.0),
+            order=10,
+            simtime=60.0,
+            presim=10.0,
+            one_by_one=2,
+        ),
+        progress=False,
+    )
+    assert s["instances"] == 4 and len(s["rate_hz"]) == 4
+    assert s["rate_hz"][1] > s["rate_hz"][0]  # more drive
+    json.dumps(s)
