@@ -235,19 +235,17 @@ class _Builder:
             init = {k: g.values[k][pos] for k in INITIAL_STATE[g.model]}
             states.append(get_model(g.model).init_state(par, int(caps[p]), **init))
         self._slots[s] = (slot_of, gid, real)
-        parts = []
-        if table is not None:  # carried-over synapses (changed by SynapseCollection.set)
-            keep = owner[table.target] == s
-            parts.append(
-                Synapses(
+
+        def parts():  # drawn one Connect call at a time: build_csr packs each, then drops it
+            if table is not None:  # carried-over synapses (changed by SynapseCollection.set)
+                keep = owner[table.target] == s
+                yield Synapses(
                     *(getattr(table, f)[keep] for f in ("source", "target", "weight", "delay"))
                 )
-            )
-        parts += [
-            self._connect_projection(s, p)
-            for p, pr in enumerate(self.projections)
-            if (table is None or p >= first) and not pr.plastic
-        ]  # fmt: skip
+            for p, pr in enumerate(self.projections):
+                if (table is None or p >= first) and not pr.plastic:
+                    yield self._connect_projection(s, p)
+
         plastic = []  # (CSR, rule parameters: numbers or per synapse in the CSR's order)
         for p, pr in enumerate(self.projections):
             if pr.plastic:
@@ -256,7 +254,7 @@ class _Builder:
                 values = {**pr.plastic, **{k: v[order] for k, v in (syn.extra or {}).items()}}
                 plastic.append((build_csr(N, [syn], slot_of, n_slots=int(base[-1])), values))
         return {
-            "csr": build_csr(N, (x for x in parts), slot_of, n_slots=int(base[-1])),
+            "csr": build_csr(N, parts(), slot_of, n_slots=int(base[-1])),
             "plastic": plastic,
             "inputs": self._inputs(s, populations, list(itertools.pairwise(base.tolist()))),
             "states": tuple(states),

@@ -312,9 +312,10 @@ def _projection(sim) -> np.ndarray:
     if sim._modified:
         return np.full(int(sim.n_synapses), -1, np.int32)  # carried synapses: origin unknown
     N, (slot_of, gid, _) = sim.n_neurons, sim._slots[0]
-    parts = []
-    for p in range(len(sim.projections)):
-        syn = sim._connect_projection(0, p)
-        parts.append(dataclasses.replace(syn, weight=np.full(len(syn.weight), p, np.float32)))
-    csr = build_csr(N, parts, slot_of, n_slots=len(gid))
-    return csr.weight.astype(np.int32) if parts else np.zeros(0, np.int32)
+
+    def parts():  # one Connect call at a time, as the build draws them
+        for p in range(len(sim.projections)):
+            syn = sim._connect_projection(0, p)
+            yield dataclasses.replace(syn, weight=np.full(len(syn.weight), p, np.float32))
+
+    return build_csr(N, parts(), slot_of, n_slots=len(gid)).weight.astype(np.int32)
