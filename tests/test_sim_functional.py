@@ -98,6 +98,34 @@ def test_vmap_equals_each_instance_and_the_compiled_run_is_reused():
     assert fn._compiled._cache_size() == size  # new values, same executable
 
 
+def test_sharded_runs_give_the_same_spikes_and_gradients():
+    def run(devices):
+        sim, rec, _ = _network(devices=devices)
+        fn = functional(sim)
+        _, trace = fn.run(fn.params, fn.state, 500)
+        sim.simulate(50.0)
+        assert _events(fn, trace.spikes) == _sim_events(sim, rec)
+        g = jax.grad(lambda q: fn.run(q, fn.state, 300)[1].spikes.sum())(fn.params)
+        batched = jax.vmap(
+            lambda s: (
+                fn.run(fn.params._replace(weight=fn.params.weight * s), fn.state, 300)[1].spikes
+            )
+        )(jnp.array([0.9, 1.1]))
+        return fn, trace, g, batched
+
+    fn1, t1, g1, b1 = run(1)
+    fn4, t4, g4, b4 = run(4)
+    assert fn4.mesh is not None and np.shape(fn4.params.weight)[0] == 4
+    assert np.array_equal(np.asarray(t1.spikes), np.asarray(t4.spikes))
+    assert np.array_equal(np.asarray(t1.samples), np.asarray(t4.samples))
+    assert np.array_equal(np.asarray(b1), np.asarray(b4))
+    # the same gradient (4 shards: stacked and padded, summed in another order)
+    ie1, ie4 = (sum(float(jnp.sum(g.neurons[p]["I_e"])) for p in range(2)) for g in (g1, g4))
+    assert np.isclose(ie1, ie4, rtol=1e-5) and ie1 > 0
+    n_per_proj = [np.sum(fn.projection == k) for fn in (fn1, fn4) for k in (0, 1)]
+    assert n_per_proj[:2] == n_per_proj[2:]
+
+
 def test_gradients_flow_through_weights_parameters_and_generators():
     sim, _, _ = _network()
     fn = functional(sim)

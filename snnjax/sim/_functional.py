@@ -12,7 +12,8 @@ blocks as ``Simulate`` (:func:`~snnjax.sim.run_blocks`, pure JAX) with three dif
 * spikes are returned densely, ``float32[steps, N]`` in the neuron order of
   :meth:`~snnjax.sim.Simulator.neuron_ids`, carrying the surrogate gradient of each
   model's spike (:mod:`snnjax.surrogate`; ``'exact'`` for the true, zero derivative);
-* one shard, static synapses (sharded and plastic functional runs are not built yet).
+* one process: one shard, or a device mesh (``shard_map``, params and state stacked per
+  shard, the same spikes); static synapses (MPI and plastic functional runs: not yet).
 
 Gradients: exact through integration and delivery with respect to synaptic weights,
 neuron parameters that enter the step (``I_e``, ``V_th``, ``V_reset``, ``E_L``, …),
@@ -27,6 +28,7 @@ block's insides in the backward pass (about one more forward pass of compute).
 """
 
 import dataclasses
+import functools
 from typing import Any, NamedTuple
 
 import jax
@@ -35,7 +37,7 @@ import numpy as np
 
 from ._connect import build_csr
 from ._nest import simulator
-from ._network import NetworkArrays, SimState, run_blocks
+from ._network import NetworkArrays, SimState, on_mesh, run_blocks
 from .models import get_model
 
 __all__ = ["Functional", "RunState", "SimParams", "Trace", "functional", "poisson_table_jax"]
@@ -121,8 +123,12 @@ class Functional:
         sample_keys: ``(recordable, neuron index)`` of each column of :attr:`Trace.samples`.
         projection: ``int32[n_synapses]``: the neuron-to-neuron ``Connect`` call of each
             synapse of :attr:`SimParams.weight` (its index in ``Simulator.projections``,
-            the calls between neurons in order; -1 once synapses were changed).
+            the calls between neurons in order; -1: padding, or any once synapses were
+            changed).
         h: resolution (ms).
+        mesh: the simulator's device mesh (``None``: one shard). With ``S`` shards every
+            leaf of :attr:`params` and :attr:`state` is stacked ``[S, ...]`` (each shard's
+            own neurons and incoming synapses, padded), :attr:`projection` too.
     """
 
     params: SimParams
@@ -132,8 +138,9 @@ class Functional:
     sample_keys: tuple
     projection: np.ndarray
     h: float
+    mesh: Any
     _arrays: NetworkArrays
-    _order: np.ndarray  # local slot of each neuron
+    _order: np.ndarray  # column of each neuron in the shards' concatenated slots
     _sample_cols: np.ndarray
     _sg_table: jax.Array  # float32[T, n_spike_generators]
     _rates: tuple  # per Poisson Connect: float32[R] rates as built
@@ -141,11 +148,13 @@ class Functional:
     def __post_init__(self):
         object.__setattr__(self, "_compiled", jax.jit(self._run, static_argnums=2))
 
-    def _network(self, params: SimParams) -> tuple[NetworkArrays, jax.Array]:
-        """The arrays with ``params`` in, and whether a rate's table was too short."""
-        a = self._arrays
+    def _network(
+        self, a: NetworkArrays, params: SimParams, rates
+    ) -> tuple[NetworkArrays, jax.Array]:
+        """One shard's arrays ``a`` with ``params`` in (``rates``: as built), and whether a
+        rate's table was too short."""
         poisson, short = [], jnp.bool_(False)
-        for p, q, rate0 in zip(a.poisson, params.poisson, self._rates, strict=True):
+        for p, q, rate0 in zip(a.poisson, params.poisson, rates, strict=True):
             lam = q["rate"] * (self.h / 1000.0)
             K = p.table.shape[1]
             table, size = jax.vmap(poisson_table_jax, (0, None))(lam, K)
@@ -169,19 +178,37 @@ class Functional:
         if not isinstance(steps, int) or steps < 1:
             raise ValueError(f"`steps` must be a positive int; got {steps!r}")
         blocks = -(-steps // layout.m)
-        arrays, short = self._network(params)
         sg = jnp.pad(self._sg_table, ((0, blocks * layout.m), (0, 0)))
         sg = jax.lax.dynamic_slice_in_dim(sg, jnp.minimum(state.t, self._sg_table.shape[0]),
                                           blocks * layout.m)  # fmt: skip
-        sim, rec = run_blocks(layout, layout.m, arrays, state.sim, state.t,
-                              sg.reshape(blocks, layout.m, -1), steps)  # fmt: skip
+        sg = sg.reshape(blocks, layout.m, -1)
+
+        def shard(arrays, sim, params, rates, t0, sg, comm=None):
+            arrays, short = self._network(arrays, params, rates)
+            sim, rec = run_blocks(layout, layout.m, arrays, sim, t0, sg, steps, comm)
+            return sim, rec, short
+
+        if self.mesh is None:
+            sim, rec, short = shard(self._arrays, state.sim, params, self._rates, state.t, sg)
+            rec, short = jax.tree.map(lambda x: x[None], (rec, short))  # the shard axis
+        else:
+            sim, rec, short = on_mesh(shard, self.mesh, 4)(
+                self._arrays, state.sim, params, self._rates, state.t, sg)  # fmt: skip
         max_syn = layout.tiles * layout.tile if layout.tiles else np.inf
-        jax.debug.callback(_check, state.t, rec.n_recv, rec.n_syn, rec.n_bad, short, layout.m,
-                           layout.max_spikes, max_syn, self.h)  # fmt: skip
+        # the capacities' needs, reduced to scalars before they leave the devices
+        own = rec.n_own if layout.shards > 1 else jnp.zeros(1, jnp.int32)
+        need = jnp.stack([jnp.max(x, initial=0).astype(jnp.int32) for x in (
+            rec.n_recv, own, rec.n_route, rec.n_syn, rec.n_bad, short)])  # fmt: skip
+        check = functools.partial(_check, layout=layout, max_syn=max_syn, h=self.h)
+        jax.debug.callback(check, state.t, need)
+        # [shards, blocks, m, x] -> [steps, shards * x], then the columns in neuron order
         # (index arrays made here: a NumPy index's conversion is cached across x64 modes)
-        spikes = rec.spikes.reshape(blocks * layout.m, -1)[:steps][:, jnp.asarray(self._order)]
-        samples = rec.samples.reshape(blocks * layout.m, -1)[:steps]
-        samples = samples[:, jnp.asarray(self._sample_cols)]
+        spikes, samples = (
+            jnp.moveaxis(x.reshape(x.shape[0], blocks * layout.m, -1), 0, 1).reshape(
+                blocks * layout.m, -1
+            )[:steps][:, jnp.asarray(cols)]
+            for x, cols in ((rec.spikes, self._order), (rec.samples, self._sample_cols))
+        )
         return RunState(sim, state.t + steps), Trace(spikes, samples)
 
     def run(self, params: SimParams, state: RunState, steps: int) -> tuple[RunState, Trace]:
@@ -200,24 +227,28 @@ class Functional:
         return self._compiled(params, state, steps)
 
 
-def _check(t, n_recv, n_syn, n_bad, short, m, max_spikes, max_syn, h):
-    """Raise on an exceeded capacity (a ``jax.debug.callback``; arrays may be batched)."""
-    n_recv, n_syn, n_bad = (np.asarray(x) for x in (n_recv, n_syn, n_bad))
+def _check(t, need, *, layout, max_syn, h):
+    """Raise on an exceeded capacity (a ``jax.debug.callback``; ``need``: the largest spike
+    counts received / sent / routed, synapses expanded, non-finite values and short Poisson
+    tables, per block; batched under ``vmap``)."""
+    need = np.asarray(need).reshape(-1, 6).max(0)
     where = f"in the run from t = {float(np.min(t)) * h:g} ms"
-    if n_recv.max(initial=0) > max_spikes:
-        raise RuntimeError(f"spike buffer overflow {where}: a block of {m} steps had "
-                           f"{n_recv.max()} spikes, capacity max_spikes={max_spikes}; make "
-                           "the Functional with a larger `max_spikes`")  # fmt: skip
-    if n_syn.max(initial=0) > max_syn:
-        raise RuntimeError(f"delivery overflow {where}: a block expanded {n_syn.max()} "
-                           f"synapses, capacity max_tiles * tile = {max_syn}; make the "
-                           "Functional with a larger `max_synapses`")  # fmt: skip
-    if np.any(short):
+    for what, n, cap in (("spike", need[0], layout.max_spikes), ("send", need[1], layout.max_send),
+                         ("routing", need[2], layout.max_route)):  # fmt: skip
+        if n > cap:
+            raise RuntimeError(f"{what} buffer overflow {where}: a block of {layout.m} steps "
+                               f"had {n} spikes, capacity {cap}; make the Functional with a "
+                               "larger `max_spikes`")  # fmt: skip
+    if need[3] > max_syn:
+        raise RuntimeError(f"delivery overflow {where}: a block expanded {need[3]} synapses, "
+                           f"capacity max_tiles * tile = {max_syn}; make the Functional with "
+                           "a larger `max_synapses`")  # fmt: skip
+    if need[5]:
         raise RuntimeError(
             "a Poisson rate needs a longer table than the network was built "
             "with; build it with the largest rate first"
         )
-    if n_bad.max(initial=0) > 0:
+    if need[4]:
         raise RuntimeError(f"numerical failure {where}: a neuron state became non-finite")
 
 
@@ -227,8 +258,9 @@ def functional(sim=None, *, max_spikes: int | None = None, max_synapses: int | N
     """The built network of ``sim`` as a :class:`Functional` (building it first if needed).
 
     Args:
-        sim: a :class:`~snnjax.sim.Simulator` with one shard and static synapses;
-            ``None``: the PyNEST facade's (``import snnjax.sim as nest``).
+        sim: a :class:`~snnjax.sim.Simulator` with static synapses on one process (one
+            shard, or several devices: ``shard_map``, the same spikes); ``None``: the
+            PyNEST facade's (``import snnjax.sim as nest``).
         max_spikes: spikes per block the runs hold (``None``: 4x the simulator's first
             guess, room for an onset burst).
         max_synapses: synapses per block the delivery expands (``None``: ``max_spikes``
@@ -242,11 +274,11 @@ def functional(sim=None, *, max_spikes: int | None = None, max_synapses: int | N
         detach_reset: pass no gradient through the resets (``None``: each model's own).
 
     Raises:
-        ValueError: more than one shard, plastic synapses, or a bad capacity.
+        ValueError: MPI ranks, plastic synapses, or a bad capacity.
     """
     sim = simulator() if sim is None else sim
-    if sim.shards != 1:
-        raise ValueError(f"functional runs need one shard; this simulator has {sim.shards}")
+    if sim.comm is not None:
+        raise ValueError("functional runs under MPI are not supported yet (use devices=)")
     if any(p.plastic for p in sim.projections):
         raise ValueError("functional runs of plastic synapses are not supported yet")
     for name, value in (("max_spikes", max_spikes), ("max_synapses", max_synapses),
@@ -261,10 +293,10 @@ def functional(sim=None, *, max_spikes: int | None = None, max_synapses: int | N
     sim.prepare()
     built, arrays = sim._built, sim._built["arrays"]
     layout = built["layout"]
-    ptr = np.asarray(arrays.csr.ptr)
+    ptr = np.asarray(arrays.csr.ptr).reshape(sim.shards, -1)
     spikes_cap = max_spikes or min(4 * layout.max_spikes, max(1, layout.N * layout.m))
-    out_degree = int(np.diff(ptr).max(initial=0))
-    syn_cap = max(1, min(spikes_cap * out_degree, int(ptr[-1]) * layout.m))
+    out_degree = int(np.diff(ptr, axis=1).max(initial=0))
+    syn_cap = max(1, min(spikes_cap * out_degree, int(ptr[:, -1].max()) * layout.m))
     tile = tile or layout.tile
     tiles = 0 if max_synapses == 0 else -(-(max_synapses or syn_cap) // tile)
     models = layout.models
@@ -273,29 +305,40 @@ def functional(sim=None, *, max_spikes: int | None = None, max_synapses: int | N
             m.name, surrogate=m.surrogate if surrogate is None else surrogate,
             detach_reset=m.detach_reset if detach_reset is None else detach_reset,
             substeps=m.substeps) for m in models)  # fmt: skip
+    own_cap = min(spikes_cap, layout.n * layout.m)  # a shard's own spikes: within the total
     layout = dataclasses.replace(layout, native=False, dense=True, models=models,
-                                 max_spikes=spikes_cap, tiles=tiles, tile=tile)  # fmt: skip
+                                 max_spikes=spikes_cap, tiles=tiles, tile=tile,
+                                 max_send=own_cap, max_route=own_cap)  # fmt: skip
+    S = sim.shards
     params = SimParams(
         weight=arrays.csr.weight,
         neurons=tuple(_floats(p) for p in arrays.params),
         props=tuple(_floats(p) for p in arrays.props),
         poisson=tuple(
-            {"weight": p.weight, "rate": jnp.asarray(r, jnp.float32)}
+            {
+                "weight": p.weight,
+                "rate": jnp.asarray(r if S == 1 else np.tile(r, (S, 1)), jnp.float32),
+            }
             for p, r in zip(arrays.poisson, _rates(sim), strict=True)
         ),
         spike_weight=arrays.spikes_in.weight,
         current=arrays.current.value,
     )
-    slot_of = sim._slots[0][0]
+    n = layout.n  # each shard's neurons are columns s * n .. s * n + n - 1 of the run
+    order = np.array([s * n + sim._slots[s][0][k] for k, s in enumerate(sim.owner)], np.int64)
     keys, cols = (), np.zeros(0, np.int64)
-    if sim._sample_order is not None:
-        keys, _, cols = sim._sample_order
+    if sim._sample_order is not None:  # each shard's samples: columns s * k .. s * k + k - 1
+        keys, shard, col = sim._sample_order
+        k = sum(len(names) * np.shape(i)[-1]
+                for names, i in zip(layout.sampled, arrays.sample_index, strict=True))  # fmt: skip
+        cols = shard * k + col
     T = max((int(s.max()) + 1 for s, _ in sim._sg_steps if len(s)), default=0)
     sg = np.asarray(sim._sg_counts(0, 1, T)[0]) if T else np.zeros((0, len(sim._sg_steps)))
+    projection = _projection(sim, np.shape(params.weight))
     return Functional(
         params=params, state=RunState(sim.state, jnp.int32(sim.t_steps)), layout=layout,
-        neuron_ids=sim.neuron_ids(), sample_keys=tuple(keys), projection=_projection(sim),
-        h=sim.h, _arrays=arrays, _order=slot_of.astype(np.int64), _sample_cols=cols,
+        neuron_ids=sim.neuron_ids(), sample_keys=tuple(keys), projection=projection,
+        h=sim.h, mesh=sim.mesh, _arrays=arrays, _order=order, _sample_cols=cols,
         _sg_table=jnp.asarray(sg, jnp.float32), _rates=tuple(q["rate"] for q in params.poisson),
     )  # fmt: skip
 
@@ -306,16 +349,21 @@ def _rates(sim) -> list[np.ndarray]:
     return [rates[np.unique(c.device)] for c in sim.device_conns if c.kind == "poisson_generator"]
 
 
-def _projection(sim) -> np.ndarray:
-    """The ``Connect`` call of each static synapse in CSR order: the CSR built again from
-    the same keyed draws with the call's index as the weight (same stable order)."""
+def _projection(sim, shape: tuple[int, ...]) -> np.ndarray:
+    """The ``Connect`` call of each static synapse in CSR order (``shape``: the weights',
+    ``[S, nnz]`` with several shards, padding -1): each shard's CSR built again from the
+    same keyed draws with the call's index as the weight (same stable order)."""
+    out = np.full(shape, -1, np.int32)
     if sim._modified:
-        return np.full(int(sim.n_synapses), -1, np.int32)  # carried synapses: origin unknown
-    N, (slot_of, gid, _) = sim.n_neurons, sim._slots[0]
+        return out  # carried-over synapses: their origin is unknown
+    for s in range(sim.shards):
+        slot_of, gid, _ = sim._slots[s]
 
-    def parts():  # one Connect call at a time, as the build draws them
-        for p in range(len(sim.projections)):
-            syn = sim._connect_projection(0, p)
-            yield dataclasses.replace(syn, weight=np.full(len(syn.weight), p, np.float32))
+        def parts(s=s):  # one Connect call at a time, as the build draws them
+            for p in range(len(sim.projections)):
+                syn = sim._connect_projection(s, p)
+                yield dataclasses.replace(syn, weight=np.full(len(syn.weight), p, np.float32))
 
-    return build_csr(N, parts(), slot_of, n_slots=len(gid)).weight.astype(np.int32)
+        ids = build_csr(sim.n_neurons, parts(), slot_of, n_slots=len(gid)).weight
+        out.reshape(sim.shards, -1)[s, : len(ids)] = ids
+    return out
