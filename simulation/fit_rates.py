@@ -17,6 +17,7 @@ curves, times) and the curves as ``*.png`` next to it.
 """
 
 import argparse
+import dataclasses
 import json
 import pathlib
 import time
@@ -45,7 +46,7 @@ def main(argv: list[str] | None = None) -> dict:
     tic = time.perf_counter()
     result.update(grad_check(params, eps=a.eps))
     result["grad_check_s"] = time.perf_counter() - tic
-    result["params"] = vars(params) if hasattr(params, "__dict__") else {}
+    result["params"] = dataclasses.asdict(params)
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(result, indent=2) + "\n")
     if not a.no_plot:

@@ -5,7 +5,7 @@ the simulation, and checking those gradients against finite differences.
 (:func:`build_brunel`), turns it into a pure function (:func:`snnjax.sim.functional`) and
 fits four log-scales, the external drive of E and of I (their Poisson weights) and the
 coupling (excitatory and inhibitory weights), so that the E and I rates over ``simtime``
-match targets: the loss is :math:`\sum_X (\nu_X / \nu_X^* - 1)^2`, its gradient flows
+match targets: the loss is :math:`\sum_X \log^2(\nu_X / \nu_X^*)`, its gradient flows
 through every step and synapse (surrogate gradients through the spikes), Adam (optax)
 takes the steps.
 

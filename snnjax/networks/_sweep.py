@@ -95,7 +95,7 @@ def brunel_sweep(p: SweepParams, progress: bool = True) -> dict:
     base = BrunelParams(order=p.order, model="iaf_psc_delta", J=p.J, eta=max(etas), g=1.0)
     nest.ResetKernel()
     nest.SetKernelStatus({"resolution": 0.1, "rng_seed": p.seed, "native": False})
-    net = build_brunel(nest, base)  # the largest rate: its Poisson table fits every eta
+    build_brunel(nest, base)  # the largest rate: its Poisson table fits every eta
     d = brunel_derived(base)
     N = d.NE + d.NI
     # Forward only: a dynamic delivery loop, in tiles of about a block's synapses at 20 Hz.
@@ -142,7 +142,6 @@ def brunel_sweep(p: SweepParams, progress: bool = True) -> dict:
         cvs = cv_isi(i, t * 0.1, ids, 0.0, p.simtime)
         cv.append(float(np.nanmean(cvs)) if np.isfinite(cvs).any() else None)
         sync.append(_synchrony(s, round(p.bin_ms / 0.1)))
-    del net
     return {
         "instances": len(grid), "g": gs.tolist(), "eta": etas.tolist(), "rate_hz": rate,
         "cv_isi": cv, "synchrony": sync, "batched_s": batched_s,
