@@ -262,3 +262,31 @@ def test_bad_csr_arguments():
         build_csr(1, [Synapses(np.array([1]), syn.target, syn.weight, syn.delay)], slot_of)
     with pytest.raises(ValueError, match=r"`delay` must lie in \[1, 2147483647\]"):
         build_csr(1, [Synapses(syn.source, syn.target, syn.weight, np.array([0]))], slot_of)
+
+
+@pytest.mark.parametrize("devices", [1, 2, 4])
+def test_per_synapse_arrays_in_nest_shapes_on_any_split(devices):
+    from snnjax.sim import Simulator
+
+    sim = Simulator(0.1, seed=1, devices=devices, native=False)
+    a, b = sim.create("iaf_psc_exp", 6), sim.create("iaf_psc_exp", 5)
+    w_all = np.arange(30.0).reshape(5, 6) * 10.0 + 1.0  # [len(post), len(pre)]
+    w_one, d_one = np.arange(5) * 100.0 + 7.0, np.arange(5) * 0.1 + 1.0
+    sim.connect(a, b, "all_to_all", {"weight": w_all, "delay": 1.0})
+    sim.connect(a[:5], b, "one_to_one", {"weight": w_one, "delay": d_one})
+    sim.connect(a, b, {"rule": "fixed_indegree", "indegree": 2},
+                {"weight": np.arange(10.0).reshape(5, 2) + 1000.0, "delay": 2.0})  # fmt: skip
+    sim.prepare()
+    t = sim._synapse_table()
+    got = set(zip(t.source.tolist(), t.target.tolist(), t.weight.tolist(), t.delay.tolist(),
+                  strict=True))  # fmt: skip
+    expected = {(s, 6 + j, w_all[j, s], 10) for j in range(5) for s in range(6)}
+    expected |= {(s, 6 + s, w_one[s], 10 + s) for s in range(5)}
+    assert expected <= got
+    assert sorted(w for *_, w, d in got if d == 20) == list(np.arange(10.0) + 1000.0)
+    for rule, value in (("all_to_all", np.ones(30)), ("one_to_one", np.ones((5, 1))),
+                        ({"rule": "fixed_indegree", "indegree": 2}, np.ones((5, 3))),
+                        ({"rule": "pairwise_bernoulli", "p": 0.5}, np.ones((5, 6)))):  # fmt: skip
+        pre = a[:5] if rule == "one_to_one" else a
+        with pytest.raises(ValueError, match=r"`weight`"):
+            sim.connect(pre, b, rule, {"weight": value})

@@ -159,6 +159,30 @@ def _values(spec, seed, projection, domain, owner, index):
     return _draw_in_chunks(lambda o, i: _sample_per_synapse(spec, base, o, i), owner, index)
 
 
+def array_shape(conn: "ConnSpec", n_src: int, n_tgt: int) -> tuple[int, ...] | None:
+    """The shape NEST requires of a per-synapse ``weight``/``delay`` array for ``conn``:
+    ``one_to_one`` ``(n,)``, ``all_to_all`` ``(len(post), len(pre))``, ``fixed_indegree``
+    ``(len(post), indegree)``; ``None``: the rule takes no arrays."""
+    return {"one_to_one": (n_tgt,), "all_to_all": (n_tgt, n_src),
+            "fixed_indegree": (n_tgt, conn.indegree)}.get(conn.rule)  # fmt: skip
+
+
+def _explicit(value, conn, targets, owner, index, src_idx):
+    """The values of a per-synapse array (:func:`array_shape`) for the synapses drawn here:
+    indexed by target position (and source or in-degree slot), so any shard picks its own."""
+    arr = np.asarray(value)
+    if arr.ndim == 0:
+        return None
+    shape = array_shape(conn, 0, len(targets))
+    if shape is None or arr.shape[0] != len(targets) or arr.ndim != len(shape):
+        raise ValueError(f"per-synapse arrays for rule {conn.rule!r} must have shape "
+                         f"{shape} (len(post) first); got {arr.shape}")  # fmt: skip
+    pos = _position(targets, owner)
+    if conn.rule == "one_to_one":
+        return arr[pos]
+    return arr[pos, src_idx if conn.rule == "all_to_all" else index]
+
+
 def _position(ids: np.ndarray, values: np.ndarray) -> np.ndarray:
     """Index of each value in ``ids`` (``-1`` where absent)."""
     if len(ids) == 0:  # e.g. a shard that owns none of a projection's targets
@@ -190,8 +214,8 @@ def connect(
         sources, targets: global ids of the projection's pre- and postsynaptic neurons.
         local_targets: the global ids of ``targets`` owned by this shard.
         conn: the rule.
-        weight, delay: a number, a per-synapse array (``one_to_one``/``all_to_all``) or a
-            random parameter; delays in ms, rounded to steps of ``resolution`` as NEST does.
+        weight, delay: a number, a per-synapse array (the shape of :func:`array_shape`) or
+            a random parameter; delays in ms, rounded to steps of ``resolution`` as NEST does.
         resolution: the time step ``h`` in ms.
         extra: other per-synapse random parameters to draw, ``{name: Parameter}`` (e.g.
             STDP rule parameters); each from its own keys (domains 3, 4, ... in order).
@@ -219,8 +243,12 @@ def connect(
             src_idx = _distinct_sources(seed, projection, local, conn.indegree, n_src, sources)
         else:
             src_idx = _random_sources(seed, projection, owner, index, n_src, self_pos)
-    w = _values(weight, seed, projection, 1, owner, index)
-    d = _values(delay, seed, projection, 2, owner, index)
+    w, d = (
+        _values(v, seed, projection, k, owner, index)
+        if isinstance(v, Parameter)
+        else _explicit(v, conn, targets, owner, index, src_idx)
+        for k, v in ((1, weight), (2, delay))
+    )
     w = np.broadcast_to(np.asarray(weight, np.float32), owner.shape) if w is None else w
     d = np.broadcast_to(np.asarray(delay, np.float64), owner.shape) if d is None else d
     if np.any(~np.isfinite(w)):
