@@ -23,17 +23,15 @@ import pathlib
 import time
 
 from snnjax.analysis import fit_curves_plot
-from snnjax.networks import FitParams, fit_rates, grad_check
+from snnjax.networks import FitParams, add_field_flags, fit_rates, grad_check
 
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     defaults = FitParams()
-    for name in ("target_E", "target_I", "order", "eta", "g", "J", "simtime", "presim", "steps",
-                 "learning_rate", "seed"):  # fmt: skip
-        value = getattr(defaults, name)
-        parser.add_argument(f"--{name.replace('_', '-')}", dest=name, type=type(value),
-                            default=value, help=f"(default {value})")  # fmt: skip
+    fields = ("target_E", "target_I", "order", "eta", "g", "J", "simtime", "presim", "steps",
+              "learning_rate", "seed")  # fmt: skip
+    add_field_flags(parser, defaults, fields)
     parser.add_argument("--eps", type=float, default=1e-6, help="finite-difference step")
     parser.add_argument("--out", type=pathlib.Path, default=pathlib.Path("runs/fit_rates.json"))
     parser.add_argument("--no-plot", action="store_true")

@@ -20,7 +20,7 @@ import pathlib
 import numpy as np
 
 from snnjax.analysis import phase_diagram_plot
-from snnjax.networks import SweepParams, brunel_sweep
+from snnjax.networks import SweepParams, add_field_flags, brunel_sweep
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -28,10 +28,7 @@ def main(argv: list[str] | None = None) -> dict:
     d = SweepParams()
     parser.add_argument("--g", type=float, nargs="+", default=list(d.g_values))
     parser.add_argument("--eta", type=float, nargs="+", default=list(d.eta_values))
-    for name in ("order", "J", "simtime", "presim", "bin_ms", "one_by_one", "seed"):
-        value = getattr(d, name)
-        parser.add_argument(f"--{name.replace('_', '-')}", dest=name, type=type(value),
-                            default=value, help=f"(default {value})")  # fmt: skip
+    add_field_flags(parser, d, ("order", "J", "simtime", "presim", "bin_ms", "one_by_one", "seed"))
     parser.add_argument("--out", type=pathlib.Path, default=pathlib.Path("runs/sweep.json"))
     parser.add_argument("--no-plot", action="store_true")
     parser.add_argument("--no-progress", action="store_true")

@@ -86,6 +86,7 @@ from ._ring import ring_perturbation_rates as ring_perturbation_rates
 from ._ring import ring_rates_plot as ring_rates_plot
 from ._run import BACKENDS as BACKENDS
 from ._run import RunSettings as RunSettings
+from ._run import add_field_flags as add_field_flags
 from ._run import cli as cli
 from ._run import import_backend as import_backend
 from ._run import load_config as load_config

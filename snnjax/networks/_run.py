@@ -430,6 +430,15 @@ def run_network(
     return result
 
 
+def add_field_flags(parser: argparse.ArgumentParser, defaults: Any, names) -> None:
+    """Add ``--some-name`` for each field ``some_name`` of the dataclass instance
+    ``defaults`` (``dest`` the field, its type and default the instance's value)."""
+    for name in names:
+        value = getattr(defaults, name)
+        parser.add_argument(f"--{name.replace('_', '-')}", dest=name, type=type(value),
+                            default=value, help=f"(default {value})")  # fmt: skip
+
+
 def make_parser(description: str, default_config: str | pathlib.Path) -> argparse.ArgumentParser:
     """An ``ArgumentParser`` with the flags every network script shares.
 

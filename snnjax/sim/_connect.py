@@ -159,24 +159,29 @@ def _values(spec, seed, projection, domain, owner, index):
     return _draw_in_chunks(lambda o, i: _sample_per_synapse(spec, base, o, i), owner, index)
 
 
-def array_shape(conn: "ConnSpec", n_src: int, n_tgt: int) -> tuple[int, ...] | None:
-    """The shape NEST requires of a per-synapse ``weight``/``delay`` array for ``conn``:
-    ``one_to_one`` ``(n,)``, ``all_to_all`` ``(len(post), len(pre))``, ``fixed_indegree``
-    ``(len(post), indegree)``; ``None``: the rule takes no arrays."""
-    return {"one_to_one": (n_tgt,), "all_to_all": (n_tgt, n_src),
-            "fixed_indegree": (n_tgt, conn.indegree)}.get(conn.rule)  # fmt: skip
+def check_array(name: str, value, conn: "ConnSpec", n_src: int, n_tgt: int) -> None:
+    """``ValueError`` unless a per-synapse ``weight``/``delay`` array has the shape NEST
+    requires for ``conn``: ``one_to_one`` ``(n,)``, ``all_to_all`` ``(len(post), len(pre))``,
+    ``fixed_indegree`` ``(len(post), indegree)``; other rules take no arrays."""
+    shape = {"one_to_one": (n_tgt,), "all_to_all": (n_tgt, n_src),
+             "fixed_indegree": (n_tgt, conn.indegree)}.get(conn.rule)  # fmt: skip
+    if shape is None:
+        raise ValueError(
+            f"`{name}` of rule {conn.rule!r} must be a number or nest.random.*; "
+            "arrays are for one_to_one, all_to_all and fixed_indegree"
+        )
+    if np.shape(value) != shape:
+        raise ValueError(f"`{name}` as an array must have shape {shape} for rule "
+                         f"{conn.rule!r} (NEST's); got {np.shape(value)}")  # fmt: skip
 
 
-def _explicit(value, conn, targets, owner, index, src_idx):
-    """The values of a per-synapse array (:func:`array_shape`) for the synapses drawn here:
+def _explicit(name, value, conn, sources, targets, owner, index, src_idx):
+    """The values of a per-synapse array (:func:`check_array`) for the synapses drawn here:
     indexed by target position (and source or in-degree slot), so any shard picks its own."""
     arr = np.asarray(value)
     if arr.ndim == 0:
         return None
-    shape = array_shape(conn, 0, len(targets))
-    if shape is None or arr.shape[0] != len(targets) or arr.ndim != len(shape):
-        raise ValueError(f"per-synapse arrays for rule {conn.rule!r} must have shape "
-                         f"{shape} (len(post) first); got {arr.shape}")  # fmt: skip
+    check_array(name, arr, conn, len(sources), len(targets))
     pos = _position(targets, owner)
     if conn.rule == "one_to_one":
         return arr[pos]
@@ -214,7 +219,7 @@ def connect(
         sources, targets: global ids of the projection's pre- and postsynaptic neurons.
         local_targets: the global ids of ``targets`` owned by this shard.
         conn: the rule.
-        weight, delay: a number, a per-synapse array (the shape of :func:`array_shape`) or
+        weight, delay: a number, a per-synapse array (the shape of :func:`check_array`) or
             a random parameter; delays in ms, rounded to steps of ``resolution`` as NEST does.
         resolution: the time step ``h`` in ms.
         extra: other per-synapse random parameters to draw, ``{name: Parameter}`` (e.g.
@@ -246,8 +251,8 @@ def connect(
     w, d = (
         _values(v, seed, projection, k, owner, index)
         if isinstance(v, Parameter)
-        else _explicit(v, conn, targets, owner, index, src_idx)
-        for k, v in ((1, weight), (2, delay))
+        else _explicit(name, v, conn, sources, targets, owner, index, src_idx)
+        for k, name, v in ((1, "weight", weight), (2, "delay", delay))
     )
     w = np.broadcast_to(np.asarray(weight, np.float32), owner.shape) if w is None else w
     d = np.broadcast_to(np.asarray(delay, np.float64), owner.shape) if d is None else d

@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._errors import check_one_of, check_range
-from ._connect import ConnSpec, array_shape, bucket, delay_steps
+from ._connect import ConnSpec, bucket, check_array, delay_steps
 from ._nodes import (
     GENERATORS,
     RECORDERS,
@@ -272,15 +272,8 @@ class _Description:
                 value = np.asarray(syn[name], np.float64)
                 if value.size and not np.all(np.isfinite(value)):
                     raise ValueError(f"`{name}` must be finite; got {value.reshape(-1)[:4]}")
-                shape = array_shape(conn, len(pre), len(post))
-                if value.ndim and src == tgt == "neuron" and value.shape != shape:
-                    raise ValueError(
-                        f"`{name}` as an array must have shape {shape} for rule {conn.rule!r} "
-                        f"(NEST's); got {value.shape}"
-                        if shape
-                        else f"`{name}` of rule {conn.rule!r} must be a number or nest.random.*; "
-                        f"arrays are for one_to_one, all_to_all and fixed_indegree"
-                    )
+                if value.ndim and src == tgt == "neuron":
+                    check_array(name, value, conn, len(pre), len(post))
         if not isinstance(syn["delay"], Parameter):
             delay_steps(syn["delay"], self.h)  # fail now, not at build time
         if plastic is not None and (src != "neuron" or tgt != "neuron"):

@@ -143,7 +143,6 @@ class Functional:
     _order: np.ndarray  # column of each neuron in the shards' concatenated slots
     _sample_cols: np.ndarray
     _sg_table: jax.Array  # float32[T, n_spike_generators]
-    _rates: tuple  # per Poisson Connect: float32[R] rates as built
 
     def __post_init__(self):
         object.__setattr__(self, "_compiled", jax.jit(self._run, static_argnums=2))
@@ -188,12 +187,13 @@ class Functional:
             sim, rec = run_blocks(layout, layout.m, arrays, sim, t0, sg, steps, comm)
             return sim, rec, short
 
+        built = tuple(q["rate"] for q in self.params.poisson)  # the rates as built
         if self.mesh is None:
-            sim, rec, short = shard(self._arrays, state.sim, params, self._rates, state.t, sg)
+            sim, rec, short = shard(self._arrays, state.sim, params, built, state.t, sg)
             rec, short = jax.tree.map(lambda x: x[None], (rec, short))  # the shard axis
         else:
             sim, rec, short = on_mesh(shard, self.mesh, 4)(
-                self._arrays, state.sim, params, self._rates, state.t, sg)  # fmt: skip
+                self._arrays, state.sim, params, built, state.t, sg)  # fmt: skip
         max_syn = layout.tiles * layout.tile if layout.tiles else np.inf
         # the capacities' needs, reduced to scalars before they leave the devices
         own = rec.n_own if layout.shards > 1 else jnp.zeros(1, jnp.int32)
@@ -289,10 +289,9 @@ def functional(sim=None, *, max_spikes: int | None = None, max_synapses: int | N
             raise ValueError(f"`{name}` must be an int >= {low} or None; got {value!r}")
     if surrogate is not None or detach_reset is not None:  # checks them
         get_model("iaf_psc_exp", surrogate=surrogate or "fast_sigmoid",
-                  detach_reset=bool(detach_reset))  # fmt: skip
+                  detach_reset=False if detach_reset is None else detach_reset)  # fmt: skip
     sim.prepare()
-    built, arrays = sim._built, sim._built["arrays"]
-    layout = built["layout"]
+    arrays, layout = sim._built["arrays"], sim._built["layout"]
     ptr = np.asarray(arrays.csr.ptr).reshape(sim.shards, -1)
     spikes_cap = max_spikes or min(4 * layout.max_spikes, max(1, layout.N * layout.m))
     out_degree = int(np.diff(ptr, axis=1).max(initial=0))
@@ -339,7 +338,7 @@ def functional(sim=None, *, max_spikes: int | None = None, max_synapses: int | N
         params=params, state=RunState(sim.state, jnp.int32(sim.t_steps)), layout=layout,
         neuron_ids=sim.neuron_ids(), sample_keys=tuple(keys), projection=projection,
         h=sim.h, mesh=sim.mesh, _arrays=arrays, _order=order, _sample_cols=cols,
-        _sg_table=jnp.asarray(sg, jnp.float32), _rates=tuple(q["rate"] for q in params.poisson),
+        _sg_table=jnp.asarray(sg, jnp.float32),
     )  # fmt: skip
 
 
