@@ -18,10 +18,12 @@ $(STAMP): pyproject.toml
 	CUDA_PATH=$(CUDA_PATH) $(PY) -m pip install -q -e ".[dev,mpi]"
 	touch $(STAMP)
 
-## Main job on the embedded default (offline): train the default config on randman, then
-## simulate a Brunel network on 2 MPI ranks (raster plot in runs/brunel_mpi2.png).
+## Main job on the embedded default (offline): train the default config on randman, run the
+## trained network (its NIR file) in the simulator on 4 shards, then simulate a Brunel network
+## on 2 MPI ranks (raster plots in runs/randman_rsnn/simulator.png, runs/brunel_mpi2.png).
 demo: $(STAMP)
 	$(PY) training/train.py --config configs/randman_rsnn.yaml --no-resume
+	$(PY) simulation/trained_network.py --config configs/randman_rsnn.yaml --samples 16 --devices 4
 	$(MPIRUN) -np 2 $(PY) simulation/brunel.py --order 250 --simtime 500 --exchange point_to_point --out runs/brunel_mpi2.json
 
 ## Lint + tests (what CI runs through .ci/run).

@@ -203,7 +203,8 @@ def first_difference(a: np.ndarray, b: np.ndarray) -> int | None:
 def default_differences(nest) -> list[str]:
     """Where ``snnjax.sim.DEFAULTS`` / ``INITIAL_STATE`` differ from ``nest.GetDefaults``."""
     out = []
-    for model, defaults in sim.DEFAULTS.items():
+    for model in sim.NEST_MODEL_NAMES:
+        defaults = sim.DEFAULTS[model]
         theirs = nest.GetDefaults(model)
         for key, ours in {**defaults, **sim.INITIAL_STATE[model]}.items():
             value = theirs.get(key)
@@ -219,7 +220,7 @@ def main(argv=None):
     parser.add_argument("--h", type=float, default=0.1, help="resolution (ms)")
     parser.add_argument("--T", type=float, default=200.0, help="simulated time (ms)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--models", nargs="+", default=list(sim.MODEL_NAMES))
+    parser.add_argument("--models", nargs="+", default=list(sim.NEST_MODEL_NAMES))
     args = parser.parse_args(argv)
     try:
         import nest

@@ -3,6 +3,8 @@
 import pathlib
 import re
 
+import numpy as np
+
 README = pathlib.Path(__file__).parents[1] / "README.md"
 
 
@@ -42,3 +44,14 @@ def test_readme_functional_simulation_runs():
     assert float(namespace["slope"]) != 0.0
     rates = namespace["rates"]
     assert rates.shape == (8,) and len(set(rates.tolist())) > 1
+
+
+def test_readme_nir_into_the_simulator_runs():
+    namespace: dict = {}
+    exec(compile(_block("nest.import_nir"), "README.md", "exec"), namespace)
+    out = namespace["out"]
+    assert out["lif"].shape == (20, 2) and out["li"].shape == (20, 1)
+    # 0.6 per step, beta = e^-0.1: 0.6, then 0.6 e^-0.1 + 0.6 = 1.14 >= 1, hard reset to 0:
+    # a spike every second step, from step 1 on.
+    np.testing.assert_array_equal(out["lif"], np.tile([[0.0, 0.0], [1.0, 1.0]], (10, 1)))
+    assert out["li"][-1, 0] > 0

@@ -379,6 +379,9 @@ PER_NEURON = {
     "iaf_cond_beta": {"tau_rise_ex": [0.1, 0.2, 0.5, 1.0, 2.0], "tau_decay_ex": 3.0},
     "aeif_psc_exp": {"tau_syn_ex": [0.5, 2.0, 10.0, 3.0, 1.0]},
     "hh_cond_exp_traub": {"V_T": [-63.0, -60.0, -65.0, -63.0, -58.0]},
+    "snnjax_lif": {"tau_m": [5.0, 10.0, 20.0, 8.0, 12.0], "soft_reset": [0, 1] * 2 + [1]},
+    "snnjax_cuba_lif": {"tau_syn": [0.5, 2.0, 10.0, 3.0, 1.0], "soft_reset": [0, 1] * 2 + [0]},
+    "snnjax_li": {"gain": [0.5, 1.0, 2.0, 1.0, 0.1], "E_L": -1.0},
 }
 
 
@@ -386,7 +389,9 @@ PER_NEURON = {
 def test_step_jits_vectorises_and_is_deterministic(name, rng):
     n, B = 5, 3
     kwargs = {
-        k: np.asarray(v, bool) if k in ("refractory_input", "consistent_integration") else v
+        k: np.asarray(v, bool)
+        if k in ("refractory_input", "consistent_integration", "soft_reset")
+        else v
         for k, v in PER_NEURON[name].items()
     }
     model = sim.NestModel(name)

@@ -421,3 +421,31 @@ def test_i_e_changed_between_runs_as_nest(model, params):
     np.testing.assert_allclose(v[i], v_ref[i_ref], atol=1e-4)
     np.testing.assert_allclose(s, s_ref)
     assert len(s) >= 5
+
+
+def test_set_with_one_dict_per_node_and_generator_weight_arrays():
+    """``nodes.set([{...}, ...])`` (NEST's list form) and generator connections with NEST's
+    ``all_to_all`` array shape ``(post, pre)``; a bad list changes nothing."""
+    nest.ResetKernel()
+    nest.resolution = 0.1
+    sg = nest.Create("spike_generator", 2)
+    n = nest.Create("iaf_psc_delta", 3, {"V_th": 1e3})
+    mm = nest.Create("multimeter", 1, {"record_from": ["V_m"], "interval": 0.1})
+    weights = np.array([[1.0, 10.0], [2.0, 20.0], [3.0, 30.0]])  # (post, pre)
+    nest.Connect(sg, n, "all_to_all", {"weight": weights, "delay": 0.1})
+    nest.Connect(mm, n)
+    nest.Simulate(1.0)  # built: the list form must reach the running network
+    sg.set([{"spike_times": [2.0]}, {"spike_times": [3.0], "spike_weights": [2.0]}])
+    assert [list(t) for t in sg.get("spike_times")] == [[2.0], [3.0]]
+    with pytest.raises(ValueError, match="one dict per node"):
+        sg.set([{"spike_times": [4.0]}])
+    with pytest.raises(ValueError, match="sorted"):
+        sg.set([{"spike_times": [5.0]}, {"spike_times": [6.0, 5.5]}])
+    assert [list(t) for t in sg.get("spike_times")] == [[2.0], [3.0]]  # all or nothing
+    nest.Simulate(3.5)
+    ev = mm.get("events")
+    v = {s: ev["V_m"][(ev["senders"] == s) & np.isclose(ev["times"], 4.5)] for s in n.tolist()}
+    np.testing.assert_allclose([v[s][0] + 70.0 for s in n.tolist()],
+                               weights[:, 0] * np.exp(-2.4 / 10) + weights[:, 1] * 2
+                               * np.exp(-1.4 / 10), rtol=1e-5)  # fmt: skip
+    nest.ResetKernel()

@@ -7,17 +7,21 @@ Usage::
 
 Every key is validated before any data is loaded. Training resumes from the latest
 checkpoint in ``train.log_dir`` unless ``--no-resume`` is given. Writes
-``metrics.jsonl``, ``curves.png``, ``summary.json`` and orbax checkpoints under
-``train.log_dir``, and reports the non-spiking baseline (logistic regression on spike
-counts) beside the SNN's test accuracy.
+``metrics.jsonl``, ``curves.png``, ``summary.json``, orbax checkpoints and, for dense LIF
+networks, ``model.nir`` (the trained network as NIR; ``simulation/trained_network.py`` runs
+it in the simulator) under ``train.log_dir``, and reports the non-spiking baseline
+(logistic regression on spike counts) beside the SNN's test accuracy.
 """
 
 import argparse
 import json
 import pathlib
 
+import nir
+from flax import nnx
+
 from snnjax.data import logistic_baseline
-from snnjax.train import Trainer, load_config
+from snnjax.train import Trainer, export_nir, load_config
 
 
 def main(argv=None) -> dict:
@@ -34,6 +38,10 @@ def main(argv=None) -> dict:
     baseline = logistic_baseline(trainer.train_ds, trainer.test_ds)
     summary = {"config": cfg.to_dict(), **result, "logistic_baseline_accuracy": baseline}
     out = pathlib.Path(cfg.train.log_dir) / "summary.json"
+    if cfg.model.kind == "rsnn" and cfg.model.neuron == "lif":  # what NIR can express
+        model, _ = nnx.merge(trainer.graphdef, trainer.state)
+        nir.write(out.parent / "model.nir", export_nir(model, cfg.model))
+        summary["nir"] = str(out.parent / "model.nir")
     out.write_text(json.dumps(summary, indent=2))
     print(
         f"{cfg.data.dataset}: SNN test accuracy {result['test_accuracy']:.3f} after "

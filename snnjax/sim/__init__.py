@@ -64,6 +64,8 @@ from ._network import SimState as SimState
 from ._network import exchange_blocks as exchange_blocks
 from ._network import on_mesh as on_mesh
 from ._network import run_blocks as run_blocks
+from ._nir import NIRNetwork as NIRNetwork
+from ._nir import import_nir as import_nir
 from ._placement import PLACEMENTS as PLACEMENTS
 from ._placement import place as place
 from ._random import Parameter as Parameter
@@ -76,6 +78,7 @@ from ._stdp import SYNAPSE_DEFAULTS as SYNAPSE_DEFAULTS
 from .models import DEFAULTS as DEFAULTS
 from .models import INITIAL_STATE as INITIAL_STATE
 from .models import MODEL_NAMES as MODEL_NAMES
+from .models import NEST_MODEL_NAMES as NEST_MODEL_NAMES
 from .models import TICS_PER_MS as TICS_PER_MS
 from .models import IafPscAlphaParams as IafPscAlphaParams
 from .models import IafPscAlphaProps as IafPscAlphaProps

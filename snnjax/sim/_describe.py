@@ -125,27 +125,41 @@ class _Description:
             raise ValueError(f"the nodes must all have one model; got {sorted(models)}")
         return models.pop()
 
-    def set(self, ids, params: dict) -> None:
+    def set(self, ids, params: dict | list[dict]) -> None:
         """Set parameters or state (e.g. ``V_m``) of the nodes ``ids``, at any time.
 
+        ``params``: one dict for all nodes, or a list of dicts, one per node (NEST's
+        ``nodes.set([{...}, ...])``; e.g. each ``spike_generator``'s own ``spike_times``).
         Between runs the change takes effect from the current step on, as in NEST: neuron
         parameters and state at once, a generator's new output from its next emission (what
         it emitted before is still in flight), a recorder's window for events recorded
         from now on. ``n_events=0`` clears a recorder's events.
         """
-        if not isinstance(params, dict):
-            raise ValueError(f"`params` must be a dict; got {params!r}")
         ids = np.asarray(ids, np.int64).reshape(-1)
+        per_node = params if isinstance(params, list | tuple) else None
+        if per_node is not None:
+            if len(per_node) != len(ids) or not all(isinstance(p, dict) for p in per_node):
+                raise ValueError(
+                    f"`params` as a list needs one dict per node ({len(ids)}); got "
+                    f"{len(per_node)} item(s)"
+                )
+        elif not isinstance(params, dict):
+            raise ValueError(f"`params` must be a dict or a list of dicts; got {params!r}")
         touched = [g for g, _ in self._group_of(ids)]
         backup = [copy.deepcopy(g.values) for g in touched]
         try:
-            self._set(ids, params)
+            if per_node is None:
+                self._set(ids, params)
+            else:
+                for i, p in zip(ids, per_node, strict=True):
+                    self._set(np.array([i]), p)
         except ValueError:  # all or nothing
             for g, values in zip(touched, backup, strict=True):
                 g.values = values
             raise
-        if self._built is not None and params:
-            self._apply_set(ids, params, dict(zip(map(id, touched), backup, strict=True)))
+        keys = dict.fromkeys(k for p in (per_node or [params]) for k in p)
+        if self._built is not None and keys:
+            self._apply_set(ids, keys, dict(zip(map(id, touched), backup, strict=True)))
 
     def _set(self, ids, params):
         done = 0
@@ -272,7 +286,7 @@ class _Description:
                 value = np.asarray(syn[name], np.float64)
                 if value.size and not np.all(np.isfinite(value)):
                     raise ValueError(f"`{name}` must be finite; got {value.reshape(-1)[:4]}")
-                if value.ndim and src == tgt == "neuron":
+                if value.ndim and src in ("neuron", *GENERATORS) and tgt == "neuron":
                     check_array(name, value, conn, len(pre), len(post))
         if not isinstance(syn["delay"], Parameter):
             delay_steps(syn["delay"], self.h)  # fail now, not at build time
@@ -365,17 +379,15 @@ class _Description:
                 f"{np.max(dev) + 1} poisson_generators x {self.n_neurons} neurons exceed the "
                 "2**32 Poisson streams (one per generator and target); use fewer generators"
             )
-        w, d = (np.asarray(syn[k], np.float64) for k in ("weight", "delay"))
-        for name, value in (("weight", w), ("delay", d)):
-            if (
-                isinstance(syn[name], Parameter)
-                or value.ndim > 1
-                or (value.ndim == 1 and len(value) != len(neu))
-            ):
+        for name in ("weight", "delay"):
+            if isinstance(syn[name], Parameter):
                 raise ValueError(
-                    f"`{name}` of a {kind} connection must be a number or one value per "
-                    f"connection ({len(neu)})"
+                    f"`{name}` of a {kind} connection must be a number or an array "
+                    "(nest.random.* is for neuron connections)"
                 )
+        # NEST's shapes (checked in `connect`): all_to_all (post, pre) -> pre-major here.
+        w, d = (np.asarray(syn[k], np.float64) for k in ("weight", "delay"))
+        w, d = (x.T.reshape(-1) if x.ndim == 2 else x for x in (w, d))
         steps = delay_steps(d, self.h)
         self.device_conns.append(
             _DeviceConn(kind, dev, neu, np.broadcast_to(w, neu.shape).astype(np.float32),

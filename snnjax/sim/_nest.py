@@ -256,10 +256,14 @@ class NodeCollection:
         (group, _), *_ = _kernel.sim._group_of(self._ids[:1])
         return ["model", *group.values]
 
-    def set(self, params: dict | None = None, **kwargs) -> None:
-        """Set parameters: ``set(V_m=-65.0)``, ``set({"I_e": [..per node..]})`` or random."""
+    def set(self, params: dict | list[dict] | None = None, **kwargs) -> None:
+        """Set parameters: ``set(V_m=-65.0)``, ``set({"I_e": [..per node..]})``, random, or
+        ``set([{...}, ...])`` with one dict per node."""
+        if isinstance(params, list | tuple) and not kwargs:
+            _kernel.sim.set(self._ids, list(params))
+            return
         if params is not None and not isinstance(params, dict):
-            raise ValueError(f"`params` must be a dict; got {params!r}")
+            raise ValueError(f"`params` must be a dict or a list of dicts; got {params!r}")
         _kernel.sim.set(self._ids, {**(params or {}), **kwargs})
 
     def __getattr__(self, name: str):

@@ -1,15 +1,20 @@
 r"""NEST-compatible point neurons: exact integration and NEST's update order, as pure JAX.
 
-Five NEST 3.x models, one module each, each as NamedTuples (``<Model>Params``,
-``<Model>State``, ``<Model>Props``) and three pure functions (``<model>_init_state``,
-``<model>_propagators``, ``<model>_step``); :class:`NestModel` bundles them under NEST's
-model name:
+NEST 3.x models, one module each (or one per family), each as NamedTuples
+(``<Model>Params``, ``<Model>State``, ``<Model>Props``) and pure functions
+(``<model>_init_state``, ``<model>_propagators``, ``<model>_step``); :class:`NestModel`
+bundles them under NEST's model name:
 
 * ``iaf_psc_delta``: LIF, each input spike is a jump of the membrane (weights in mV);
 * ``iaf_psc_exp``: LIF with exponentially decaying synaptic currents (weights in pA);
 * ``iaf_psc_alpha``: LIF with alpha-shaped synaptic currents (weights in pA, peak = weight);
 * ``izhikevich``: Izhikevich (2003), NEST's forward-Euler scheme;
-* ``parrot_neuron``: repeats every input spike.
+* ``parrot_neuron``: repeats every input spike;
+* ``iaf_cond_exp``/``_alpha``/``_beta``, ``aeif_cond_exp``/``_alpha``, ``aeif_psc_exp``,
+  ``hh_psc_alpha``, ``hh_cond_exp_traub``: integrated numerically (NEST's adaptive RKF45,
+  :mod:`._rkf45`);
+* ``snnjax_lif``, ``snnjax_cuba_lif``, ``snnjax_li``: the trainer's discrete neurons
+  (:mod:`snnjax.neurons`), so trained networks run in the simulator (not NEST models).
 
 Each model module ends with a ``SPEC`` (:class:`ModelSpec`: its classes and functions, NEST
 defaults, initial state, recordables, how to read the absolute ``V_m``); the registry
@@ -88,8 +93,18 @@ from ._parrot_neuron import parrot_neuron_step as parrot_neuron_step
 from ._registry import DEFAULTS as DEFAULTS
 from ._registry import INITIAL_STATE as INITIAL_STATE
 from ._registry import MODEL_NAMES as MODEL_NAMES
+from ._registry import NEST_MODEL_NAMES as NEST_MODEL_NAMES
 from ._registry import RECORDABLES as RECORDABLES
 from ._registry import NestModel as NestModel
 from ._registry import get_model as get_model
 from ._registry import make_params as make_params
+from ._snnjax import SnnjaxCubaLifParams as SnnjaxCubaLifParams
+from ._snnjax import SnnjaxCubaState as SnnjaxCubaState
+from ._snnjax import SnnjaxLifParams as SnnjaxLifParams
+from ._snnjax import SnnjaxLiParams as SnnjaxLiParams
+from ._snnjax import SnnjaxProps as SnnjaxProps
+from ._snnjax import SnnjaxState as SnnjaxState
+from ._snnjax import snnjax_cuba_lif_step as snnjax_cuba_lif_step
+from ._snnjax import snnjax_li_step as snnjax_li_step
+from ._snnjax import snnjax_lif_step as snnjax_lif_step
 from ._spec import ModelSpec as ModelSpec

@@ -26,6 +26,7 @@ from . import (
     _iaf_psc_exp,
     _izhikevich,
     _parrot_neuron,
+    _snnjax,
 )
 from ._common import Neurons, _bool_param, _default_surrogate, _float_param
 from ._spec import ModelSpec
@@ -45,12 +46,18 @@ _MODELS: tuple[ModelSpec, ...] = (
     _aeif_psc_exp.SPEC,
     _hh.SPEC_PSC_ALPHA,
     _hh.SPEC_TRAUB,
+    _snnjax.SPEC_LIF,
+    _snnjax.SPEC_CUBA_LIF,
+    _snnjax.SPEC_LI,
 )
 
 _SPECS: dict[str, ModelSpec] = {spec.name: spec for spec in _MODELS}
 
 #: The NEST model names available.
 MODEL_NAMES: tuple[str, ...] = tuple(_SPECS)
+
+#: The models that are NEST's (the others, ``snnjax_*``, are the trainer's neurons).
+NEST_MODEL_NAMES: tuple[str, ...] = tuple(s.name for s in _MODELS if s.nest)
 
 #: NEST 3.x defaults of every parameter, per model (``nest.GetDefaults(model)``). NEST's
 #: ``V_min`` default ``-DBL_MAX`` (iaf_psc_delta, izhikevich) is written ``-inf`` here (the

@@ -33,6 +33,7 @@ class ModelSpec:
         V_m: ``V_m(params, state)``, the absolute membrane potential (mV) as a multimeter
             records it (``None``: the model has none).
         numerical: integrated numerically (:mod:`._rkf45`): ``step`` takes ``substeps``.
+        nest: a NEST model (``False``: snnjax's own, e.g. the trainer's neurons).
     """
 
     name: str
@@ -48,6 +49,7 @@ class ModelSpec:
     recordables: dict[str, str | None]
     V_m: Callable[[Any, Any], Any] | None
     numerical: bool = False
+    nest: bool = True
 
     def __post_init__(self):
         fields = tuple(self.Params._fields)
