@@ -20,7 +20,7 @@ setup(
     ext_modules=[
         Extension(
             "snnjax.sim._sim_kernels",
-            sources=["snnjax/sim/csrc/sim_kernels.cc"],
+            sources=["snnjax/sim/csrc/sim_kernels.cc", "snnjax/sim/csrc/csr_build.cc"],
             include_dirs=[_jaxlib_include()],
             language="c++",
             extra_compile_args=["-std=c++17", "-O3", "-ffp-contract=off", "-fvisibility=hidden"],

@@ -1,5 +1,7 @@
 """Connection rules: exact counts and statistics, keyed streams independent of sharding, CSR."""
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -14,6 +16,7 @@ from snnjax.sim._connect import (
     delay_steps,
     to_csr,
 )
+from snnjax.sim._prng import PRNG
 from snnjax.sim._random import lognormal, normal, redraw, uniform
 
 H = 0.1
@@ -290,3 +293,23 @@ def test_per_synapse_arrays_in_nest_shapes_on_any_split(devices):
         pre = a[:5] if rule == "one_to_one" else a
         with pytest.raises(ValueError, match=r"`weight`"):
             sim.connect(pre, b, rule, {"weight": value})
+
+
+@pytest.mark.parametrize("seed", [0, 7, 2**31 - 1])
+def test_the_simulators_prng_is_jax_threefry_bit_for_bit(seed):
+    """``_prng.PRNG`` (the hash unrolled, fast per-element keys) gives jax.random's bits."""
+    ref, fast = jax.random.key(seed), jax.random.key(seed, impl=PRNG)
+    draws = {
+        "key": lambda k: jax.random.key_data(k),
+        "fold_in": lambda k: jax.random.key_data(jax.random.fold_in(k, 123457)),
+        "split": lambda k: jax.random.key_data(jax.random.split(k, 3)),
+        "bits": lambda k: jax.random.bits(k, (5, 3)),
+        "bits16": lambda k: jax.random.bits(k, (7,), jnp.uint16),
+        "randint": lambda k: jax.random.randint(k, (9,), 0, 4000),
+        "permutation": lambda k: jax.random.permutation(k, 50),
+        "per_element": lambda k: jax.vmap(
+            lambda i: redraw(normal(1.0, 2.0), min=0.0).sample(jax.random.fold_in(k, i), ())
+        )(jnp.arange(1000)),
+    }
+    for name, draw in draws.items():
+        np.testing.assert_array_equal(draw(fast), draw(ref), err_msg=name)

@@ -179,3 +179,34 @@ def test_native_option_is_checked(monkeypatch):
         nest.SetKernelStatus({"native": True})
     assert nest.GetKernelStatus("native") is None  # the refused value was not kept
     nest.ResetKernel()
+
+
+@pytest.mark.parametrize("wide", [None, True])
+def test_csr_construction_matches_numpy(rng, wide):
+    """The native CSR sort (counting sort by source, rows sorted; several threads) == NumPy's
+    stable argsort of the packed keys: the same rows, order within rows (ties: part order),
+    weights and delays."""
+    from snnjax.sim._connect import Synapses, build_csr
+
+    n_src, n_tgt = 3000, 700
+    slot_of = np.full(n_src, -1)
+    slot_of[rng.permutation(n_src)[:n_tgt]] = np.arange(n_tgt)
+    targets = np.flatnonzero(slot_of >= 0)
+    parts = []
+    for size in (150_000, 0, 90_000, 3):  # > 65,536: the kernel uses its threads
+        src = rng.integers(0, n_src // 3, size) * 3  # few distinct sources: long rows, ties
+        tgt = targets[rng.integers(0, 40, size)]
+        delay = rng.integers(1, 4, size).astype(np.int32)
+        weight = rng.normal(size=size).astype(np.float32)
+        parts.append(Synapses(src, tgt, weight, delay))
+    a = build_csr(n_src, parts, slot_of, wide=wide, native=True)
+    b = build_csr(n_src, parts, slot_of, wide=wide, native=False)
+    assert a.shift == b.shift and (a.wide_delay is not None) == (b.wide_delay is not None) == bool(
+        wide
+    )
+    for field in ("ptr", "packed", "wide_delay", "delay"):
+        x, y = getattr(a, field), getattr(b, field)
+        if x is not None:
+            assert x.dtype == y.dtype, field
+            np.testing.assert_array_equal(x, y, err_msg=field)
+    np.testing.assert_array_equal(_bits(a.weight), _bits(b.weight))

@@ -15,6 +15,7 @@ synapse. Any delay of NEST's range works: ``[1, 2**31 - 1]`` steps.
 """
 
 import dataclasses
+import os
 from typing import Any
 
 import jax
@@ -22,6 +23,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._errors import check_one_of, check_range
+from ._native import _sim_kernels
+from ._prng import PRNG
 from ._random import Parameter
 
 RULES = (
@@ -100,7 +103,9 @@ class Synapses:
 
 
 def _keys(seed: int, projection: int, domain: int):
-    return jax.random.fold_in(jax.random.fold_in(jax.random.key(seed), projection), domain)
+    """The base key of one projection's draws of one kind (``PRNG``: JAX's threefry bits)."""
+    base = jax.random.key(seed, impl=PRNG)
+    return jax.random.fold_in(jax.random.fold_in(base, projection), domain)
 
 
 def _synapse_keys(base, owner, index):
@@ -275,12 +280,17 @@ def connect(
 def delay_steps(delay_ms, h: float) -> np.ndarray:
     """Delays in ms to steps as NEST rounds them, checked to lie in ``[1, 2**31 - 1]`` steps."""
     delay_ms = np.asarray(delay_ms, np.float64)
-    if delay_ms.size and not np.all(np.isfinite(delay_ms)):
+    steps = np.asarray(delay_ms * (1.0 / h))  # NEST: ld_round(d * steps/ms), in place
+    steps += 0.5
+    np.floor(steps, out=steps)
+    if not steps.size:
+        return steps.astype(np.int32)
+    lo, hi = steps.min(), steps.max()  # NaN and inf show in these
+    if not (np.isfinite(lo) and np.isfinite(hi)):
         raise ValueError(
             "`delay` must be finite (random delays: their redraws must stay within the bounds)"
         )
-    steps = np.floor(delay_ms * (1.0 / h) + 0.5)  # NEST: ld_round(d * steps/ms)
-    if steps.size and (steps.min() < 1 or steps.max() > MAX_DELAY_STEPS):
+    if lo < 1 or hi > MAX_DELAY_STEPS:
         raise ValueError(
             f"`delay` must lie in [resolution, (2**31 - 1) x resolution] = [{h:g}, "
             f"{MAX_DELAY_STEPS * h:g}] ms; got values from {delay_ms.min():g} to "
@@ -474,15 +484,20 @@ def build_csr(
     *,
     n_slots: int | None = None,
     wide: bool | None = None,
+    native: bool | None = None,
 ) -> CSR:
     """A :class:`CSR` from synapses given part by part (e.g. one part per ``Connect``).
 
     Memory-lean: each part is packed at once into a sort key ``source << b | delay << shift
     | local target`` (``uint64``, ``b = 64 - ceil(log2(n_sources))``) and a ``float32``
-    weight, the parts are concatenated and sorted once (stable: synapses with equal keys
-    keep their order, part by part), so the peak is about 40 bytes per synapse. Should a
-    delay not fit the key's bits (very many sources and targets and very long delays), the
-    sources go into a second key and the sort is a stable :func:`numpy.lexsort`: same order.
+    weight (12 bytes per synapse), and the parts are sorted once, stably (synapses with
+    equal keys keep their order, part by part). Natively (``csrc/csr_build.cc``): a
+    multi-threaded counting sort by source into the packed CSR arrays, each row then
+    sorted by its low bits — linear time, about 20 bytes per synapse at the peak; else
+    NumPy's stable argsort of the concatenated keys (about 40 bytes), the same order.
+    Should a delay not fit the key's bits (very many sources and targets and very long
+    delays), the sources go into a second key and the sort is a stable
+    :func:`numpy.lexsort`: same order again.
 
     Args:
         n_sources: number of possible sources (the CSR's rows).
@@ -492,6 +507,7 @@ def build_csr(
             :func:`csr_format`). Default: ``slot_of.max() + 1``.
         wide: ``True``: delays in a separate array, whatever they are; ``False``: packed (an
             error if they do not fit); ``None``: packed where they fit.
+        native: sort with the native kernel (``None``: where it is built).
 
     Examples:
         >>> syn = Synapses(np.array([1, 0]), np.array([5, 6]), np.ones(2, np.float32),
@@ -514,6 +530,7 @@ def build_csr(
     key_max_delay = (1 << max(0, low_bits - shift)) - 1
     split = False  # sources in `sources`, (delay, slot) in `keys`
     keys, sources, weights = [], [], []
+    max_delay = 0
     for syn in parts:
         slot = slot_of[syn.target] if len(syn.target) else np.zeros(0, np.int64)
         if np.any(slot < 0):
@@ -535,7 +552,17 @@ def build_csr(
             key |= source << np.uint64(low_bits)
         keys.append(key)
         weights.append(np.asarray(syn.weight, np.float32))
+        max_delay = max(max_delay, int(np.max(syn.delay, initial=0)))
         del syn, key, source
+    fits = not csr_format(n_slots, max_delay)[1]
+    if wide is False and not fits:
+        raise ValueError(
+            f"`wide`=False, but delays up to {max_delay} steps do not fit the {32 - shift} "
+            f"bits that {n_slots} local targets leave; use wide=None or True"
+        )
+    wide = bool(wide or not fits)
+    if not split and n_sources and (native or (native is None and _sim_kernels is not None)):
+        return _bucket_native(n_sources, keys, weights, low_bits, shift, wide)
     key = np.concatenate(keys) if keys else np.zeros(0, np.uint64)
     del keys
     if split:
@@ -554,18 +581,32 @@ def build_csr(
     counts = np.bincount(source.astype(np.int64), minlength=n_sources)
     del source
     ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    max_delay = int(key.max(initial=0) >> np.uint64(shift))
-    fits = not csr_format(n_slots, max_delay)[1]
-    if wide is False and not fits:
-        raise ValueError(
-            f"`wide`=False, but delays up to {max_delay} steps do not fit the {32 - shift} "
-            f"bits that {n_slots} local targets leave; use wide=None or True"
-        )
-    if wide or not fits:
-        delay = (key >> np.uint64(shift)).astype(np.int32)
-        packed = (key & np.uint64((1 << shift) - 1)).astype(np.uint32)
+    return _csr(ptr, key, weight, shift, wide)
+
+
+def _csr(ptr, low, weight, shift, wide) -> CSR:
+    """The CSR from sorted low keys ``delay << shift | slot`` (uint32 already when packed)."""
+    if wide:
+        delay = (low >> np.uint64(shift)).astype(np.int32)
+        packed = (low & np.uint64((1 << shift) - 1)).astype(np.uint32)
         return CSR(ptr, packed, weight, shift, delay)
-    return CSR(ptr, key.astype(np.uint32), weight, shift)
+    return CSR(ptr, low.astype(np.uint32, copy=False), weight, shift)
+
+
+def _bucket_native(n_sources, keys, weights, low_bits, shift, wide) -> CSR:
+    """:func:`build_csr`'s sort by the native kernel (``csrc/csr_build.cc``); ``keys`` and
+    ``weights`` (the parts) are emptied as soon as the kernel has read them."""
+    if _sim_kernels is None:
+        raise ValueError("`native`=True, but the native kernels are not built")
+    n = sum(len(k) for k in keys)
+    ptr = np.empty(n_sources + 1, np.int64)
+    low = np.empty(n, np.uint64 if wide else np.uint32)
+    weight = np.empty(n, np.float32)
+    threads = min(8, len(os.sched_getaffinity(0)))
+    _sim_kernels.csr_bucket(keys, weights, int(n_sources), int(low_bits), ptr, low, weight, threads)
+    keys.clear()
+    weights.clear()
+    return _csr(ptr, low, weight, shift, wide)
 
 
 def _check_bounds(name: str, values, low: int, high: int) -> None:

@@ -32,6 +32,7 @@ from ._nodes import (
     is_array_param,
     node_defaults,
 )
+from ._prng import PRNG
 from ._random import Parameter, sample_per_id
 from ._stdp import RULE_PARAMS, STDP_MODELS, SYNAPSE_DEFAULTS, check_stdp
 from .models import DEFAULTS, INITIAL_STATE, MODEL_NAMES, RECORDABLES, get_model
@@ -201,7 +202,7 @@ class _Description:
 
     def _values_for(self, key, value, ids, n_total, done):
         if isinstance(value, Parameter):
-            base = jax.random.fold_in(jax.random.key(self.seed), _KEY_PARAMS)
+            base = jax.random.fold_in(jax.random.key(self.seed, impl=PRNG), _KEY_PARAMS)
             base = jax.random.fold_in(base, zlib.crc32(key.encode()))
             padded = np.pad(ids, (0, bucket(len(ids)) - len(ids)))  # few shapes, few compiles
             drawn = sample_per_id(value, base, jnp.asarray(padded, jnp.int32))

@@ -446,6 +446,8 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(SnnjaxPoisson, PoissonImpl,
                                   .Attr<int64_t>("threads"));
 
 // ---------------------------------------------------------------- Python module
+PyObject* CsrBucket(PyObject*, PyObject* args);  // csr_build.cc
+
 namespace {
 
 PyObject* Handlers(PyObject*, PyObject*) {
@@ -469,6 +471,8 @@ PyObject* Handlers(PyObject*, PyObject*) {
 
 PyMethodDef kMethods[] = {
     {"handlers", Handlers, METH_NOARGS, "FFI handler capsules by target name."},
+    {"csr_bucket", CsrBucket, METH_VARARGS,
+     "Stable bucketing of packed synapse keys by source, rows sorted (csr_build.cc)."},
     {nullptr, nullptr, 0, nullptr},
 };
 
