@@ -313,3 +313,22 @@ def test_the_simulators_prng_is_jax_threefry_bit_for_bit(seed):
     }
     for name, draw in draws.items():
         np.testing.assert_array_equal(draw(fast), draw(ref), err_msg=name)
+
+
+def test_redraw_per_synapse_compacted_equals_the_vectorised_loop():
+    """``_values`` redraws only the synapses still outside the bounds; the values equal
+    ``redraw.sample``'s (a while loop over every synapse) bit for bit, NaN where no attempt
+    fits."""
+    from snnjax.sim._connect import _draw_in_chunks, _keys, _sample_per_synapse, _values
+
+    owner = np.repeat(np.arange(300), 70)
+    index = np.tile(np.arange(70), 300)
+    base = _keys(5, 3, 2)
+    for spec in (redraw(normal(0.0, 1.0), min=-0.3, max=0.4), redraw(uniform(0, 1), min=2.0)):
+        got = _values(spec, 5, 3, 2, owner, index)
+        want = _draw_in_chunks(
+            lambda o, i, s=spec: _sample_per_synapse(s, base, o, i), owner, index
+        )
+        np.testing.assert_array_equal(got, want)
+        assert got.dtype == np.float32
+    assert np.isnan(got).all()  # uniform [0, 1) never reaches 2: every attempt fails

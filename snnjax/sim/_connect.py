@@ -25,7 +25,7 @@ import numpy as np
 from .._errors import check_one_of, check_range
 from ._native import _sim_kernels
 from ._prng import PRNG
-from ._random import Parameter
+from ._random import _MAX_REDRAWS, Parameter, redraw
 
 RULES = (
     "one_to_one",
@@ -156,11 +156,39 @@ def _sample_per_synapse(spec, base, owner, index):
     return jax.vmap(lambda k: spec.sample(k, ()))(keys)
 
 
+@jax.jit
+def _sample_attempt(dist, base, owner, index, attempt):
+    """Attempt ``attempt`` of :class:`~snnjax.sim.math.redraw`: ``dist`` from each synapse's
+    key folded with the attempt number, as ``redraw.sample`` draws it."""
+    keys = _synapse_keys(base, owner, index)
+    return jax.vmap(lambda k: dist.sample(jax.random.fold_in(k, attempt), ()))(keys)
+
+
+def _redraw(spec: redraw, base, owner, index) -> np.ndarray:
+    """``redraw.sample`` per synapse, with each attempt drawn only for the synapses still
+    outside the bounds (the vectorised while loop draws every synapse until the last one
+    fits): the same values."""
+    lo, hi = np.float32(spec.min), np.float32(spec.max)
+    values = np.full(len(owner), np.nan, np.float32)
+    todo = np.arange(len(owner))
+    for attempt in range(_MAX_REDRAWS):
+        if not len(todo):
+            break
+        fresh = _draw_in_chunks(lambda o, i, a=attempt: _sample_attempt(spec.dist, base, o, i, a),
+                                owner[todo], index[todo])  # fmt: skip
+        values[todo] = fresh
+        todo = todo[~((fresh >= lo) & (fresh <= hi))]
+    values[todo] = np.nan  # still outside after every attempt: caught by the builder's check
+    return values
+
+
 def _values(spec, seed, projection, domain, owner, index):
     """Per-synapse weight or delay values (domain 1: weight, 2: delay)."""
     if not isinstance(spec, Parameter):
         return None
     base = _keys(seed, projection, domain)
+    if isinstance(spec, redraw):
+        return _redraw(spec, base, owner, index)
     return _draw_in_chunks(lambda o, i: _sample_per_synapse(spec, base, o, i), owner, index)
 
 

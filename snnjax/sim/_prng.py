@@ -20,6 +20,7 @@ times four rounds :math:`x_0 \mathrel{+}= x_1,\ x_1 = \operatorname{rotl}(x_1, r
 
 import math
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
@@ -28,6 +29,7 @@ from jax.extend.random import define_prng_impl
 _ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))
 
 
+@jax.jit  # one dispatch when called outside a trace (e.g. a projection's base key)
 def _hash(k0, k1, x0, x1):
     """Threefry-2x32 of the counters ``(x0, x1)`` under the key ``(k0, k1)`` (uint32)."""
     ks = (k0, k1, k0 ^ k1 ^ np.uint32(0x1BD11BDA))
