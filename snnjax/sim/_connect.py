@@ -15,6 +15,7 @@ synapse. Any delay of NEST's range works: ``[1, 2**31 - 1]`` steps.
 """
 
 import dataclasses
+import functools
 import os
 from typing import Any
 
@@ -356,30 +357,48 @@ def _counts(seed, projection, conn, n_src, n_tgt, sources, targets, local):
     return per_target[_position(targets, local)]
 
 
+@functools.partial(jax.jit, static_argnames=("n_src", "k"))
+def _distinct_rows(base, t, self_pos, *, n_src: int, k: int):
+    def draw(t, self_pos):
+        order = jax.random.permutation(jax.random.fold_in(base, t), n_src)
+        order = order[jnp.argsort(order == self_pos, stable=True)]  # self (if any) last
+        return order[:k]
+
+    return jax.vmap(draw)(t, self_pos)
+
+
 def _distinct_sources(seed, projection, local, k, n_src, sources):
     """``k`` distinct sources per target (no multapses): a keyed permutation per target."""
     base = _keys(seed, projection, 4)
     excl = _position(sources, local)
-
-    @jax.jit
-    def draw(t, self_pos):
-        key = jax.random.fold_in(base, t)
-        order = jax.random.permutation(key, n_src)
-        order = order[jnp.argsort(order == self_pos, stable=True)]  # self (if any) last
-        return order[:k]
-
-    return _per_target_rows(jax.vmap(draw), local, excl).reshape(-1)
+    rows = _per_target_rows(
+        lambda t, e: _distinct_rows(base, t, e, n_src=int(n_src), k=int(k)), local, excl
+    )
+    return rows.reshape(-1)
 
 
 def _per_target_rows(fn, local, excl, rows_per_call: int = 1024):
-    """``fn`` (vmapped over targets) applied to chunks of targets, rows stacked."""
+    """``fn`` (batched over targets) applied to chunks of targets, rows stacked; chunks are
+    padded to a power of two (at most ``rows_per_call``): few shapes, one compile each, shared
+    by every ``Connect`` call with the same sizes."""
     if len(local) == 0:
         return np.zeros((0, 0), np.int64)
-    chunks = [
-        np.asarray(fn(local[i : i + rows_per_call], excl[i : i + rows_per_call]))
-        for i in range(0, len(local), rows_per_call)
-    ]
+    chunks = []
+    for i in range(0, len(local), rows_per_call):
+        t, e = local[i : i + rows_per_call], excl[i : i + rows_per_call]
+        pad = min(rows_per_call, 1 << max(4, (len(t) - 1).bit_length())) - len(t)
+        rows = fn(np.pad(t, (0, pad)).astype(np.int32), np.pad(e, (0, pad), constant_values=-1))
+        chunks.append(np.asarray(rows)[: len(t)])
     return np.concatenate(chunks)
+
+
+@functools.partial(jax.jit, static_argnames=("n_src", "allow_autapses"))
+def _bernoulli_rows(base, t, self_pos, p, *, n_src: int, allow_autapses: bool):
+    def draw(t, self_pos):
+        u = jax.random.uniform(jax.random.fold_in(base, t), (n_src,))
+        return (u < p) & ((jnp.arange(n_src) != self_pos) | allow_autapses)
+
+    return jax.vmap(draw)(t, self_pos)
 
 
 def _bernoulli(seed, projection, sources, local, conn):
@@ -387,13 +406,11 @@ def _bernoulli(seed, projection, sources, local, conn):
     base = _keys(seed, projection, 5)
     n_src = len(sources)
     excl = _position(sources, local)
-
-    @jax.jit
-    def draw(t, self_pos):
-        u = jax.random.uniform(jax.random.fold_in(base, t), (n_src,))
-        return (u < conn.p) & ((jnp.arange(n_src) != self_pos) | conn.allow_autapses)
-
-    hits = _per_target_rows(jax.vmap(draw), local, excl).reshape(len(local), n_src)
+    hits = _per_target_rows(
+        lambda t, e: _bernoulli_rows(base, t, e, conn.p, n_src=n_src,
+                                     allow_autapses=bool(conn.allow_autapses)),
+        local, excl,
+    ).reshape(len(local), n_src)  # fmt: skip
     row, src_idx = np.nonzero(hits)  # row-major: targets in order, sources ascending
     owner = local[row]
     counts = np.bincount(_position(local, owner), minlength=len(local))
