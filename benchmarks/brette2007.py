@@ -15,18 +15,14 @@ Usage::
 
 NEST comes from ``pip install nest-simulator`` and runs with ``--threads`` threads (default 2).
 
-**Brian2: not measured.** Brian2 is not installed here; its column reads "not measured".
-To fill it in, run Brian2 in a venv of its own (Brian2's ``cpp_standalone`` device needs a
-C++ compiler)::
+**Brian2** runs in a venv of its own (it needs ``numpy<2.4``; its ``cpp_standalone``
+device needs a C++ compiler): ``benchmarks/brette2007_brian2.py`` builds the same three
+networks in Brian2 and writes their simulation times; ``--brian2 FILE`` puts them in this
+table's last column (otherwise it reads "not measured")::
 
     python -m venv /tmp/brian2 && /tmp/brian2/bin/pip install brian2 "numpy<2.4"
-
-(pin ``numpy<2.4`` there, whatever this project's venv has), then run Brian2's example
-scripts ``COBAHH.py`` and ``CUBA.py`` (and a COBA written from the parameters in
-:mod:`snnjax.networks._brette`) with ``set_device("cpp_standalone", build_on_run=False)``,
-``defaultclock.dt = 0.1*ms``, 4000 neurons and ``run(1*second)``, then
-``device.build(compile=True, run=True)``; ``device._last_run_time`` is the simulation time to
-put next to ``sim s``.
+    /tmp/brian2/bin/python benchmarks/brette2007_brian2.py --out runs/brette2007_brian2.json
+    python benchmarks/brette2007.py --brian2 runs/brette2007_brian2.json
 """
 
 import argparse
@@ -40,7 +36,6 @@ if _HERE not in sys.path:  # python benchmarks/brette2007.py puts it there; runp
 from sim_cpu import _run  # noqa: E402  (one process per run, as sim_cpu.py)
 
 CASES = ("coba", "cuba", "cobahh")
-BRIAN2 = "not measured"
 
 
 def _snnjax_has(model: str) -> bool:
@@ -61,7 +56,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
     p.add_argument("--threads", type=int, default=2, help="NEST local_num_threads")
     p.add_argument("--smoke", action="store_true", help="scale 0.05, 50 ms (seconds)")
     p.add_argument("--out", type=pathlib.Path, default=pathlib.Path("runs/brette2007_bench.json"))
+    p.add_argument("--brian2", type=pathlib.Path, default=None,
+                   help="JSON of benchmarks/brette2007_brian2.py (its own venv)")  # fmt: skip
     a = p.parse_args(argv)
+    brian2 = {r["case"]: r for r in json.loads(a.brian2.read_text())} if a.brian2 else {}
     cases = a.cases.split(",")
     for name in cases:
         if name not in CASES:
@@ -73,13 +71,16 @@ def main(argv: list[str] | None = None) -> list[dict]:
           "rates E, I (Hz) | brian2 (cpp_standalone) sim s |")  # fmt: skip
     print("|---|---|---|---|---|---|---|---|---|---|")
     for name in cases:
+        b2 = brian2.get(name)
+        b2_col = (f"{b2['sim_s']:.3f} (rates {b2['rates_hz']['E']:.2f}, {b2['rates_hz']['I']:.2f})"
+                  if b2 else "not measured")  # fmt: skip
         args = ["--model", name, "--scale", str(scale), "--simtime", str(simtime),
                 "--seed", str(a.seed)]  # fmt: skip
         nest = None
         for backend in a.backends.split(","):
             if backend == "snnjax" and not _snnjax_has(name):
                 print(f"| {name} | snnjax | not available (no hh_cond_exp_traub yet) "
-                      f"| | | | | | | {BRIAN2} |", flush=True)  # fmt: skip
+                      f"| | | | | | | {b2_col} |", flush=True)  # fmt: skip
                 rows.append({"case": name, "backend": backend, "available": False})
                 continue
             s = _run("brette2007.py", backend, args, a.threads)
@@ -90,10 +91,11 @@ def main(argv: list[str] | None = None) -> list[dict]:
             )
             print(f"| {name} | {backend} | {s['n_neurons']} | {s['n_synapses']} | "
                   f"{s['build_s']:.2f} | {s['sim_s']:.2f} | {s['rtf']:.2f} | {ratio} | {rates} "
-                  f"| {BRIAN2} |", flush=True)  # fmt: skip
+                  f"| {b2_col} |", flush=True)  # fmt: skip
             rows.append({"case": name, "backend": backend, "available": True, **s})
     a.out.parent.mkdir(parents=True, exist_ok=True)
-    summary = {"scale": scale, "simtime_ms": simtime, "threads": a.threads, "brian2": BRIAN2}
+    summary = {"scale": scale, "simtime_ms": simtime, "threads": a.threads,
+               "brian2": list(brian2.values())}  # fmt: skip
     a.out.write_text(json.dumps({**summary, "rows": rows}, indent=2) + "\n")
     print(f"wrote {a.out}")
     return rows

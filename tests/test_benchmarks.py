@@ -50,15 +50,19 @@ def test_sim_scaling_benchmark_smoke(capsys):
 
 def test_brette2007_benchmark_smoke(capsys, tmp_path):
     out = tmp_path / "bench.json"
-    rows = _main("brette2007.py")(
-        ["--smoke", "--backends", "snnjax", "--cases", "coba,cuba", "--out", str(out)]
+    brian2 = tmp_path / "brian2.json"  # what brette2007_brian2.py writes (its own venv)
+    brian2.write_text(
+        json.dumps([{"case": "coba", "sim_s": 0.325, "rates_hz": {"E": 21.4, "I": 21.3}}])
     )
+    rows = _main("brette2007.py")(["--smoke", "--backends", "snnjax", "--cases", "coba,cuba",
+                                   "--out", str(out), "--brian2", str(brian2)])  # fmt: skip
     assert [r["case"] for r in rows] == ["coba", "cuba"]
     assert all(r["n_neurons"] == 200 and r["n_synapses"] > 0 and r["rates_hz"] for r in rows)
     table = capsys.readouterr().out
     assert table.count("| snnjax |") == 2 and "brian2 (cpp_standalone)" in table
+    assert "| 0.325 (rates 21.40, 21.30) |" in table and "| not measured |" in table
     saved = json.loads(out.read_text())
-    assert saved["brian2"] == "not measured" and saved["scale"] == 0.05
+    assert saved["brian2"][0]["case"] == "coba" and saved["scale"] == 0.05
     assert [r["case"] for r in saved["rows"]] == ["coba", "cuba"]
 
 
