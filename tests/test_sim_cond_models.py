@@ -130,12 +130,35 @@ def test_fixed_substeps_are_refused_for_aeif_and_checked():
 def test_rkf45_carries_its_step_and_reports_failure():
     import jax.numpy as jnp
 
-    def stiff(y, aux):
+    def stiff(y, aux, ctx):
         return (-50.0 * (y[0] - 1.0),)
 
     y, step, failed, _ = evolve(stiff, (jnp.zeros(3),), jnp.full(3, 0.1), 0.1, CONTROL_Y)
     assert not failed.any() and np.all(np.asarray(step) < 0.1)
     np.testing.assert_allclose(y[0], 1.0 - np.exp(-5.0), atol=2e-3)
+
+
+def test_rkf45_compaction_gives_the_plain_loops_numbers():
+    """600 neurons (compacted after a few lockstep iterations) == two halves of 300 (the
+    plain lockstep loop), bit for bit; the stiff ones need tens of steps, the rest one."""
+    import jax
+    import jax.numpy as jnp
+
+    n = 600
+    rate = jnp.asarray(np.geomspace(0.1, 3000.0, n)[np.random.default_rng(0).permutation(n)],
+                       jnp.float32)  # fmt: skip
+
+    def f(y, aux, ctx):
+        return (-ctx * (y[0] - 1.0) + jnp.sin(5.0 * y[0]), -0.5 * y[1])
+
+    run = jax.jit(lambda y, step, rate: evolve(f, y, step, 0.1, CONTROL_Y, ctx=rate)[:3])
+    y0, step0 = (jnp.zeros(n), jnp.ones(n)), jnp.full(n, 0.1)
+    full = run(y0, step0, rate)
+    for part in (slice(0, 300), slice(300, n)):
+        half = run(tuple(v[part] for v in y0), step0[part], rate[part])
+        for a, b in zip(jax.tree.leaves(half), jax.tree.leaves(full), strict=True):
+            np.testing.assert_array_equal(a, b[part])
+    assert np.ptp(np.asarray(full[1])) > 0 and not full[2].any()
 
 
 def test_a_non_finite_state_raises_naming_the_neuron(monkeypatch):

@@ -186,7 +186,8 @@ def _step(alpha, props, params, state, in_ex, in_in, i_stim, surrogate, detach_r
     names = [f for f in state._fields if f not in ("i_0", "r", "step")]
     iw = names.index("w")
 
-    def rhs(y, aux):
+    def rhs(y, aux, ctx):  # per-neuron values from ctx only (evolve compacts them)
+        p, _, stim, slope = ctx
         refractory = aux[0] > 0
         v = jnp.where(refractory, p.V_reset, jnp.minimum(y[0], p.V_peak))
         w = y[iw]
@@ -204,7 +205,8 @@ def _step(alpha, props, params, state, in_ex, in_in, i_stim, surrogate, detach_r
                     -y[3] / p.tau_syn_in, y[3] - y[4] / p.tau_syn_in, dw)  # fmt: skip
         return dv, -y[1] / p.tau_syn_ex, -y[2] / p.tau_syn_in, dw
 
-    def after(y, aux):
+    def after(y, aux, ctx):
+        p, q, _, _ = ctx
         r, count, bad = aux
         v, w = y[0], y[iw]
         bad = bad | (v < -1e3) | (jnp.abs(w) > 1e6) | ~jnp.isfinite(v)
@@ -222,8 +224,9 @@ def _step(alpha, props, params, state, in_ex, in_in, i_stim, surrogate, detach_r
     control = Control(p.gsl_error_tol, p.gsl_error_tol, 0.0, 1.0)  # gsl_odeiv_control_yp_new
     aux = (state.r, jnp.zeros(shape, jnp.float32), jnp.zeros(shape, bool))
     y, step, failed, (r, spikes, bad) = evolve(
-        rhs, tuple(fields[f] for f in names), step, q.h, control, aux, after, substeps
-    )
+        rhs, tuple(fields[f] for f in names), step, q.h, control, aux, after, substeps,
+        ctx=(p, q, stim, slope),
+    )  # fmt: skip
     fields.update(zip(names, y, strict=True), step=step)
     w_ex, w_in = _input(in_ex, shape), -_input(in_in, shape)
     if alpha:

@@ -230,8 +230,9 @@ def _step(traub, props, params, state, in_ex, in_in, i_stim, surrogate, detach_r
     stim = state.i_0 + p.I_e
     names = [f for f in state._fields if f not in ("i_0", "r", "step")]
 
-    def rhs(y, aux):
+    def rhs(y, aux, ctx):  # per-neuron values from ctx only (evolve compacts them)
         del aux
+        p, stim = ctx
         v, m, h, n = y[:4]
         i_na = p.g_Na * m * m * m * h * (v - p.E_Na)
         i_k = p.g_K * n * n * n * n * (v - p.E_K)
@@ -252,8 +253,9 @@ def _step(traub, props, params, state, in_ex, in_in, i_stim, surrogate, detach_r
     fields = state._asdict()
     step = jnp.where(jnp.isnan(state.step), q.h, state.step)
     y, step, failed, _ = evolve(
-        rhs, tuple(fields[f] for f in names), step, q.h, CONTROL_Y, substeps=substeps
-    )
+        rhs, tuple(fields[f] for f in names), step, q.h, CONTROL_Y, substeps=substeps,
+        ctx=(p, stim),
+    )  # fmt: skip
     fields.update(zip(names, y, strict=True), step=step)
     w_ex, w_in = _input(in_ex, shape), _input(in_in, shape)
     if traub:

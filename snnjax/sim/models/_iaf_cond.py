@@ -167,8 +167,9 @@ def _step(alpha, props, params, state, in_ex, in_in, i_stim, surrogate, detach_r
     refractory = state.r > 0
     stim = state.i_0 + p.I_e
 
-    def rhs(y, aux):
+    def rhs(y, aux, ctx):  # per-neuron values from ctx only (evolve compacts them)
         del aux
+        p, refractory, stim, rise_ex, decay_ex, rise_in, decay_in = ctx
         v = jnp.where(refractory, p.V_reset, jnp.minimum(y[0], p.V_th))
         g_ex, g_in = (y[2], y[4]) if alpha else (y[1], y[2])
         i_ex, i_in = g_ex * (v - p.E_ex), g_in * (v - p.E_in)
@@ -183,8 +184,9 @@ def _step(alpha, props, params, state, in_ex, in_in, i_stim, surrogate, detach_r
     names = [f for f in state._fields if f not in ("i_0", "r", "step")]
     step = jnp.where(jnp.isnan(state.step), q.h, state.step)
     y, step, failed, _ = evolve(
-        rhs, tuple(fields[f] for f in names), step, q.h, CONTROL_Y, substeps=substeps
-    )
+        rhs, tuple(fields[f] for f in names), step, q.h, CONTROL_Y, substeps=substeps,
+        ctx=(p, refractory, stim, rise_ex, decay_ex, rise_in, decay_in),
+    )  # fmt: skip
     fields.update(zip(names, y, strict=True), step=step)
     w_ex, w_in = _input(in_ex, shape), -_input(in_in, shape)
     if not alpha:

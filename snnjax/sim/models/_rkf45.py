@@ -41,6 +41,8 @@ _C = (902880.0 / 7618050.0, 0.0, 3953664.0 / 7618050.0, 3855735.0 / 7618050.0,
 _EC = (1.0 / 360.0, 0.0, -128.0 / 4275.0, -2197.0 / 75240.0, 1.0 / 50.0, 2.0 / 55.0)
 _ORDER = 5  # rkf45_order()
 _MAX_ITERATIONS = 100_000  # lockstep attempts per simulation step before giving up
+_PHASE1 = 1  # lockstep iterations over every neuron before the rest are compacted
+_CAP_DIV = 32  # compacted neurons per round: a power of two >= n / _CAP_DIV
 
 
 class Control(NamedTuple):
@@ -108,24 +110,36 @@ def _adjust(control: Control, y, yerr, yp, h0):
 
 
 def evolve(f: Callable, y: tuple, step, h, control: Control, aux=None, after=None,
-           substeps: int = 0):  # fmt: skip
-    """Integrate ``dy/dt = f(y, aux)`` over ``(0, h]`` as NEST's ``while (t < h)
+           substeps: int = 0, ctx=None):  # fmt: skip
+    """Integrate ``dy/dt = f(y, aux, ctx)`` over ``(0, h]`` as NEST's ``while (t < h)
     gsl_odeiv_evolve_apply(...)`` loop does, for every neuron at once.
 
+    The lockstep loop costs, per iteration, one attempt of every neuron, for as many
+    iterations as the slowest neuron needs (a spiking HH neuron: tens; a quiet one: one).
+    With 512 neurons or more, after one lockstep iteration (:data:`_PHASE1`; most neurons
+    finish there) the neurons still short of ``h`` are compacted, up to a power of two
+    ``>= n / 32`` at a time (:data:`_CAP_DIV`), and finish in a loop of their own (with
+    their rows of ``ctx``, ``control`` and ``h``). Every neuron goes through the same
+    operations as in the plain loop: the same numbers. ``f`` and ``after`` must therefore
+    read per-neuron values from ``y``, ``aux`` and ``ctx`` only, never from closed-over
+    ``[n]`` arrays.
+
     Args:
-        f: the right-hand side, ``f(y, aux) -> dy/dt`` on tuples of ``[n]`` arrays.
+        f: the right-hand side, ``f(y, aux, ctx) -> dy/dt`` on tuples of ``[n]`` arrays.
         y: the state (a tuple of ``[n]`` float32 arrays).
         step: ``[n]`` each neuron's current internal step size (NEST's
             ``IntegrationStep_``).
-        h: the simulation step (ms).
+        h: the simulation step (ms; a number or ``[n]``).
         control: the step-size control (fields: numbers or ``[n]`` arrays).
         aux: a pytree of ``[n]`` arrays the right-hand side reads (e.g. the refractory
             count), changed only by ``after``.
-        after: ``after(y, aux) -> (y, aux)``, run after every accepted step of a neuron
-            (NEST's aeif models handle spikes there, inside the loop); the next step's
-            derivative is then evaluated anew, as ``evolve_apply`` does.
+        after: ``after(y, aux, ctx) -> (y, aux)``, run after every accepted step of a
+            neuron (NEST's aeif models handle spikes there, inside the loop); the next
+            step's derivative is then evaluated anew, as ``evolve_apply`` does.
         substeps: 0 for the adaptive loop; ``k > 0``: instead ``k`` fixed RK45 steps of
             ``h / k`` (the fifth-order solution, no error control; ``step`` unchanged).
+        ctx: a read-only pytree for ``f`` and ``after`` (parameters: ``[n]`` arrays,
+            numbers or ``[1]`` arrays).
 
     Returns:
         ``(y, step, failed, aux)``: the state at ``h``, the step size to carry over,
@@ -134,13 +148,52 @@ def evolve(f: Callable, y: tuple, step, h, control: Control, aux=None, after=Non
     """
     h = jnp.asarray(h, jnp.float32)
     if substeps:
-        return _fixed(f, y, step, h, aux, after, substeps)
-    t = jnp.zeros_like(step)
-    k1 = f(y, aux)
+        return _fixed(f, y, step, h, aux, after, substeps, ctx)
+    carry = (jnp.int32(0), jnp.zeros_like(step), step, y, f(y, aux, ctx), aux)
+    n = step.shape[0] if step.ndim == 1 else 0
+    cap = 1 << max(6, (n // _CAP_DIV - 1).bit_length()) if n >= 512 else 0
+    if not cap:
+        _, t, step, y, _, aux = _iterate(f, after, control, h, ctx, carry, _MAX_ITERATIONS)
+        return y, step, t < h, aux
+    carry = _iterate(f, after, control, h, ctx, carry, _PHASE1)
+    h = jnp.broadcast_to(h, (n,))
+
+    def one_round(state):  # the first `cap` neurons short of h, to the end
+        (i, t, step, y, k1, aux), failed = state
+        idx = jnp.nonzero((t < h) & ~failed, size=cap, fill_value=n)[0]
+        valid, at = idx < n, jnp.minimum(idx, n - 1)
+
+        def take(a):
+            return a[at] if jnp.shape(a) == (n,) else a
+
+        def put(a, b):
+            return a.at[idx].set(b, mode="drop")  # idx = n: padding, dropped
+
+        sub = (jnp.int32(_PHASE1), jnp.where(valid, t[at], h[at]), step[at],
+               tuple(map(take, y)), tuple(map(take, k1)), jax.tree.map(take, aux))  # fmt: skip
+        _, t_s, step_s, y_s, k1_s, aux_s = _iterate(
+            f, after, Control(*map(take, control)), h[at], jax.tree.map(take, ctx), sub,
+            _MAX_ITERATIONS,
+        )  # fmt: skip
+        carry = (i, put(t, t_s), put(step, step_s), tuple(map(put, y, y_s)),
+                 tuple(map(put, k1, k1_s)), jax.tree.map(put, aux, aux_s))  # fmt: skip
+        return carry, failed.at[idx].set(t_s < h[at], mode="drop")  # reached the cap
+
+    def more(state):
+        (_, t, *_), failed = state
+        return jnp.any((t < h) & ~failed)
+
+    (_, t, step, y, _, aux), _ = jax.lax.while_loop(more, one_round, (carry, jnp.zeros((n,), bool)))
+    return y, step, t < h, aux
+
+
+def _iterate(f, after, control: Control, h, ctx, carry, limit: int):
+    """GSL's ``try_step`` of every neuron short of ``h``, in lockstep, until all reach it or
+    ``limit`` iterations are done: ``carry = (i, t, step, y, k1, aux)``."""
 
     def cond(carry):
         i, t, *_ = carry
-        return (i < _MAX_ITERATIONS) & jnp.any(t < h)
+        return (i < limit) & jnp.any(t < h)
 
     def body(carry):
         i, t, step, y, k1, aux = carry
@@ -148,7 +201,7 @@ def evolve(f: Callable, y: tuple, step, h, control: Control, aux=None, after=Non
         dt = h - t
         final = step > dt
         h0 = jnp.where(final, dt, step)
-        new, err, k_new = rkf45_step(lambda x: f(x, aux), y, k1, h0)
+        new, err, k_new = rkf45_step(lambda x: f(x, aux, ctx), y, k1, h0)
         t_new = jnp.where(final, h, t + h0)
         dec, _, h_adj = _adjust(control, new, err, k_new, h0)
         retry = dec & (jnp.abs(h_adj) < jnp.abs(h0)) & (t_new + h_adj != t_new)
@@ -158,25 +211,23 @@ def evolve(f: Callable, y: tuple, step, h, control: Control, aux=None, after=Non
         if after is None:
             k1 = _pick(ok, k_new, k1)
         else:
-            y_after, aux_after = after(y, aux)
+            y_after, aux_after = after(y, aux, ctx)
             y = _pick(ok, y_after, y)
             aux = jax.tree.map(lambda a, b: jnp.where(ok, a, b), aux_after, aux)
-            k1 = _pick(ok, f(y, aux), k1)
+            k1 = _pick(ok, f(y, aux, ctx), k1)
         return i + 1, jnp.where(ok, t_new, t), step, y, k1, aux
 
-    init = (jnp.int32(0), t, step, y, k1, aux)
-    _, t, step, y, _, aux = jax.lax.while_loop(cond, body, init)
-    return y, step, t < h, aux
+    return jax.lax.while_loop(cond, body, carry)
 
 
-def _fixed(f, y, step, h, aux, after, substeps: int):
+def _fixed(f, y, step, h, aux, after, substeps: int, ctx):
     """``substeps`` fixed RK45 steps (the cheaper option; documented error vs NEST)."""
     dt = h / substeps
 
     def body(_, carry):
         y, aux = carry
-        y, _, _ = rkf45_step(lambda x: f(x, aux), y, f(y, aux), dt)
-        return after(y, aux) if after is not None else (y, aux)
+        y, _, _ = rkf45_step(lambda x: f(x, aux, ctx), y, f(y, aux, ctx), dt)
+        return after(y, aux, ctx) if after is not None else (y, aux)
 
     y, aux = jax.lax.fori_loop(0, substeps, body, (y, aux))
     return y, step, jnp.zeros(step.shape, bool), aux
