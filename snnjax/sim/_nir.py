@@ -270,7 +270,7 @@ def import_nir(
 
     Examples:
         >>> net = import_nir(snnjax.train.export_nir(model, cfg), sim)  # doctest: +SKIP
-        >>> out = net.run(x)  # x: [T, n_in] -> {"lif0": [T, n0], ..., "li": [T, n_out]}
+        >>> out = net.run(x)  # doctest: +SKIP
     """
     if sim is None:
         from . import _nest
