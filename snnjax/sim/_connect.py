@@ -640,14 +640,17 @@ def _csr(ptr, low, weight, shift, wide) -> CSR:
 
 def _bucket_native(n_sources, keys, weights, low_bits, shift, wide) -> CSR:
     """:func:`build_csr`'s sort by the native kernel (``csrc/csr_build.cc``); ``keys`` and
-    ``weights`` (the parts) are emptied as soon as the kernel has read them."""
+    ``weights`` (the parts) are emptied once it has run, freeing them before the CSR is built."""
     if _sim_kernels is None:
         raise ValueError("`native`=True, but the native kernels are not built")
     n = sum(len(k) for k in keys)
     ptr = np.empty(n_sources + 1, np.int64)
     low = np.empty(n, np.uint64 if wide else np.uint32)
     weight = np.empty(n, np.float32)
-    threads = min(8, len(os.sched_getaffinity(0)))
+    cores = (
+        os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else range(os.cpu_count() or 1)
+    )
+    threads = min(8, len(cores))
     _sim_kernels.csr_bucket(keys, weights, int(n_sources), int(low_bits), ptr, low, weight, threads)
     keys.clear()
     weights.clear()
