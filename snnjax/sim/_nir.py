@@ -28,8 +28,9 @@ projection from stage ``a`` to ``b`` gets the delay ``b - a`` steps (a populatio
 itself: 1 step, the trainer's :math:`s_{t-1}`). Input frame ``t`` is emitted at
 :math:`(t + 1) h` with each value as the spike's weight (``spike_weights``), an ``Affine``
 bias by one generator per projection that fires at each trial step. The neurons start at
-rest (``V_m = v_leak``), so the steps before a population's stage leave it there. Cycles
-through more than one population have no such schedule and raise ``ValueError``.
+rest (``V_m = v_leak``), so the steps before a population's stage leave it there (up to
+float32 rounding when ``v_leak != 0``). Cycles through more than one population have no
+such schedule and raise ``ValueError``.
 """
 
 import dataclasses
