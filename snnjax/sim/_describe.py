@@ -94,6 +94,7 @@ class _Description:
         ids = np.arange(first, first + n)
         try:
             self._set(ids, params or {})
+            self._check_populations(ids, params or {})
         except ValueError:
             self.groups.pop()
             raise
@@ -148,17 +149,15 @@ class _Description:
             raise ValueError(f"`params` must be a dict or a list of dicts; got {params!r}")
         touched = [g for g, _ in self._group_of(ids)]
         backup = [copy.deepcopy(g.values) for g in touched]
+        keys = dict.fromkeys(k for p in (per_node or [params]) for k in p)
         try:
-            if per_node is None:
-                self._set(ids, params)
-            else:
-                for i, p in zip(ids, per_node, strict=True):
-                    self._set(np.array([i]), p)
+            for i, p in zip(ids, per_node, strict=True) if per_node else [(ids, params)]:
+                self._set(np.reshape(i, -1), p)
+            self._check_populations(ids, keys)  # once, not per node
         except ValueError:  # all or nothing
             for g, values in zip(touched, backup, strict=True):
                 g.values = values
             raise
-        keys = dict.fromkeys(k for p in (per_node or [params]) for k in p)
         if self._built is not None and keys:
             self._apply_set(ids, keys, dict(zip(map(id, touched), backup, strict=True)))
 
@@ -193,10 +192,14 @@ class _Description:
                     ).items():
                         group.values[k][p] = x
             done += len(pos)
+
+    def _check_populations(self, ids, keys) -> None:
+        """Validate the whole populations of ``ids`` now (not at build time) after ``keys``
+        were set: their parameters, and their state if a state variable was among them."""
         for group, _ in self._group_of(ids):
-            if group.is_neuron:  # validate the whole population now, not at build time
+            if group.is_neuron:
                 model_params = self._neuron_params(group)
-                if any(k in INITIAL_STATE[group.model] for k in params):  # state: its checks
+                if any(k in INITIAL_STATE[group.model] for k in keys):  # state: its checks
                     state = {k: group.values[k] for k in INITIAL_STATE[group.model]}
                     get_model(group.model).init_state(model_params, group.n, **state)
 

@@ -122,10 +122,10 @@ class NIRNetwork:
             sim.set(ids, [{"spike_times": ((t0 + steps + 1) * h).tolist(),
                            "spike_weights": a[steps, j].tolist()}
                           for j, steps in enumerate(trains)])  # fmt: skip
-        for gid, stage in self._bias.items():
-            sim.set([gid], {"spike_times": ((t0 + np.arange(T) + stage) * h).tolist()})
-        for rid in self.recorders.values():
-            sim.set([rid], {"n_events": 0})
+        if self._bias:  # one call each: every set of a generator refreshes the inputs
+            sim.set(list(self._bias), [{"spike_times": ((t0 + np.arange(T) + stage) * h).tolist()}
+                                       for stage in self._bias.values()])  # fmt: skip
+        sim.set(list(self.recorders.values()), {"n_events": 0})
         sim.simulate((T + self.depth) * h)
         return {name: self._trace(name, t0, T) for name in self.recorders}
 

@@ -18,7 +18,7 @@ weights, ``i_stim`` and ``I_e`` alike), as the trainer's :math:`x_t`:
 with :math:`\beta = e^{-h/\tau_m}`, :math:`\alpha = e^{-h/\tau_\text{syn}}` (float64 on the
 host, stored in float32), the soft reset :math:`v = h - s\,V_\text{th}` or the hard reset
 :math:`v = h - s\,(h - V_\text{reset})` of the shared core
-(:func:`snnjax.neurons.fire_and_reset`), no refractoriness. With the defaults ``gain = 1``,
+(:func:`snnjax.neurons.fire_and_reset`'s halves), no refractoriness. With the defaults ``gain = 1``,
 ``E_L = 0`` every step is the trainer's arithmetic (:func:`snnjax.neurons.lif_step`,
 :func:`~snnjax.neurons.cuba_lif_step`, :func:`~snnjax.neurons.li_step`): ``gain·x + 0`` is
 ``x`` exactly. ``gain`` maps a continuous-time input resistance onto the step (NIR's
@@ -33,8 +33,8 @@ import numpy as np
 
 from ..._errors import check_range
 from ..._types import Array, ArrayLike
-from ...neurons._base import fire_and_reset
-from ...surrogate import Surrogate
+from ...neurons._base import apply_reset
+from ...surrogate import Surrogate, spike
 from ._common import (
     Neurons,
     _check_h,
@@ -145,9 +145,11 @@ def _x(p, in_ex, in_in, i_stim, shape):
 
 
 def _spike(p, h, surrogate, detach_reset):
-    kw = {"surrogate": surrogate or _default_surrogate(), "detach_reset": detach_reset}
-    v_soft, s = fire_and_reset(h, p.V_th, p.V_reset, reset="soft", **kw)
-    v_hard, _ = fire_and_reset(h, p.V_th, p.V_reset, reset="hard", **kw)
+    """The shared core's spike and reset (``fire_and_reset``'s two halves), the reset chosen
+    per neuron by ``soft_reset``."""
+    s = spike(h - p.V_th, surrogate or _default_surrogate())
+    v_soft, v_hard = (apply_reset(h, s, p.V_th, p.V_reset, reset=r, detach=detach_reset)
+                      for r in ("soft", "hard"))  # fmt: skip
     return jnp.where(p.soft_reset, v_soft, v_hard), s
 
 
