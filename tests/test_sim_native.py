@@ -26,35 +26,50 @@ def test_the_kernels_are_built():
     assert _native.use_native(None, "cpu") and not _native.use_native(None, "gpu")
 
 
-def _csr(wide, seed=0):
-    ids = np.arange(N)
-    syn = connect(seed, 0, ids, ids, ids, ConnSpec("fixed_indegree", indegree=12),
-                  normal(mean=0.1, std=0.5), uniform(min=0.2, max=40.0 if wide else 2.0),
-                  0.1)  # fmt: skip
-    return DeviceCSR.from_csr(to_csr(N, syn, ids, wide=wide or None))
+def _csr(wide, seed=0, n=N, indegree=12, delay=None):
+    ids = np.arange(n)
+    delay = delay if delay is not None else uniform(min=0.2, max=40.0 if wide else 2.0)
+    syn = connect(seed, 0, ids, ids, ids, ConnSpec("fixed_indegree", indegree=indegree),
+                  normal(mean=0.1, std=0.5), delay, 0.1)  # fmt: skip
+    return DeviceCSR.from_csr(to_csr(n, syn, ids, wide=wide or None))
+
+
+def _check_delivery(rng, csr, n, D, threads, cases, max_spikes, tile):
+    m = 2
+    ring = jnp.asarray(rng.normal(size=(2, D, n)), jnp.float32)
+    run = {
+        native: jax.jit(lambda r, s, t, native=native: deliver(
+            r, csr, s, t, max_spikes=max_spikes, tile=tile, native=native, threads=threads))
+        for native in (False, True)
+    }  # fmt: skip
+    for t0, p in cases:
+        spikes = (rng.uniform(size=(m, n)) < p).astype(np.float32)
+        spikes[0, rng.integers(n)] = 3.0  # a multiplicity
+        (ring_j, out_j), (ring_n, out_n) = (run[k](ring, jnp.asarray(spikes), t0) for k in run)
+        assert int(out_n.n_spikes) == int(out_j.n_spikes) == np.count_nonzero(spikes)
+        assert np.array_equal(out_n.index, out_j.index) and np.array_equal(out_n.count, out_j.count)
+        if int(out_j.n_spikes) <= max_spikes:  # past the capacity the JAX path is partial (re-run)
+            assert int(out_n.n_synapses) == int(out_j.n_synapses)
+            assert np.array_equal(_bits(ring_n), _bits(ring_j))
+            assert not np.array_equal(np.asarray(ring_n), np.asarray(ring))
 
 
 @pytest.mark.parametrize("wide", [False, True])
 @pytest.mark.parametrize("threads", [1, 2])
 def test_delivery_matches_jax(rng, wide, threads):
-    csr, m = _csr(wide), 2
     D = 420 if wide else 24
-    ring = jnp.asarray(rng.normal(size=(2, D, N)), jnp.float32)
-    run = {
-        native: jax.jit(lambda r, s, t, native=native: deliver(
-            r, csr, s, t, max_spikes=40, tile=64, native=native, threads=threads))
-        for native in (False, True)
-    }  # fmt: skip
-    for t0, p in ((0, 0.1), (D - 1, 0.2), (12345, 0.15), (7, 0.5)):  # 0.5: list overflows
-        spikes = (rng.uniform(size=(m, N)) < p).astype(np.float32)
-        spikes[0, rng.integers(N)] = 3.0  # a multiplicity
-        (ring_j, out_j), (ring_n, out_n) = (run[k](ring, jnp.asarray(spikes), t0) for k in run)
-        assert int(out_n.n_spikes) == int(out_j.n_spikes) == np.count_nonzero(spikes)
-        assert np.array_equal(out_n.index, out_j.index) and np.array_equal(out_n.count, out_j.count)
-        if int(out_j.n_spikes) <= 40:  # past the capacity the JAX path is partial (re-run)
-            assert int(out_n.n_synapses) == int(out_j.n_synapses)
-            assert np.array_equal(_bits(ring_n), _bits(ring_j))
-            assert not np.array_equal(np.asarray(ring_n), np.asarray(ring))
+    cases = ((0, 0.1), (D - 1, 0.2), (12345, 0.15), (7, 0.5))  # 0.5: the list overflows
+    _check_delivery(rng, _csr(wide), N, D, threads, cases, max_spikes=40, tile=64)
+
+
+@pytest.mark.parametrize(("wide", "delay"), [(False, None), (True, None), (False, 1.5)])
+def test_threaded_delivery_matches_jax(rng, wide, delay):
+    # Blocks of >= 65,536 synapses: two threads, each owning a range of ring slots (spread
+    # delays, wide delays, and one delay for all, where a whole row goes to one thread).
+    n, D = 2000, 420 if wide else 24
+    csr = _csr(wide, n=n, indegree=100, delay=delay)
+    cases = ((0, 0.2), (D - 1, 0.3), (12345, 0.25))
+    _check_delivery(rng, csr, n, D, 2, cases, max_spikes=n * 2, tile=8192)
 
 
 @pytest.mark.parametrize(("t0", "live"), [(0, 5), (37, 2), (2**31 - 9, 5)])

@@ -470,6 +470,9 @@ def csr_format(n_slots: int, max_delay: int) -> tuple[int, bool]:
 class CSR:
     """Outgoing synapses of every source onto one shard's neurons.
 
+    Each row is sorted by delay, then local target (:func:`build_csr`'s order; the native
+    delivery reads a delay range of a row as one contiguous part of it).
+
     Attributes:
         ptr: ``int64[n_sources + 1]``: synapses of source ``s`` are ``ptr[s]:ptr[s + 1]``.
         packed: ``uint32[nnz]``: local target index (low ``shift`` bits) | delay steps <<

@@ -121,7 +121,7 @@ def deliver(
             ``ceil(n_synapses / tile)`` times: work follows the actual spikes).
         native: the native CPU kernel instead (:func:`~snnjax.sim._native.deliver_native`:
             the same sums and spike list bit for bit; no tiles).
-        threads: threads of the native kernel (by target range).
+        threads: threads of the native kernel (by ring slot).
         max_tiles: ``> 0``: the loop runs exactly this many tiles (a static trip count:
             reverse-mode differentiable; exact if ``n_synapses <= max_tiles * tile``).
 

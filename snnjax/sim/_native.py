@@ -5,7 +5,7 @@ The kernels live in ``csrc/sim_kernels.cc`` and are compiled by the package's in
 function, which stays the reference and the path on other platforms:
 
 * :func:`deliver_native`: :func:`~snnjax.sim._delivery.deliver` (ring update and spike
-  list), multi-threaded by target range (each target's sum keeps the canonical order);
+  list), multi-threaded by ring slot (each element's sum keeps the canonical order);
 * :func:`take_native`: :func:`~snnjax.sim._network.take_inputs` (in place: XLA copied
   both rings every block around its gather and scatter);
 * :func:`poisson_values`: :func:`~snnjax.sim._network._poisson`.
@@ -59,6 +59,12 @@ def use_native(native: bool | None, platform: str) -> bool:
     return ok
 
 
+def _ffi_call(name: str, *args, **kwargs):
+    """``jax.ffi.ffi_call`` of one of the kernels (registered with XLA on first use)."""
+    _register()
+    return jax.ffi.ffi_call(name, *args, **kwargs)
+
+
 def _int1(x) -> jax.Array:
     """A scalar as the ``int32[1]`` buffer the kernels read."""
     return jnp.asarray(x, jnp.int32).reshape(1)
@@ -74,9 +80,10 @@ def deliver_native(ring, csr, spikes, t0, *, max_spikes: int, threads: int = 1):
         spikes: ``float32[m, n_sources]`` spike counts of the block.
         t0: the block's first step.
         max_spikes: capacity of the spike list (every spike is delivered).
-        threads: threads to use, by target range (the caller and XLA's intra-op pool).
+        threads: threads to use, each owning a range of ring slots (the caller and XLA's
+            intra-op pool); a thread per 32,768 synapses of the block at most.
     """
-    call = jax.ffi.ffi_call(
+    call = _ffi_call(
         "snnjax_deliver",
         (
             jax.ShapeDtypeStruct(ring.shape, ring.dtype),
@@ -98,7 +105,7 @@ def deliver_native(ring, csr, spikes, t0, *, max_spikes: int, threads: int = 1):
 def take_native(ring, ext, t0, steps: int, live):
     """:func:`~snnjax.sim._network.take_inputs` natively (both rings updated in place)."""
     n = ring.shape[2]
-    call = jax.ffi.ffi_call(
+    call = _ffi_call(
         "snnjax_take",
         (
             jax.ShapeDtypeStruct(ring.shape, ring.dtype),
@@ -114,7 +121,7 @@ def take_native(ring, ext, t0, steps: int, live):
 def poisson_values(p, t0, steps: int, *, threads: int = 1) -> jax.Array:
     """:func:`~snnjax.sim._network._poisson` natively: ``float32[steps, c]`` counts times
     weights of one :class:`~snnjax.sim._network.PoissonInput`."""
-    call = jax.ffi.ffi_call(
+    call = _ffi_call(
         "snnjax_poisson",
         jax.ShapeDtypeStruct((steps, p.counter.shape[0]), jnp.float32),
         vmap_method="sequential",

@@ -80,9 +80,7 @@ class Layout:
         max_events: capacity for the updates one recorded projection makes in a block.
         native: delivery and Poisson input by the native CPU kernels (:mod:`._native`;
             the same numbers bit for bit).
-        threads: threads of the native Poisson kernel. Delivery runs on one: split by
-            target range, every thread reads every expanded synapse, and on the 2-core
-            machine of benchmarks/RESULTS.md two threads were slower (memory-bound).
+        threads: threads of the native delivery (by ring slot) and Poisson kernels.
         tiles: ``> 0``: delivery runs exactly this many tiles per block (a static loop, so
             reverse-mode differentiable; :mod:`._functional`); 0: as many as the spikes need.
         dense: a functional run (:mod:`._functional`): record each block's local spikes
@@ -380,7 +378,8 @@ def _block(layout, comm, arrays: NetworkArrays, grouped, steps: int, state: SimS
     one = layout.shards == 1  # no exchange: the local spikes are the whole block
     dense, sent = (spikes, None) if one else _exchange(layout, comm, arrays, spikes)
     ring, out = deliver(ring, arrays.csr, dense, t0, max_spikes=layout.max_spikes,
-                        tile=layout.tile, native=layout.native, max_tiles=layout.tiles)  # fmt: skip
+                        tile=layout.tile, native=layout.native, threads=layout.threads,
+                        max_tiles=layout.tiles)  # fmt: skip
     plastic, post, n_lost, weights = state.plastic, state.post, jnp.int32(0), []
     if layout.plastic:
         plastic = []

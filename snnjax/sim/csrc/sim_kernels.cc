@@ -4,9 +4,10 @@
 // stays the reference and the path on GPU; tests/test_sim_native.py compares both.
 //
 // * snnjax_deliver: spike delivery of one block into the ring buffer, and the block's spike
-//   list (snnjax.sim._delivery.deliver and spike_list). Multi-threaded by target range: every thread walks
-//   the same spikes and synapses in the canonical order (step, source, CSR order) and
-//   adds only into its own targets, so each target's float32 sum is the serial one.
+//   list (snnjax.sim._delivery.deliver and spike_list). Multi-threaded by ring slot: each
+//   thread owns a range of slots, reads only the synapses that land there (a contiguous
+//   part of each row, rows being sorted by delay) and adds them in the canonical order
+//   (step, source, CSR order), so every ring element's float32 sum is the serial one.
 // * snnjax_take: a block's inputs out of both ring buffers, its slots cleared
 //   (snnjax.sim._network.take_inputs).
 // * snnjax_poisson: Poisson counts times weights per (step, connection)
@@ -84,6 +85,8 @@ int64_t Threads(ffi::ThreadPool& pool, int64_t requested) {
 }
 
 // ---------------------------------------------------------------- delivery
+constexpr int64_t kSynapsesPerThread = 32768;  // below this per thread, fewer threads
+
 struct Spike {
   int64_t step;
   int64_t source;
@@ -102,8 +105,7 @@ std::vector<Spike> SpikeList(const float* spikes, int64_t m, int64_t n_src) {
   return list;
 }
 
-// One spike's CSR row [first, last) into the ring, targets in [lo, lo + span) only (the
-// others go to `sink`: no branch on the target). A tile of synapses is decoded at a time
+// One spike's CSR row [first, last) into the ring. A tile of synapses is decoded at a time
 // (ring index and value: a branch-free loop the compiler vectorises), then added in CSR
 // order. The slot needs no division: D >= the largest delay + m, so base + delay < 2 D.
 // For rings of fewer than 2**31 elements; compiled for AVX2 and the baseline.
@@ -113,33 +115,93 @@ struct Row {
   const uint32_t* packed;
   const float* weight;
   const int32_t* wide;  // nullptr: delays packed only
-  uint32_t mask, shift, delay_mask, lo, span;
+  uint32_t mask, shift, delay_mask;
+
+  // The delay of synapse i (a row is sorted by delay, then target: build_csr's order).
+  int64_t Delay(int64_t i) const {
+    return static_cast<int64_t>((packed[i] >> shift) & delay_mask) + (wide ? wide[i] : 0);
+  }
+  // The first synapse of [first, last) with a delay >= d.
+  int64_t LowerBound(int64_t first, int64_t last, int64_t d) const {
+    while (first < last) {
+      const int64_t mid = first + (last - first) / 2;
+      if (Delay(mid) < d) {
+        first = mid + 1;
+      } else {
+        last = mid;
+      }
+    }
+    return first;
+  }
 };
 
 __attribute__((target_clones("avx2", "default"))) void DeliverRow(const Row& r, int64_t first,
                                                                    int64_t last, int32_t base,
-                                                                   float count, float* sink) {
+                                                                   float count) {
   constexpr int64_t kTile = 256;
   uint32_t index[kTile];
   float value[kTile];
-  bool mine[kTile];
   const int32_t D = static_cast<int32_t>(r.D), n = static_cast<int32_t>(r.n);
   for (int64_t i0 = first; i0 < last; i0 += kTile) {
     const int64_t len = std::min(kTile, last - i0);
     for (int64_t k = 0; k < len; ++k) {
       const uint32_t p = r.packed[i0 + k];
-      const uint32_t target = p & r.mask;
       int32_t delay = static_cast<int32_t>((p >> r.shift) & r.delay_mask);
       if (r.wide != nullptr) delay += r.wide[i0 + k];
       const float v = r.weight[i0 + k] * count;
       int32_t slot = base + delay;
       slot -= slot >= D ? D : 0;
-      index[k] = static_cast<uint32_t>(((v < 0.0f ? D : 0) + slot) * n) + target;
+      index[k] = static_cast<uint32_t>(((v < 0.0f ? D : 0) + slot) * n) + (p & r.mask);
       value[k] = v;
-      mine[k] = target - r.lo < r.span;
     }
-    for (int64_t k = 0; k < len; ++k) *(mine[k] ? r.ring + index[k] : sink) += value[k];
+    for (int64_t k = 0; k < len; ++k) r.ring[index[k]] += value[k];
   }
+}
+
+// The same for rings of 2**31 elements or more (64-bit indices, no tiles).
+void DeliverRowWide(const Row& r, int64_t first, int64_t last, int64_t base, float count) {
+  for (int64_t i = first; i < last; ++i) {
+    const float value = r.weight[i] * count;
+    const int64_t slot = (base + r.Delay(i)) % r.D;
+    r.ring[((value < 0.0f ? r.D : 0) + slot) * r.n + (r.packed[i] & r.mask)] += value;
+  }
+}
+
+// Offset ranges [cut[p], cut[p + 1]) of (step + delay), one per thread, of about equal work.
+// A ring slot is base + step + delay (mod D, with D >= m + the largest delay: one slot per
+// offset), so a thread that owns a range of offsets owns those slots of the ring: it adds
+// every synapse that lands there, in the canonical order (spike list, then CSR order), and
+// the synapses it reads are a contiguous part of each row (rows are sorted by delay). The
+// work per offset is estimated with each row's synapses spread evenly over its delays.
+template <typename Ptr>
+std::vector<int64_t> OffsetCuts(const Row& r, const std::vector<Spike>& list, const Ptr* ptr,
+                                int64_t parts, int64_t n_syn) {
+  int64_t lo = INT64_MAX, hi = INT64_MIN;
+  for (const Spike& sp : list) {
+    const int64_t first = ptr[sp.source], last = ptr[sp.source + 1];
+    if (first == last) continue;
+    lo = std::min(lo, sp.step + r.Delay(first));
+    hi = std::max(hi, sp.step + r.Delay(last - 1) + 1);
+  }
+  std::vector<double> diff(static_cast<size_t>(hi - lo + 1), 0.0);
+  for (const Spike& sp : list) {
+    const int64_t first = ptr[sp.source], last = ptr[sp.source + 1];
+    if (first == last) continue;
+    const int64_t a = sp.step + r.Delay(first) - lo, b = sp.step + r.Delay(last - 1) + 1 - lo;
+    const double rate = static_cast<double>(last - first) / static_cast<double>(b - a);
+    diff[a] += rate;
+    diff[b] -= rate;
+  }
+  std::vector<int64_t> cut(parts + 1, hi);
+  cut[0] = lo;
+  double rate = 0.0, done = 0.0;
+  int64_t p = 1;
+  for (int64_t o = 0; o < hi - lo && p < parts; ++o) {
+    rate += diff[o];
+    done += rate;
+    while (p < parts && done >= static_cast<double>(n_syn) * p / parts) cut[p++] = lo + o + 1;
+  }
+  return cut;
 }
 
 template <typename Ptr>
@@ -148,36 +210,38 @@ int64_t DeliverTyped(ffi::ThreadPool& pool, int64_t threads, const std::vector<S
                      const float* weight, uint32_t shift, const int32_t* wide, int64_t t0) {
   int64_t n_syn = 0;
   for (const Spike& sp : list) n_syn += static_cast<int64_t>(ptr[sp.source + 1] - ptr[sp.source]);
-  if (list.empty() || n == 0) return n_syn;
-  const uint32_t mask = shift >= 32 ? ~0u : ((1u << shift) - 1u);
+  if (n_syn == 0 || n == 0) return n_syn;
+  const Row r{ring,
+              D,
+              n,
+              packed,
+              weight,
+              wide,
+              shift >= 32 ? ~0u : ((1u << shift) - 1u),
+              shift >= 32 ? 0u : shift,
+              shift >= 32 ? 0u : ~0u};
   const int64_t base = t0 % D;
   const bool small = 2 * D * n < (int64_t{1} << 31) && D < (int64_t{1} << 30);
-  // Target ranges, one per thread where the block has enough synapses to pay for them.
-  const int64_t parts = std::min({threads, std::max<int64_t>(1, n_syn / 65536), n});
+  // Threads where the block has enough synapses to pay for them.
+  const int64_t parts = std::min(threads, std::max<int64_t>(1, n_syn / kSynapsesPerThread));
+  const std::vector<int64_t> cut = parts > 1 ? OffsetCuts(r, list, ptr, parts, n_syn)
+                                             : std::vector<int64_t>{INT64_MIN, INT64_MAX};
   ParallelFor(pool, parts, threads, [&](int64_t part) {
-    const uint32_t lo = static_cast<uint32_t>(n * part / parts);
-    const uint32_t span = static_cast<uint32_t>(n * (part + 1) / parts) - lo;
-    float sink = 0.0f;  // where another thread's targets go (no branch on the target)
-    if (small) {
-      const Row row{ring, D, n, packed, weight, wide, mask, shift >= 32 ? 0 : shift,
-                    shift >= 32 ? 0u : ~0u, lo, span};
-      for (const Spike& sp : list) {
-        DeliverRow(row, ptr[sp.source], ptr[sp.source + 1],
-                   static_cast<int32_t>(base + sp.step), sp.count, &sink);
+    const int64_t o_lo = cut[part], o_hi = cut[part + 1];
+    if (o_lo >= o_hi) return;
+    for (const Spike& sp : list) {
+      int64_t first = ptr[sp.source], last = ptr[sp.source + 1];
+      if (first == last) continue;
+      if (parts > 1) {  // this thread's delays: [o_lo - step, o_hi - step)
+        const int64_t d_first = r.Delay(first), d_last = r.Delay(last - 1);
+        if (d_last < o_lo - sp.step || d_first >= o_hi - sp.step) continue;
+        if (d_first < o_lo - sp.step) first = r.LowerBound(first, last, o_lo - sp.step);
+        if (d_last >= o_hi - sp.step) last = r.LowerBound(first, last, o_hi - sp.step);
       }
-      return;
-    }
-    for (const Spike& sp : list) {  // a ring of 2**31 elements or more: 64-bit indices
-      const int64_t first = ptr[sp.source], last = ptr[sp.source + 1];
-      for (int64_t i = first; i < last; ++i) {
-        const uint32_t p = packed[i];
-        const uint32_t target = p & mask;
-        int64_t delay = shift >= 32 ? 0 : static_cast<int64_t>(p >> shift);
-        if (wide != nullptr) delay += wide[i];
-        const float value = weight[i] * sp.count;
-        const int64_t slot = (base + sp.step + delay) % D;
-        float* dst = ring + ((value < 0.0f ? D : 0) + slot) * n + target;
-        *(target - lo < span ? dst : &sink) += value;
+      if (small) {
+        DeliverRow(r, first, last, static_cast<int32_t>(base + sp.step), sp.count);
+      } else {
+        DeliverRowWide(r, first, last, base + sp.step, sp.count);
       }
     }
   });
