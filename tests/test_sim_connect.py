@@ -332,3 +332,30 @@ def test_redraw_per_synapse_compacted_equals_the_vectorised_loop():
         np.testing.assert_array_equal(got, want)
         assert got.dtype == np.float32
     assert np.isnan(got).all()  # uniform [0, 1) never reaches 2: every attempt fails
+
+
+def test_chunked_draws_in_flight_equal_one_call(monkeypatch):
+    """Draws split into chunks, several dispatched before the first is read (``_collect``),
+    land in order: the same values as one call, for per-synapse and per-target draws."""
+    from snnjax.sim import _connect
+
+    owner = np.repeat(np.arange(500), 40)
+    index = np.tile(np.arange(40), 500)
+    spec = redraw(normal(0.0, 1.0), min=-1.0, max=1.0)
+    want = _connect._values(spec, 5, 3, 2, owner, index)
+    src = _connect._random_sources(5, 3, owner, index, 700, np.full(len(owner), -1))
+    monkeypatch.setattr(_connect, "_CHUNK", 3000)  # 7 chunks, the last one short
+    np.testing.assert_array_equal(_connect._values(spec, 5, 3, 2, owner, index), want)
+    np.testing.assert_array_equal(
+        _connect._random_sources(5, 3, owner, index, 700, np.full(len(owner), -1)), src
+    )
+    base, local = _connect._keys(5, 3, 4), np.arange(0, 1500, 3)
+    rows = {
+        k: _connect._per_target_rows(
+            lambda t, e: _connect._distinct_rows(base, t, e, n_src=50, k=7), local,
+            np.full(len(local), -1), rows_per_call=k,
+        )
+        for k in (1024, 64)
+    }  # fmt: skip
+    assert rows[64].shape == (500, 7)
+    np.testing.assert_array_equal(rows[64], rows[1024])

@@ -14,6 +14,7 @@ per synapse**, plus one ``int64`` row pointer per source. Delays too long for th
 synapse. Any delay of NEST's range works: ``[1, 2**31 - 1]`` steps.
 """
 
+import collections
 import dataclasses
 import functools
 import os
@@ -47,6 +48,7 @@ _RULE_PARAMS = {
 MAX_DELAY_STEPS = (1 << 31) - 1  # int32 steps; packed into the CSR entry where it fits
 MAX_LOCAL_TARGETS = 1 << 31
 _CHUNK = 1 << 20  # synapses drawn per jitted call
+_IN_FLIGHT = 4  # jitted draws dispatched before the first of them is read (_collect)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,18 +121,43 @@ def bucket(n: int) -> int:
     return next(b for b in (1 << 14, 1 << 17, _CHUNK) if n <= b) if n <= _CHUNK else n
 
 
+def _collect(calls, n: int):
+    """Gather jitted draws into one array of ``n`` rows: ``calls`` yields ``(start, length,
+    result)`` with ``result`` dispatched but not read, and up to :data:`_IN_FLIGHT` of them run
+    at once (XLA:CPU runs each on its own thread; reading each at once used one core)."""
+    out, pending = None, collections.deque()
+
+    def take():
+        nonlocal out
+        start, m, result = pending.popleft()
+        y = np.asarray(result)[:m]
+        if out is None:
+            out = np.empty((n, *y.shape[1:]), y.dtype)
+        out[start : start + m] = y
+
+    for call in calls:
+        pending.append(call)
+        if len(pending) >= _IN_FLIGHT:
+            take()
+    while pending:
+        take()
+    return out
+
+
 def _draw_in_chunks(fn, *arrays):
     """Apply a jitted per-synapse function chunk by chunk (bounded device memory)."""
     n = len(arrays[0])
     if n == 0:
         return np.zeros(0)
-    outs = []
-    for i in range(0, n, _CHUNK):
-        part = [a[i : i + _CHUNK] for a in arrays]
-        m = len(part[0])
-        padded = [np.pad(a, (0, bucket(m) - m)) for a in part]
-        outs.append(np.asarray(fn(*padded))[:m])
-    return np.concatenate(outs)
+
+    def calls():
+        for i in range(0, n, _CHUNK):
+            part = [a[i : i + _CHUNK] for a in arrays]
+            m = len(part[0])
+            padded = [a if len(a) == bucket(m) else np.pad(a, (0, bucket(m) - m)) for a in part]
+            yield i, m, fn(*padded)
+
+    return _collect(calls(), n)
 
 
 @jax.jit
@@ -170,15 +197,23 @@ def _redraw(spec: redraw, base, owner, index) -> np.ndarray:
     outside the bounds (the vectorised while loop draws every synapse until the last one
     fits): the same values."""
     lo, hi = np.float32(spec.min), np.float32(spec.max)
-    values = np.full(len(owner), np.nan, np.float32)
-    todo = np.arange(len(owner))
+    values, todo = np.zeros(0, np.float32), None  # None: every synapse (no gathered copies)
     for attempt in range(_MAX_REDRAWS):
-        if not len(todo):
-            break
-        fresh = _draw_in_chunks(lambda o, i, a=attempt: _sample_attempt(spec.dist, base, o, i, a),
-                                owner[todo], index[todo])  # fmt: skip
-        values[todo] = fresh
-        todo = todo[~((fresh >= lo) & (fresh <= hi))]
+        o, i = (owner, index) if todo is None else (owner[todo], index[todo])
+        if not len(o):
+            return values
+        fresh = np.asarray(
+            _draw_in_chunks(
+                lambda o, i, a=attempt: _sample_attempt(spec.dist, base, o, i, a), o, i
+            ),
+            np.float32,
+        )
+        outside = ~((fresh >= lo) & (fresh <= hi))
+        if todo is None:
+            values, todo = fresh, np.flatnonzero(outside)
+        else:
+            values[todo] = fresh
+            todo = todo[outside]
     values[todo] = np.nan  # still outside after every attempt: caught by the builder's check
     return values
 
@@ -383,13 +418,15 @@ def _per_target_rows(fn, local, excl, rows_per_call: int = 1024):
     by every ``Connect`` call with the same sizes."""
     if len(local) == 0:
         return np.zeros((0, 0), np.int64)
-    chunks = []
-    for i in range(0, len(local), rows_per_call):
-        t, e = local[i : i + rows_per_call], excl[i : i + rows_per_call]
-        pad = min(rows_per_call, 1 << max(4, (len(t) - 1).bit_length())) - len(t)
-        rows = fn(np.pad(t, (0, pad)).astype(np.int32), np.pad(e, (0, pad), constant_values=-1))
-        chunks.append(np.asarray(rows)[: len(t)])
-    return np.concatenate(chunks)
+
+    def calls():
+        for i in range(0, len(local), rows_per_call):
+            t, e = local[i : i + rows_per_call], excl[i : i + rows_per_call]
+            pad = min(rows_per_call, 1 << max(4, (len(t) - 1).bit_length())) - len(t)
+            t_pad = np.pad(t, (0, pad)).astype(np.int32)
+            yield i, len(t), fn(t_pad, np.pad(e, (0, pad), constant_values=-1))
+
+    return _collect(calls(), len(local))
 
 
 @functools.partial(jax.jit, static_argnames=("n_src", "allow_autapses"))
