@@ -81,7 +81,7 @@ def deliver_native(ring, csr, spikes, t0, *, max_spikes: int, threads: int = 1):
         t0: the block's first step.
         max_spikes: capacity of the spike list (every spike is delivered).
         threads: threads to use, each owning a range of ring slots (the caller and XLA's
-            intra-op pool); a thread per 32,768 synapses of the block at most.
+            intra-op pool); a thread per 8,192 synapses of the block at most.
     """
     call = _ffi_call(
         "snnjax_deliver",

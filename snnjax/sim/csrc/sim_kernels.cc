@@ -85,7 +85,7 @@ int64_t Threads(ffi::ThreadPool& pool, int64_t requested) {
 }
 
 // ---------------------------------------------------------------- delivery
-constexpr int64_t kSynapsesPerThread = 32768;  // below this per thread, fewer threads
+constexpr int64_t kSynapsesPerThread = 8192;  // below this per thread, fewer threads
 
 struct Spike {
   int64_t step;
@@ -456,7 +456,7 @@ ffi::Error PoissonImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::U32> key,
   const int64_t nt = Threads(pool, threads);
   // Several parts per thread (a pool thread that starts late still takes its share), where
   // the work pays for them.
-  const bool split = nt > 1 && p.c * p.steps >= 65536;
+  const bool split = nt > 1 && p.c * p.steps >= 16384;
   const int64_t parts = split ? std::min<int64_t>(4 * nt, std::max<int64_t>(1, p.c / 512)) : 1;
   ParallelFor(pool, parts, nt, [&](int64_t part) {
     PoissonRange(p, p.c * part / parts, p.c * (part + 1) / parts);
