@@ -342,14 +342,23 @@ def connect(
 
 
 def delay_steps(delay_ms, h: float) -> np.ndarray:
-    """Delays in ms to steps as NEST rounds them, checked to lie in ``[1, 2**31 - 1]`` steps."""
-    delay_ms = np.asarray(delay_ms, np.float64)
-    steps = np.asarray(delay_ms * (1.0 / h))  # NEST: ld_round(d * steps/ms), in place
-    steps += 0.5
-    np.floor(steps, out=steps)
-    if not steps.size:
-        return steps.astype(np.int32)
-    lo, hi = steps.min(), steps.max()  # NaN and inf show in these
+    """Delays in ms to steps as NEST rounds them, checked to lie in ``[1, 2**31 - 1]`` steps.
+
+    NEST's ``ld_round(d * steps/ms)`` in float64, a chunk at a time (no float64 copies of
+    every delay at once)."""
+    delay_ms = np.asarray(delay_ms)
+    flat = delay_ms.reshape(-1)
+    out = np.empty(flat.shape, np.int32)
+    lo, hi, scale = np.inf, -np.inf, 1.0 / h
+    for i in range(0, len(flat), _CHUNK):
+        steps = np.multiply(flat[i : i + _CHUNK], scale, dtype=np.float64)
+        steps += 0.5
+        np.floor(steps, out=steps)
+        lo, hi = min(lo, steps.min()), max(hi, steps.max())  # NaN and inf show in these
+        if np.isfinite(lo) and np.isfinite(hi) and lo >= 1 and hi <= MAX_DELAY_STEPS:
+            out[i : i + _CHUNK] = steps
+    if not out.size:
+        return out.reshape(delay_ms.shape)
     if not (np.isfinite(lo) and np.isfinite(hi)):
         raise ValueError(
             "`delay` must be finite (random delays: their redraws must stay within the bounds)"
@@ -357,10 +366,10 @@ def delay_steps(delay_ms, h: float) -> np.ndarray:
     if lo < 1 or hi > MAX_DELAY_STEPS:
         raise ValueError(
             f"`delay` must lie in [resolution, (2**31 - 1) x resolution] = [{h:g}, "
-            f"{MAX_DELAY_STEPS * h:g}] ms; got values from {delay_ms.min():g} to "
-            f"{delay_ms.max():g} ms"
+            f"{MAX_DELAY_STEPS * h:g}] ms; got values from {np.min(delay_ms):g} to "
+            f"{np.max(delay_ms):g} ms"
         )
-    return steps.astype(np.int32)
+    return out.reshape(delay_ms.shape)
 
 
 def _counts(seed, projection, conn, n_src, n_tgt, sources, targets, local):
@@ -617,28 +626,20 @@ def build_csr(
     keys, sources, weights = [], [], []
     max_delay = 0
     for syn in parts:
-        slot = slot_of[syn.target] if len(syn.target) else np.zeros(0, np.int64)
-        if np.any(slot < 0):
-            raise ValueError("synapses onto neurons this shard does not own")
         _check_bounds("source", syn.source, 0, n_sources - 1)
         _check_bounds("delay", syn.delay, 1, MAX_DELAY_STEPS)
-        key = np.asarray(syn.delay).astype(np.uint64) << np.uint64(shift)
-        key |= slot.astype(np.uint64)
-        del slot
-        if not split and len(key) and int(np.max(syn.delay)) > key_max_delay:
+        part_max = int(np.max(syn.delay, initial=0))
+        if not split and part_max > key_max_delay:
             split = True
             low = np.uint64((1 << low_bits) - 1)
             sources = [k >> np.uint64(low_bits) for k in keys]
             keys = [k & low for k in keys]
-        source = np.asarray(syn.source).astype(np.uint64)
+        keys.append(_pack_keys(syn, slot_of, shift, None if split else low_bits))
         if split:
-            sources.append(source)
-        else:
-            key |= source << np.uint64(low_bits)
-        keys.append(key)
+            sources.append(np.asarray(syn.source).astype(np.uint64))
         weights.append(np.asarray(syn.weight, np.float32))
-        max_delay = max(max_delay, int(np.max(syn.delay, initial=0)))
-        del syn, key, source
+        max_delay = max(max_delay, part_max)
+        del syn
     fits = not csr_format(n_slots, max_delay)[1]
     if wide is False and not fits:
         raise ValueError(
@@ -667,6 +668,23 @@ def build_csr(
     del source
     ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
     return _csr(ptr, key, weight, shift, wide)
+
+
+def _pack_keys(syn: Synapses, slot_of, shift: int, low_bits: int | None) -> np.ndarray:
+    """Sort keys ``source << low_bits | delay << shift | local target`` of one part (without
+    the source if ``low_bits`` is None), a chunk at a time (temporaries stay small)."""
+    key = np.empty(len(syn.target), np.uint64)
+    for i in range(0, len(key), _CHUNK):
+        part = slice(i, i + _CHUNK)
+        slot = slot_of[syn.target[part]]
+        if np.any(slot < 0):
+            raise ValueError("synapses onto neurons this shard does not own")
+        k = key[part]
+        np.left_shift(np.asarray(syn.delay[part]).astype(np.uint64), np.uint64(shift), out=k)
+        k |= slot.astype(np.uint64)
+        if low_bits is not None:
+            k |= np.asarray(syn.source[part]).astype(np.uint64) << np.uint64(low_bits)
+    return key
 
 
 def _csr(ptr, low, weight, shift, wide) -> CSR:
