@@ -696,6 +696,15 @@ def _csr(ptr, low, weight, shift, wide) -> CSR:
     return CSR(ptr, low.astype(np.uint32, copy=False), weight, shift)
 
 
+def _aligned_empty(n: int, dtype) -> np.ndarray:
+    """``np.empty(n, dtype)`` on a 64-byte boundary: ``jax.device_put`` on CPU then uses
+    the memory as it is instead of copying it (8 bytes per synapse less at the build's end)."""
+    size = n * np.dtype(dtype).itemsize
+    raw = np.empty(size + 64, np.uint8)
+    start = -raw.ctypes.data % 64
+    return raw[start : start + size].view(dtype)
+
+
 def _bucket_native(n_sources, keys, weights, low_bits, shift, wide) -> CSR:
     """:func:`build_csr`'s sort by the native kernel (``csrc/csr_build.cc``); ``keys`` and
     ``weights`` (the parts) are emptied once it has run, freeing them before the CSR is built."""
@@ -703,8 +712,8 @@ def _bucket_native(n_sources, keys, weights, low_bits, shift, wide) -> CSR:
         raise ValueError("`native`=True, but the native kernels are not built")
     n = sum(len(k) for k in keys)
     ptr = np.empty(n_sources + 1, np.int64)
-    low = np.empty(n, np.uint64 if wide else np.uint32)
-    weight = np.empty(n, np.float32)
+    low = _aligned_empty(n, np.uint64 if wide else np.uint32)
+    weight = _aligned_empty(n, np.float32)
     cores = (
         os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else range(os.cpu_count() or 1)
     )

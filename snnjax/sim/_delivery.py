@@ -56,7 +56,7 @@ class DeviceCSR(NamedTuple):
         ptr_dtype = np.int32 if csr.n_synapses < 2**31 else np.int64
         return cls(
             csr.ptr.astype(ptr_dtype),
-            csr.packed.astype(np.int32),  # bit pattern kept; decoded with logical shifts
+            np.asarray(csr.packed, np.uint32).view(np.int32),  # bits kept, no copy; see unpack
             csr.weight,
             np.asarray(csr.shift, np.int32),
             csr.wide_delay.astype(np.int32) if csr.wide else np.zeros(0, np.int32),
