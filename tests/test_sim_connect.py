@@ -359,3 +359,35 @@ def test_chunked_draws_in_flight_equal_one_call(monkeypatch):
     }  # fmt: skip
     assert rows[64].shape == (500, 7)
     np.testing.assert_array_equal(rows[64], rows[1024])
+
+
+@pytest.mark.parametrize("n_src", [1, 2, 7, 1000, 2**31 - 1])
+def test_native_source_draws_equal_jax(rng, n_src):
+    """The native ``uniform_index`` (threefry keys per synapse, JAX's randint) == the
+    jitted JAX draw, with and without an excluded index (autapses)."""
+    from snnjax.sim import _connect
+
+    m = 3000
+    owner, index = rng.integers(0, 2**31 - 1, m), rng.integers(0, 2**31 - 1, m)
+    excluded = rng.integers(0, n_src, m) if n_src > 1 else np.full(m, -1)
+    self_pos = np.where(rng.uniform(size=m) < 0.5, excluded, -1)
+    got, want = (
+        _connect._random_sources(55, 3, owner, index, n_src, self_pos, native=k)
+        for k in (True, False)
+    )
+    assert got.dtype == want.dtype == np.int32
+    np.testing.assert_array_equal(got, want)
+    assert got.min() >= 0 and got.max() < n_src
+
+
+@pytest.mark.parametrize("conn", RULES, ids=lambda c: f"{c.rule}-{c.allow_multapses}")
+def test_connect_sources_are_connects_sources(conn):
+    """``connect_sources`` (the CSR's row lengths, drawn before the synapses) gives
+    ``connect``'s sources in its order, on any shard, without drawing weights or delays."""
+    from snnjax.sim._connect import connect_sources
+
+    sources = np.arange(50)
+    for local in (sources[::3], sources[1::3]):
+        syn = connect(3, 7, sources, sources, local, conn, normal(1.0, 0.3), 1.5, H)
+        got = connect_sources(3, 7, sources, sources, local, conn)
+        np.testing.assert_array_equal(got, syn.source)

@@ -201,7 +201,17 @@ def test_csr_construction_matches_numpy(rng, wide):
     """The native CSR sort (counting sort by source, rows sorted; several threads) == NumPy's
     stable argsort of the packed keys: the same rows, order within rows (ties: part order),
     weights and delays."""
-    from snnjax.sim._connect import Synapses, build_csr
+    from snnjax.sim._connect import build_csr
+
+    n_src, slot_of, parts = _csr_parts(rng)
+    a = build_csr(n_src, parts, slot_of, wide=wide, native=True)
+    b = build_csr(n_src, parts, slot_of, wide=wide, native=False)
+    _same_csr(a, b)
+    assert (a.wide_delay is not None) == bool(wide)
+
+
+def _csr_parts(rng, max_delay=4):
+    from snnjax.sim._connect import Synapses
 
     n_src, n_tgt = 3000, 700
     slot_of = np.full(n_src, -1)
@@ -211,17 +221,51 @@ def test_csr_construction_matches_numpy(rng, wide):
     for size in (150_000, 0, 90_000, 3):  # > 65,536: the kernel uses its threads
         src = rng.integers(0, n_src // 3, size) * 3  # few distinct sources: long rows, ties
         tgt = targets[rng.integers(0, 40, size)]
-        delay = rng.integers(1, 4, size).astype(np.int32)
+        delay = rng.integers(1, max_delay, size).astype(np.int32)
         weight = rng.normal(size=size).astype(np.float32)
         parts.append(Synapses(src, tgt, weight, delay))
-    a = build_csr(n_src, parts, slot_of, wide=wide, native=True)
-    b = build_csr(n_src, parts, slot_of, wide=wide, native=False)
-    assert a.shift == b.shift and (a.wide_delay is not None) == (b.wide_delay is not None) == bool(
-        wide
-    )
+    return n_src, slot_of, parts
+
+
+def _same_csr(a, b):
+    assert a.shift == b.shift and (a.wide_delay is None) == (b.wide_delay is None)
     for field in ("ptr", "packed", "wide_delay", "delay"):
         x, y = getattr(a, field), getattr(b, field)
         if x is not None:
             assert x.dtype == y.dtype, field
             np.testing.assert_array_equal(x, y, err_msg=field)
     np.testing.assert_array_equal(_bits(a.weight), _bits(b.weight))
+
+
+@pytest.mark.parametrize("max_delay", [4, 2**23])  # >= 2**22 steps: a wide CSR (700 slots)
+def test_csr_placed_with_known_row_lengths_equals_sorted(rng, max_delay):
+    """``build_csr(counts=...)``: each part placed into its rows as it comes (``csr_place``),
+    rows sorted at the end == the sort of all parts at once; a wide CSR falls back (the
+    parts drawn again); wrong counts and a non-callable ``parts`` are errors."""
+    from snnjax.sim import _sim_kernels
+    from snnjax.sim._connect import build_csr
+
+    n_src, slot_of, parts = _csr_parts(rng, max_delay)
+    counts = np.bincount(np.concatenate([p.source for p in parts]), minlength=n_src)
+    calls = []
+
+    def again():
+        calls.append(1)
+        return iter(parts)
+
+    a = build_csr(n_src, again, slot_of, counts=counts)
+    _same_csr(a, build_csr(n_src, parts, slot_of, native=False))
+    assert len(calls) == (2 if max_delay > 4 else 1) and a.wide == (max_delay > 4)
+    if max_delay > 4:
+        return
+    assert a.packed.ctypes.data % 64 == 0 == a.weight.ctypes.data % 64  # device_put: no copy
+    with pytest.raises(ValueError, match="`counts` do not match"):
+        build_csr(n_src, again, slot_of, counts=counts + (np.arange(n_src) == 0))
+    with pytest.raises(ValueError, match="more synapses than its row holds"):
+        build_csr(n_src, again, slot_of, counts=np.maximum(counts - 1, 0))
+    with pytest.raises(ValueError, match="`parts` must be a function"):
+        build_csr(n_src, parts, slot_of, counts=counts)
+    low, weight = np.empty(2, np.uint32), np.empty(2, np.float32)
+    with pytest.raises(ValueError, match="source out of range"):
+        _sim_kernels.csr_place(np.array([0, 5]), np.zeros(2, np.uint32), np.zeros(2, np.float32),
+                               np.array([0, 1, 2]), np.array([0, 1]), low, weight, 1)  # fmt: skip

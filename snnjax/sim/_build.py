@@ -21,9 +21,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._connect import Synapses, build_csr, connect
+from ._connect import Synapses, build_csr, connect, connect_sources
 from ._delivery import DeviceCSR
 from ._exchange import MPIComm
+from ._native import native_available
 from ._network import (
     CurrentInput,
     Layout,
@@ -111,7 +112,7 @@ class _Builder:
         has = (np.stack([np.any([np.diff(c.ptr) > 0 for c in cs], axis=0) for cs in every])
                if N else np.zeros((S, 0), bool))  # fmt: skip
         n_syn = np.array([sum(c.n_synapses for c in cs) for cs in every], np.int64)
-        delays = [(int(c.delay.min()), int(c.delay.max())) for cs in every for c in cs
+        delays = [c.delay_range() for cs in every for c in cs
                   if c.n_synapses]  # fmt: skip
         # a plastic synapse also keeps its trace, last spike and post spikes paired
         bytes_ = sum(c.nbytes + 12 * c.n_synapses for p in plastic for c in p) + sum(
@@ -246,6 +247,22 @@ class _Builder:
                 if (table is None or p >= first) and not pr.plastic:
                     yield self._connect_projection(s, p)
 
+        def sources():  # the same parts' sources only: the CSR's row lengths
+            if table is not None:
+                yield table.source[owner[table.target] == s]
+            for p, pr in enumerate(self.projections):
+                if (table is None or p >= first) and not pr.plastic:
+                    local = pr.post[owner[pr.post] == s]
+                    yield connect_sources(self.seed, p, pr.pre, pr.post, local, pr.conn)
+
+        # Natively the parts go straight into their rows (8 bytes per synapse at the peak,
+        # not 20): their lengths first, from the sources alone (drawn twice).
+        counts = None
+        if native_available():
+            counts = np.zeros(N, np.int64)
+            for src in sources():
+                counts += np.bincount(src, minlength=N)
+
         plastic = []  # (CSR, rule parameters: numbers or per synapse in the CSR's order)
         for p, pr in enumerate(self.projections):
             if pr.plastic:
@@ -254,7 +271,13 @@ class _Builder:
                 values = {**pr.plastic, **{k: v[order] for k, v in (syn.extra or {}).items()}}
                 plastic.append((build_csr(N, [syn], slot_of, n_slots=int(base[-1])), values))
         return {
-            "csr": build_csr(N, parts(), slot_of, n_slots=int(base[-1])),
+            "csr": build_csr(
+                N,
+                parts if counts is not None else parts(),
+                slot_of,
+                n_slots=int(base[-1]),
+                counts=counts,
+            ),
             "plastic": plastic,
             "inputs": self._inputs(s, populations, list(itertools.pairwise(base.tolist()))),
             "states": tuple(states),

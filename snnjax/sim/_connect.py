@@ -170,9 +170,20 @@ def _uniform_index(base, owner, index, n, self_pos):
     return jnp.where(has_self & (r >= self_pos), r + 1, r)
 
 
-def _random_sources(seed, projection, owner, index, n_src, self_pos):
-    """A uniform source index in ``[0, n_src)`` per synapse; ``self_pos >= 0`` excludes it."""
+def _random_sources(seed, projection, owner, index, n_src, self_pos, native=None):
+    """A uniform source index in ``[0, n_src)`` per synapse; ``self_pos >= 0`` excludes it.
+
+    ``native`` (``None``: where built): the native kernel (``csrc/csr_build.cc``,
+    ``uniform_index``; the same integers as :func:`_uniform_index`, ~3x faster)."""
     base = _keys(seed, projection, 0)
+    if native and _sim_kernels is None:
+        raise ValueError("`native`=True, but the native kernels are not built")
+    if native or (native is None and _sim_kernels is not None and n_src < 2**31):
+        out = np.empty(len(owner), np.int32)
+        key = np.asarray(jax.random.key_data(base), np.uint32)
+        as64 = [np.asarray(a, np.int64) for a in (owner, index, self_pos)]
+        _sim_kernels.uniform_index(key, *as64, int(n_src), out, _threads())
+        return out
     return _draw_in_chunks(
         lambda o, i, s: _uniform_index(base, o, i, n_src, s), owner, index, self_pos
     )
@@ -268,6 +279,44 @@ def _position(ids: np.ndarray, values: np.ndarray) -> np.ndarray:
     return np.where(found, order[pos], -1)
 
 
+def _structure(seed, projection, sources, targets, local_targets, conn):
+    """``(src_idx, owner, index)`` of :func:`connect`'s synapses: each one's position in
+    ``sources``, its target (global id) and its index among the target's synapses."""
+    local = np.asarray(local_targets, np.int64)
+    n_src, n_tgt = len(sources), len(targets)
+    if conn.rule == "fixed_outdegree":
+        src_idx, owner, index = _outdegree(seed, projection, sources, targets, local, conn)
+    elif conn.rule == "pairwise_bernoulli":
+        src_idx, owner, index = _bernoulli(seed, projection, sources, local, conn)
+    else:
+        counts = _counts(seed, projection, conn, n_src, n_tgt, sources, targets, local)
+        owner = np.repeat(local, counts)
+        index = np.arange(len(owner)) - np.repeat(np.cumsum(counts) - counts, counts)
+        self_pos = (  # each target's own position among the sources (-1: not one, or allowed)
+            np.repeat(_position(sources, local), counts)
+            if not conn.allow_autapses
+            else np.full_like(owner, -1)
+        )
+        if conn.rule == "one_to_one":
+            src_idx = _position(targets, owner)
+        elif conn.rule == "all_to_all":
+            src_idx = index + ((self_pos >= 0) & (index >= self_pos))
+        elif conn.rule == "fixed_indegree" and not conn.allow_multapses:
+            src_idx = _distinct_sources(seed, projection, local, conn.indegree, n_src, sources)
+        else:
+            src_idx = _random_sources(seed, projection, owner, index, n_src, self_pos)
+    return src_idx, owner, index
+
+
+def connect_sources(seed, projection, sources, targets, local_targets, conn) -> np.ndarray:
+    """The global source ids of :func:`connect`'s synapses, in its order, without drawing
+    their weights and delays (the rows' lengths for :func:`build_csr`'s ``counts``)."""
+    sources = np.asarray(sources, np.int64)
+    targets = np.asarray(targets, np.int64)
+    src_idx, _, _ = _structure(seed, projection, sources, targets, local_targets, conn)
+    return sources[src_idx.astype(np.int64)]
+
+
 def connect(
     seed: int,
     projection: int,
@@ -298,25 +347,7 @@ def connect(
         ValueError: impossible rule parameters or delays outside ``[h, (2**31 - 1) h]``.
     """
     sources, targets = np.asarray(sources, np.int64), np.asarray(targets, np.int64)
-    local = np.asarray(local_targets, np.int64)
-    n_src, n_tgt = len(sources), len(targets)
-    if conn.rule == "fixed_outdegree":
-        src_idx, owner, index = _outdegree(seed, projection, sources, targets, local, conn)
-    elif conn.rule == "pairwise_bernoulli":
-        src_idx, owner, index = _bernoulli(seed, projection, sources, local, conn)
-    else:
-        counts = _counts(seed, projection, conn, n_src, n_tgt, sources, targets, local)
-        owner = np.repeat(local, counts)
-        index = np.arange(len(owner)) - np.repeat(np.cumsum(counts) - counts, counts)
-        self_pos = _position(sources, owner) if not conn.allow_autapses else np.full_like(owner, -1)
-        if conn.rule == "one_to_one":
-            src_idx = _position(targets, owner)
-        elif conn.rule == "all_to_all":
-            src_idx = index + ((self_pos >= 0) & (index >= self_pos))
-        elif conn.rule == "fixed_indegree" and not conn.allow_multapses:
-            src_idx = _distinct_sources(seed, projection, local, conn.indegree, n_src, sources)
-        else:
-            src_idx = _random_sources(seed, projection, owner, index, n_src, self_pos)
+    src_idx, owner, index = _structure(seed, projection, sources, targets, local_targets, conn)
     w, d = (
         _values(v, seed, projection, k, owner, index)
         if isinstance(v, Parameter)
@@ -395,10 +426,17 @@ def _counts(seed, projection, conn, n_src, n_tgt, sources, targets, local):
     # only), the same on every shard; then each target's sources from its own stream.
     if not conn.allow_multapses:
         raise ValueError("fixed_total_number supports only allow_multapses=True")
-    # NumPy's generator seeded by (seed, projection): no compile per distinct N.
-    tgt_of = np.random.default_rng([seed, projection, 3]).integers(0, n_tgt, conn.N)
+    return _total_number_counts(seed, projection, n_tgt, conn.N)[_position(targets, local)]
+
+
+@functools.lru_cache(maxsize=256)  # a build draws each projection's structure twice
+def _total_number_counts(seed: int, projection: int, n_tgt: int, n: int) -> np.ndarray:
+    """fixed_total_number's synapses per target: ``n`` targets drawn by NumPy's generator
+    seeded by (seed, projection) (no compile per distinct ``n``); read-only."""
+    tgt_of = np.random.default_rng([seed, projection, 3]).integers(0, n_tgt, n)
     per_target = np.bincount(tgt_of, minlength=n_tgt)
-    return per_target[_position(targets, local)]
+    per_target.flags.writeable = False
+    return per_target
 
 
 @functools.partial(jax.jit, static_argnames=("n_src", "k"))
@@ -557,6 +595,16 @@ class CSR:
             return self.wide_delay.astype(np.int32)
         return (self.packed >> np.uint32(self.shift)).astype(np.int32)
 
+    def delay_range(self) -> tuple[int, int]:
+        """``(min, max)`` delay in steps, a chunk at a time (no array of all delays)."""
+        if self.wide:
+            return int(self.wide_delay.min()), int(self.wide_delay.max())
+        lo, hi = MAX_DELAY_STEPS, 0
+        for i in range(0, self.n_synapses, _CHUNK):
+            d = self.packed[i : i + _CHUNK] >> np.uint32(self.shift)
+            lo, hi = min(lo, int(d.min())), max(hi, int(d.max()))
+        return lo, hi
+
 
 def to_csr(
     n_sources: int, syn: Synapses, local_ids: np.ndarray, *, wide: bool | None = None
@@ -579,6 +627,7 @@ def build_csr(
     n_slots: int | None = None,
     wide: bool | None = None,
     native: bool | None = None,
+    counts: np.ndarray | None = None,
 ) -> CSR:
     """A :class:`CSR` from synapses given part by part (e.g. one part per ``Connect``).
 
@@ -593,15 +642,23 @@ def build_csr(
     delays), the sources go into a second key and the sort is a stable
     :func:`numpy.lexsort`: same order again.
 
+    With ``counts`` (the synapses of each source, known beforehand: e.g. from
+    :func:`connect_sources`) and the native kernels, each part goes straight into its rows
+    as it comes (``csr_place``, a chunk at a time), and the rows are sorted at the end: the
+    same CSR with 8 bytes per synapse and one part's arrays at the peak. Delays too long to
+    pack (a wide CSR) fall back to the way above, with the parts drawn again.
+
     Args:
         n_sources: number of possible sources (the CSR's rows).
-        parts: an iterable of :class:`Synapses`.
+        parts: an iterable of :class:`Synapses`; with ``counts``, a function returning one
+            (called again for a wide CSR).
         slot_of: ``int[N]``: local index of each target (``-1``: not on this shard).
         n_slots: local target indices, ``[0, n_slots)``; sets the packing's ``shift`` (see
             :func:`csr_format`). Default: ``slot_of.max() + 1``.
         wide: ``True``: delays in a separate array, whatever they are; ``False``: packed (an
             error if they do not fit); ``None``: packed where they fit.
         native: sort with the native kernel (``None``: where it is built).
+        counts: ``int[n_sources]``: synapses per source in all the parts together.
 
     Examples:
         >>> syn = Synapses(np.array([1, 0]), np.array([5, 6]), np.ones(2, np.float32),
@@ -620,6 +677,15 @@ def build_csr(
     if n_slots > MAX_LOCAL_TARGETS:
         raise ValueError(f"a shard may own at most {MAX_LOCAL_TARGETS} neurons")
     shift, _ = csr_format(n_slots, 0)
+    if counts is not None:
+        if not callable(parts):
+            raise ValueError("with `counts`, `parts` must be a function returning the parts")
+        use = native or (native is None and _sim_kernels is not None)
+        if use and wide is not True:
+            csr = _place_native(n_sources, parts(), slot_of, shift, counts)
+            if csr is not None:
+                return csr
+        parts = parts()  # (again, for a wide CSR: its error if `wide` is False)
     low_bits = 64 - max(1, (int(n_sources) - 1).bit_length())  # key bits below the source
     key_max_delay = (1 << max(0, low_bits - shift)) - 1
     split = False  # sources in `sources`, (delay, slot) in `keys`
@@ -696,6 +762,42 @@ def _csr(ptr, low, weight, shift, wide) -> CSR:
     return CSR(ptr, low.astype(np.uint32, copy=False), weight, shift)
 
 
+def _place_native(n_sources, parts, slot_of, shift, counts) -> CSR | None:
+    """:func:`build_csr` with the rows' lengths known: each part placed into its rows as it
+    comes (``csr_place``), the rows sorted at the end; ``None`` if a delay does not pack."""
+    counts = np.asarray(counts, np.int64)
+    if counts.shape != (n_sources,):
+        raise ValueError(f"`counts` must have shape ({n_sources},); got {counts.shape}")
+    ptr = np.zeros(n_sources + 1, np.int64)
+    np.cumsum(counts, out=ptr[1:])
+    low, weight = _aligned_empty(int(ptr[-1]), np.uint32), _aligned_empty(int(ptr[-1]), np.float32)
+    cursor, threads = ptr[:-1].copy(), _threads()
+    for syn in parts:
+        _check_bounds("source", syn.source, 0, n_sources - 1)
+        _check_bounds("delay", syn.delay, 1, MAX_DELAY_STEPS)
+        if int(np.max(syn.delay, initial=0)) >= 1 << (32 - shift):  # csr_format's wide
+            return None
+        key = _pack_keys(syn, slot_of, shift, None)  # delay << shift | slot: fits 32 bits
+        source, w = np.asarray(syn.source, np.int64), np.asarray(syn.weight, np.float32)
+        for i in range(0, len(key), _CHUNK):
+            part = slice(i, i + _CHUNK)
+            _sim_kernels.csr_place(source[part], key[part].astype(np.uint32), w[part], ptr,
+                                   cursor, low, weight, threads)  # fmt: skip
+        del syn, key, source, w
+    if not np.array_equal(cursor, ptr[1:]):
+        raise ValueError("`counts` do not match the synapses of the parts")
+    _sim_kernels.csr_sort_rows(ptr, low, weight, threads)
+    return CSR(ptr, low, weight, shift)
+
+
+def _threads() -> int:
+    """Threads of the native construction kernels: the cores this process may use (<= 8)."""
+    cores = (
+        os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else range(os.cpu_count() or 1)
+    )
+    return min(8, len(cores))
+
+
 def _aligned_empty(n: int, dtype) -> np.ndarray:
     """``np.empty(n, dtype)`` on a 64-byte boundary: ``jax.device_put`` on CPU then uses
     the memory as it is instead of copying it (8 bytes per synapse less at the build's end)."""
@@ -714,11 +816,8 @@ def _bucket_native(n_sources, keys, weights, low_bits, shift, wide) -> CSR:
     ptr = np.empty(n_sources + 1, np.int64)
     low = _aligned_empty(n, np.uint64 if wide else np.uint32)
     weight = _aligned_empty(n, np.float32)
-    cores = (
-        os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else range(os.cpu_count() or 1)
-    )
-    threads = min(8, len(cores))
-    _sim_kernels.csr_bucket(keys, weights, int(n_sources), int(low_bits), ptr, low, weight, threads)
+    _sim_kernels.csr_bucket(keys, weights, int(n_sources), int(low_bits), ptr, low, weight,
+                            _threads())  # fmt: skip
     keys.clear()
     weights.clear()
     return _csr(ptr, low, weight, shift, wide)

@@ -8,6 +8,7 @@
 #include <Python.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <thread>
 #include <utility>
@@ -68,6 +69,27 @@ struct Parts {
   }
 };
 
+// Each row [ptr[s], ptr[s + 1]) stably by its low bits (delay, then local target), `threads`
+// threads, rows split by synapses.
+template <typename Low>
+void SortRows(const int64_t* ptr, int64_t n_sources, Low* low, float* weight, int threads) {
+  const int64_t n = ptr[n_sources];
+  Parallel(threads, n, [&](int, int64_t lo, int64_t hi) {
+    int64_t s = std::upper_bound(ptr, ptr + n_sources + 1, lo) - ptr - 1;
+    if (ptr[s] < lo) ++s;  // a row belongs to the slice that holds its first synapse
+    std::vector<std::pair<Low, float>> row;
+    for (; s < n_sources && ptr[s] < hi; ++s) {
+      const int64_t a = ptr[s], b = ptr[s + 1];
+      if (std::is_sorted(low + a, low + b)) continue;
+      row.resize(b - a);
+      for (int64_t i = a; i < b; ++i) row[i - a] = {low[i], weight[i]};
+      std::stable_sort(row.begin(), row.end(),
+                       [](const auto& x, const auto& y) { return x.first < y.first; });
+      for (int64_t i = a; i < b; ++i) low[i] = row[i - a].first, weight[i] = row[i - a].second;
+    }
+  });
+}
+
 template <typename Low>
 void Bucket(const Parts& parts, int64_t n_sources, int low_bits, int threads, int64_t* ptr,
             Low* low, float* weight, bool* bad) {
@@ -109,21 +131,7 @@ void Bucket(const Parts& parts, int64_t n_sources, int low_bits, int threads, in
       weight[at] = w;
     });
   });
-  // Each row stably by its low bits (delay, then local target); rows split by synapses.
-  Parallel(threads, n, [&](int, int64_t lo, int64_t hi) {
-    int64_t s = std::upper_bound(ptr, ptr + n_sources + 1, lo) - ptr - 1;
-    if (ptr[s] < lo) ++s;  // a row belongs to the slice that holds its first synapse
-    std::vector<std::pair<Low, float>> row;
-    for (; s < n_sources && ptr[s] < hi; ++s) {
-      const int64_t a = ptr[s], b = ptr[s + 1];
-      if (std::is_sorted(low + a, low + b)) continue;
-      row.resize(b - a);
-      for (int64_t i = a; i < b; ++i) row[i - a] = {low[i], weight[i]};
-      std::stable_sort(row.begin(), row.end(),
-                       [](const auto& x, const auto& y) { return x.first < y.first; });
-      for (int64_t i = a; i < b; ++i) low[i] = row[i - a].first, weight[i] = row[i - a].second;
-    }
-  });
+  SortRows(ptr, n_sources, low, weight, threads);
 }
 
 }  // namespace
@@ -203,5 +211,221 @@ PyObject* CsrBucket(PyObject*, PyObject* args) {
     PyErr_SetString(PyExc_ValueError, "csr_bucket: a key's source is >= n_sources");
     return nullptr;
   }
+  Py_RETURN_NONE;
+}
+
+// csr_place(source, low, weight, ptr, cursor, low_out, weight_out, threads): one part of a
+// CSR whose row lengths are known (ptr), placed as it comes: synapse i (int64 source, uint32
+// low bits, float32 weight) goes to cursor[source[i]]++ -- with the parts in order, the
+// order of a stable sort of all of them by source; `threads` threads, each a slice of the
+// part with its own cursors. ValueError if a source is out of range or a row overflows.
+PyObject* CsrPlace(PyObject*, PyObject* args) {
+  PyObject *src_obj, *low_obj, *w_obj, *ptr_obj, *cur_obj, *lo_out_obj, *w_out_obj;
+  int threads;
+  if (!PyArg_ParseTuple(args, "OOOOOOOi", &src_obj, &low_obj, &w_obj, &ptr_obj, &cur_obj,
+                        &lo_out_obj, &w_out_obj, &threads)) {
+    return nullptr;
+  }
+  Buffer src, low, w, ptr, cur, low_out, w_out;
+  if (!(Get(src_obj, src, 8, false, "source") && Get(low_obj, low, 4, false, "low") &&
+        Get(w_obj, w, 4, false, "weight") && Get(ptr_obj, ptr, 8, false, "ptr") &&
+        Get(cur_obj, cur, 8, true, "cursor") && Get(lo_out_obj, low_out, 4, true, "low_out") &&
+        Get(w_out_obj, w_out, 4, true, "weight_out"))) {
+    return nullptr;
+  }
+  const int64_t n = src.view.shape[0], n_sources = cur.view.shape[0];
+  if (low.view.shape[0] != n || w.view.shape[0] != n || ptr.view.shape[0] != n_sources + 1 ||
+      low_out.view.shape[0] != w_out.view.shape[0] || threads < 1) {
+    PyErr_SetString(PyExc_ValueError, "csr_place: shapes do not match");
+    return nullptr;
+  }
+  const auto* source = static_cast<const int64_t*>(src.view.buf);
+  const auto* lo_in = static_cast<const uint32_t*>(low.view.buf);
+  const auto* w_in = static_cast<const float*>(w.view.buf);
+  const auto* row_end = static_cast<const int64_t*>(ptr.view.buf) + 1;
+  auto* cursor = static_cast<int64_t*>(cur.view.buf);
+  auto* lo_dst = static_cast<uint32_t*>(low_out.view.buf);
+  auto* w_dst = static_cast<float*>(w_out.view.buf);
+  const int64_t nnz = low_out.view.shape[0];
+  const int t = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, n / 65536 + 1)));
+  bool bad = false;
+  Py_BEGIN_ALLOW_THREADS;
+  // Each thread's synapses per source, then its first slot in every row.
+  std::vector<std::vector<int64_t>> next(t, std::vector<int64_t>(t > 1 ? n_sources : 0, 0));
+  if (t > 1) {
+    Parallel(t, n, [&](int k, int64_t lo, int64_t hi) {
+      for (int64_t i = lo; i < hi; ++i) {
+        if (static_cast<uint64_t>(source[i]) < static_cast<uint64_t>(n_sources)) {
+          ++next[k][source[i]];
+        }
+      }
+    });
+    for (int64_t s = 0; s < n_sources; ++s) {
+      int64_t at = cursor[s];
+      for (int k = 0; k < t; ++k) {
+        const int64_t c = next[k][s];
+        next[k][s] = at;
+        at += c;
+      }
+      cursor[s] = at;
+    }
+  }
+  std::atomic<bool> overflow{false};
+  Parallel(t, n, [&](int k, int64_t lo, int64_t hi) {
+    int64_t* at = t > 1 ? next[k].data() : cursor;
+    for (int64_t i = lo; i < hi; ++i) {
+      const int64_t s = source[i];
+      if (static_cast<uint64_t>(s) >= static_cast<uint64_t>(n_sources) || at[s] >= row_end[s] ||
+          at[s] >= nnz) {
+        overflow = true;
+        return;
+      }
+      const int64_t j = at[s]++;
+      lo_dst[j] = lo_in[i];
+      w_dst[j] = w_in[i];
+    }
+  });
+  bad = overflow;
+  Py_END_ALLOW_THREADS;
+  if (bad) {
+    PyErr_SetString(PyExc_ValueError,
+                    "csr_place: a source out of range, or more synapses than its row holds");
+    return nullptr;
+  }
+  Py_RETURN_NONE;
+}
+
+// csr_sort_rows(ptr, low, weight, threads): each row stably by its (uint32) low bits.
+PyObject* CsrSortRows(PyObject*, PyObject* args) {
+  PyObject *ptr_obj, *low_obj, *w_obj;
+  int threads;
+  if (!PyArg_ParseTuple(args, "OOOi", &ptr_obj, &low_obj, &w_obj, &threads)) return nullptr;
+  Buffer ptr, low, w;
+  if (!(Get(ptr_obj, ptr, 8, false, "ptr") && Get(low_obj, low, 4, true, "low") &&
+        Get(w_obj, w, 4, true, "weight"))) {
+    return nullptr;
+  }
+  const auto* p = static_cast<const int64_t*>(ptr.view.buf);
+  const int64_t n_sources = ptr.view.shape[0] - 1;
+  if (n_sources < 0 || low.view.shape[0] != w.view.shape[0] ||
+      (n_sources >= 0 && p[n_sources] != low.view.shape[0]) || threads < 1) {
+    PyErr_SetString(PyExc_ValueError, "csr_sort_rows: shapes do not match");
+    return nullptr;
+  }
+  Py_BEGIN_ALLOW_THREADS;
+  SortRows(p, n_sources, static_cast<uint32_t*>(low.view.buf), static_cast<float*>(w.view.buf),
+           static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, p[n_sources] / 65536 + 1))));
+  Py_END_ALLOW_THREADS;
+  Py_RETURN_NONE;
+}
+
+// ---------------------------------------------------------------- source draws
+namespace {
+
+inline uint32_t Rotl32(uint32_t x, int r) { return (x << r) | (x >> (32 - r)); }
+
+// Threefry-2x32, 20 rounds (snnjax.sim._prng._hash): both output words.
+inline void Hash(uint32_t k0, uint32_t k1, uint32_t& x0, uint32_t& x1) {
+  static constexpr int kRot[2][4] = {{13, 15, 26, 6}, {17, 29, 16, 24}};
+  const uint32_t ks[3] = {k0, k1, k0 ^ k1 ^ 0x1BD11BDAu};
+  x0 += ks[0];
+  x1 += ks[1];
+  for (int i = 0; i < 5; ++i) {
+    for (int r : kRot[i % 2]) {
+      x0 += x1;
+      x1 = Rotl32(x1, r) ^ x0;
+    }
+    x0 += ks[(i + 1) % 3];
+    x1 += ks[(i + 2) % 3] + static_cast<uint32_t>(i + 1);
+  }
+}
+
+// a % d for 32-bit a and d >= 1 by multiplications (Lemire et al. 2019): exact.
+struct FastMod {
+  uint64_t m;
+  uint32_t d;
+  explicit FastMod(uint32_t d_) : m(~uint64_t{0} / d_ + 1), d(d_) {}
+  uint32_t operator()(uint32_t a) const {
+    return static_cast<uint32_t>((static_cast<__uint128_t>(m * a) * d) >> 64);
+  }
+};
+
+// jax.random.randint(key, (), 0, hi) (int32) with key = fold_in(fold_in(base, owner), index)
+// under snnjax.sim._prng.PRNG, hi = n - 1 where self_pos >= 0 (that index then skipped),
+// else n: snnjax.sim._connect._uniform_index, bit for bit.
+__attribute__((target_clones("avx2", "default"))) void UniformIndex(
+    uint32_t b0, uint32_t b1, const int64_t* owner, const int64_t* index, const int64_t* self_pos,
+    int32_t n, int32_t* out, int64_t lo, int64_t hi) {
+  const int32_t his[2] = {n, n - 1};
+  uint32_t span[2], mult[2];
+  for (int k = 0; k < 2; ++k) {  // randint's span and 2**32 % span (as JAX computes it)
+    span[k] = his[k] <= 0 ? 1u : static_cast<uint32_t>(his[k]);
+    const uint32_t m = (1u << 16) % span[k];
+    mult[k] = (m * m) % span[k];
+  }
+  const FastMod mod[2] = {FastMod(span[0]), FastMod(span[1])};
+  constexpr int64_t kTile = 256;
+  uint32_t high[kTile], low[kTile];
+  for (int64_t i0 = lo; i0 < hi; i0 += kTile) {
+    const int64_t len = std::min(kTile, hi - i0);
+    for (int64_t k = 0; k < len; ++k) {  // the hashes: a branch-free loop that vectorises
+      uint32_t k0 = 0, k1 = static_cast<uint32_t>(owner[i0 + k]);  // fold_in(base, owner)
+      Hash(b0, b1, k0, k1);
+      uint32_t j0 = 0, j1 = static_cast<uint32_t>(index[i0 + k]);  // fold_in(., index)
+      Hash(k0, k1, j0, j1);
+      uint32_t s0 = 0, s1 = 0, t0 = 0, t1 = 1;  // split: counters (0, 0) and (0, 1)
+      Hash(j0, j1, s0, s1);
+      Hash(j0, j1, t0, t1);
+      uint32_t h0 = 0, h1 = 0, l0 = 0, l1 = 0;  // 32 random bits of each: hash of (0, 0)
+      Hash(s0, s1, h0, h1);
+      Hash(t0, t1, l0, l1);
+      high[k] = h0 ^ h1;
+      low[k] = l0 ^ l1;
+    }
+    for (int64_t k = 0; k < len; ++k) {
+      const int64_t i = i0 + k;
+      const int self = self_pos[i] >= 0 ? 1 : 0;
+      const FastMod& md = mod[self];
+      const int32_t v = static_cast<int32_t>(md(md(high[k]) * mult[self] + md(low[k])));
+      out[i] = v + (self && v >= self_pos[i] ? 1 : 0);
+    }
+  }
+}
+
+}  // namespace
+
+// uniform_index(key, owner, index, self_pos, n, out, threads): see UniformIndex; `key` the
+// base key's two uint32 words, owner/index/self_pos int64[m], out int32[m].
+PyObject* UniformIndexPy(PyObject*, PyObject* args) {
+  PyObject *key_obj, *own_obj, *idx_obj, *self_obj, *out_obj;
+  long long n;
+  int threads;
+  if (!PyArg_ParseTuple(args, "OOOOLOi", &key_obj, &own_obj, &idx_obj, &self_obj, &n, &out_obj,
+                        &threads)) {
+    return nullptr;
+  }
+  Buffer key, own, idx, self, out;
+  if (!(Get(key_obj, key, 4, false, "key") && Get(own_obj, own, 8, false, "owner") &&
+        Get(idx_obj, idx, 8, false, "index") && Get(self_obj, self, 8, false, "self_pos") &&
+        Get(out_obj, out, 4, true, "out"))) {
+    return nullptr;
+  }
+  const int64_t m = own.view.shape[0];
+  if (key.view.shape[0] != 2 || idx.view.shape[0] != m || self.view.shape[0] != m ||
+      out.view.shape[0] != m || n < 1 || n > INT32_MAX || threads < 1) {
+    PyErr_SetString(PyExc_ValueError, "uniform_index: shapes or n out of range");
+    return nullptr;
+  }
+  const auto* k = static_cast<const uint32_t*>(key.view.buf);
+  const auto* o = static_cast<const int64_t*>(own.view.buf);
+  const auto* x = static_cast<const int64_t*>(idx.view.buf);
+  const auto* sp = static_cast<const int64_t*>(self.view.buf);
+  auto* dst = static_cast<int32_t*>(out.view.buf);
+  const int t = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, m / 16384 + 1)));
+  Py_BEGIN_ALLOW_THREADS;
+  Parallel(t, m, [&](int, int64_t lo, int64_t hi) {
+    UniformIndex(k[0], k[1], o, x, sp, static_cast<int32_t>(n), dst, lo, hi);
+  });
+  Py_END_ALLOW_THREADS;
   Py_RETURN_NONE;
 }

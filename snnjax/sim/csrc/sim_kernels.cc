@@ -510,7 +510,10 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(SnnjaxPoisson, PoissonImpl,
                                   .Attr<int64_t>("threads"));
 
 // ---------------------------------------------------------------- Python module
-PyObject* CsrBucket(PyObject*, PyObject* args);  // csr_build.cc
+PyObject* CsrBucket(PyObject*, PyObject* args);    // csr_build.cc
+PyObject* CsrPlace(PyObject*, PyObject* args);     // csr_build.cc
+PyObject* CsrSortRows(PyObject*, PyObject* args);  // csr_build.cc
+PyObject* UniformIndexPy(PyObject*, PyObject* args);  // csr_build.cc
 
 namespace {
 
@@ -537,6 +540,12 @@ PyMethodDef kMethods[] = {
     {"handlers", Handlers, METH_NOARGS, "FFI handler capsules by target name."},
     {"csr_bucket", CsrBucket, METH_VARARGS,
      "Stable bucketing of packed synapse keys by source, rows sorted (csr_build.cc)."},
+    {"csr_place", CsrPlace, METH_VARARGS,
+     "One part of a CSR with known row lengths placed into its rows (csr_build.cc)."},
+    {"csr_sort_rows", CsrSortRows, METH_VARARGS,
+     "Each CSR row sorted stably by its low bits (csr_build.cc)."},
+    {"uniform_index", UniformIndexPy, METH_VARARGS,
+     "Keyed uniform source indices, as _connect._uniform_index (csr_build.cc)."},
     {nullptr, nullptr, 0, nullptr},
 };
 
