@@ -69,6 +69,47 @@ struct Parts {
   }
 };
 
+// A stable LSD radix sort of one row's (low, weight) pairs by low, 11 bits a pass, as many
+// passes as the row's largest key needs: the order of std::stable_sort, in linear time.
+template <typename Low>
+struct RadixRow {
+  std::vector<Low> key;
+  std::vector<float> val;
+
+  void Sort(Low* low, float* weight, int64_t n) {
+    Low top = 0;
+    for (int64_t i = 0; i < n; ++i) top |= low[i];
+    key.resize(n);
+    val.resize(n);
+    Low *src_k = low, *dst_k = key.data();
+    float *src_v = weight, *dst_v = val.data();
+    constexpr int kBits = 11;
+    int64_t count[1 << kBits];
+    for (int shift = 0; shift < static_cast<int>(8 * sizeof(Low)) && (top >> shift) != 0;
+         shift += kBits) {
+      std::fill(count, count + (1 << kBits), 0);
+      for (int64_t i = 0; i < n; ++i) ++count[(src_k[i] >> shift) & ((1 << kBits) - 1)];
+      int64_t at = 0;
+      for (int d = 0; d < (1 << kBits); ++d) {
+        const int64_t c = count[d];
+        count[d] = at;
+        at += c;
+      }
+      for (int64_t i = 0; i < n; ++i) {
+        const int64_t j = count[(src_k[i] >> shift) & ((1 << kBits) - 1)]++;
+        dst_k[j] = src_k[i];
+        dst_v[j] = src_v[i];
+      }
+      std::swap(src_k, dst_k);
+      std::swap(src_v, dst_v);
+    }
+    if (src_k != low) {  // an odd number of passes: the result is in the scratch arrays
+      std::copy(src_k, src_k + n, low);
+      std::copy(src_v, src_v + n, weight);
+    }
+  }
+};
+
 // Each row [ptr[s], ptr[s + 1]) stably by its low bits (delay, then local target), `threads`
 // threads, rows split by synapses.
 template <typename Low>
@@ -78,9 +119,14 @@ void SortRows(const int64_t* ptr, int64_t n_sources, Low* low, float* weight, in
     int64_t s = std::upper_bound(ptr, ptr + n_sources + 1, lo) - ptr - 1;
     if (ptr[s] < lo) ++s;  // a row belongs to the slice that holds its first synapse
     std::vector<std::pair<Low, float>> row;
+    RadixRow<Low> radix;
     for (; s < n_sources && ptr[s] < hi; ++s) {
       const int64_t a = ptr[s], b = ptr[s + 1];
       if (std::is_sorted(low + a, low + b)) continue;
+      if (b - a >= 256) {
+        radix.Sort(low + a, weight + a, b - a);
+        continue;
+      }
       row.resize(b - a);
       for (int64_t i = a; i < b; ++i) row[i - a] = {low[i], weight[i]};
       std::stable_sort(row.begin(), row.end(),
