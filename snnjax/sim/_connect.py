@@ -181,7 +181,7 @@ def _random_sources(seed, projection, owner, index, n_src, self_pos, native=None
     if native or (native is None and _sim_kernels is not None and n_src < 2**31):
         out = np.empty(len(owner), np.int32)
         key = np.asarray(jax.random.key_data(base), np.uint32)
-        as64 = [np.asarray(a, np.int64) for a in (owner, index, self_pos)]
+        as64 = [np.ascontiguousarray(a, np.int64) for a in (owner, index, self_pos)]
         _sim_kernels.uniform_index(key, *as64, int(n_src), out, _threads())
         return out
     return _draw_in_chunks(
@@ -279,9 +279,10 @@ def _position(ids: np.ndarray, values: np.ndarray) -> np.ndarray:
     return np.where(found, order[pos], -1)
 
 
-def _structure(seed, projection, sources, targets, local_targets, conn):
+def _structure(seed, projection, sources, targets, local_targets, conn, with_targets=True):
     """``(src_idx, owner, index)`` of :func:`connect`'s synapses: each one's position in
-    ``sources``, its target (global id) and its index among the target's synapses."""
+    ``sources``, its target (global id) and its index among the target's synapses
+    (``with_targets=False``: ``owner`` and ``index`` may be ``None``)."""
     local = np.asarray(local_targets, np.int64)
     n_src, n_tgt = len(sources), len(targets)
     if conn.rule == "fixed_outdegree":
@@ -290,13 +291,20 @@ def _structure(seed, projection, sources, targets, local_targets, conn):
         src_idx, owner, index = _bernoulli(seed, projection, sources, local, conn)
     else:
         counts = _counts(seed, projection, conn, n_src, n_tgt, sources, targets, local)
+        # each target's own position among the sources (-1: not one, or autapses allowed)
+        self_t = _position(sources, local) if not conn.allow_autapses else np.full_like(local, -1)
+        drawn = conn.rule == "fixed_total_number" or (
+            conn.rule == "fixed_indegree" and conn.allow_multapses
+        )
+        if drawn and not with_targets and _sim_kernels is not None and n_src < 2**31:
+            src_idx = np.empty(int(counts.sum()), np.int32)  # no per-synapse owner arrays
+            key = np.asarray(jax.random.key_data(_keys(seed, projection, 0)), np.uint32)
+            runs = (np.ascontiguousarray(a, np.int64) for a in (local, counts, self_t))
+            _sim_kernels.uniform_index_runs(key, *runs, int(n_src), src_idx, _threads())
+            return src_idx, None, None
         owner = np.repeat(local, counts)
         index = np.arange(len(owner)) - np.repeat(np.cumsum(counts) - counts, counts)
-        self_pos = (  # each target's own position among the sources (-1: not one, or allowed)
-            np.repeat(_position(sources, local), counts)
-            if not conn.allow_autapses
-            else np.full_like(owner, -1)
-        )
+        self_pos = np.repeat(self_t, counts)
         if conn.rule == "one_to_one":
             src_idx = _position(targets, owner)
         elif conn.rule == "all_to_all":
@@ -313,8 +321,8 @@ def connect_sources(seed, projection, sources, targets, local_targets, conn) -> 
     their weights and delays (the rows' lengths for :func:`build_csr`'s ``counts``)."""
     sources = np.asarray(sources, np.int64)
     targets = np.asarray(targets, np.int64)
-    src_idx, _, _ = _structure(seed, projection, sources, targets, local_targets, conn)
-    return sources[src_idx.astype(np.int64)]
+    src_idx, _, _ = _structure(seed, projection, sources, targets, local_targets, conn, False)
+    return sources[src_idx]
 
 
 def connect(

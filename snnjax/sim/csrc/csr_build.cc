@@ -398,26 +398,49 @@ struct FastMod {
 
 // jax.random.randint(key, (), 0, hi) (int32) with key = fold_in(fold_in(base, owner), index)
 // under snnjax.sim._prng.PRNG, hi = n - 1 where self_pos >= 0 (that index then skipped),
-// else n: snnjax.sim._connect._uniform_index, bit for bit.
-__attribute__((target_clones("avx2", "default"))) void UniformIndex(
-    uint32_t b0, uint32_t b1, const int64_t* owner, const int64_t* index, const int64_t* self_pos,
-    int32_t n, int32_t* out, int64_t lo, int64_t hi) {
-  const int32_t his[2] = {n, n - 1};
-  uint32_t span[2], mult[2];
-  for (int k = 0; k < 2; ++k) {  // randint's span and 2**32 % span (as JAX computes it)
-    span[k] = his[k] <= 0 ? 1u : static_cast<uint32_t>(his[k]);
-    const uint32_t m = (1u << 16) % span[k];
-    mult[k] = (m * m) % span[k];
+// else n: snnjax.sim._connect._uniform_index, bit for bit. Synapse k of a tile of `len`
+// (<= kTile) has owner(k), index(k) and self_pos(k).
+constexpr int64_t kTile = 256;
+
+struct Randint {
+  uint32_t b0, b1, span[2], mult[2];
+  FastMod mod[2];
+
+  Randint(const uint32_t* key, int32_t n)
+      : b0(key[0]), b1(key[1]), mod{FastMod(1), FastMod(1)} {
+    const int32_t his[2] = {n, n - 1};
+    for (int k = 0; k < 2; ++k) {  // randint's span and 2**32 % span (as JAX computes it)
+      span[k] = his[k] <= 0 ? 1u : static_cast<uint32_t>(his[k]);
+      const uint32_t m = (1u << 16) % span[k];
+      mult[k] = (m * m) % span[k];
+      mod[k] = FastMod(span[k]);
+    }
   }
-  const FastMod mod[2] = {FastMod(span[0]), FastMod(span[1])};
-  constexpr int64_t kTile = 256;
-  uint32_t high[kTile], low[kTile];
-  for (int64_t i0 = lo; i0 < hi; i0 += kTile) {
-    const int64_t len = std::min(kTile, hi - i0);
-    for (int64_t k = 0; k < len; ++k) {  // the hashes: a branch-free loop that vectorises
-      uint32_t k0 = 0, k1 = static_cast<uint32_t>(owner[i0 + k]);  // fold_in(base, owner)
+
+  template <typename Owner, typename Index, typename Self>
+  void Tile(int64_t len, Owner owner, Index index, Self self_pos, int32_t* out) const {
+    uint32_t o[kTile], x[kTile], high[kTile], low[kTile];
+    for (int64_t k = 0; k < len; ++k) o[k] = static_cast<uint32_t>(owner(k));
+    for (int64_t k = 0; k < len; ++k) x[k] = static_cast<uint32_t>(index(k));
+    Hashes(len, o, x, high, low);
+    for (int64_t k = 0; k < len; ++k) {
+      const int64_t sp = self_pos(k);
+      const int self = sp >= 0 ? 1 : 0;
+      const FastMod& md = mod[self];
+      const int32_t v = static_cast<int32_t>(md(md(high[k]) * mult[self] + md(low[k])));
+      out[k] = v + (self && v >= sp ? 1 : 0);
+    }
+  }
+
+  // The hashes of a tile: a branch-free loop that vectorises.
+  __attribute__((target_clones("avx2", "default"))) void Hashes(int64_t len, const uint32_t* o,
+                                                                const uint32_t* x,
+                                                                uint32_t* high,
+                                                                uint32_t* low) const {
+    for (int64_t k = 0; k < len; ++k) {
+      uint32_t k0 = 0, k1 = o[k];  // fold_in(base, owner)
       Hash(b0, b1, k0, k1);
-      uint32_t j0 = 0, j1 = static_cast<uint32_t>(index[i0 + k]);  // fold_in(., index)
+      uint32_t j0 = 0, j1 = x[k];  // fold_in(., index)
       Hash(k0, k1, j0, j1);
       uint32_t s0 = 0, s1 = 0, t0 = 0, t1 = 1;  // split: counters (0, 0) and (0, 1)
       Hash(j0, j1, s0, s1);
@@ -428,20 +451,13 @@ __attribute__((target_clones("avx2", "default"))) void UniformIndex(
       high[k] = h0 ^ h1;
       low[k] = l0 ^ l1;
     }
-    for (int64_t k = 0; k < len; ++k) {
-      const int64_t i = i0 + k;
-      const int self = self_pos[i] >= 0 ? 1 : 0;
-      const FastMod& md = mod[self];
-      const int32_t v = static_cast<int32_t>(md(md(high[k]) * mult[self] + md(low[k])));
-      out[i] = v + (self && v >= self_pos[i] ? 1 : 0);
-    }
   }
-}
+};
 
 }  // namespace
 
-// uniform_index(key, owner, index, self_pos, n, out, threads): see UniformIndex; `key` the
-// base key's two uint32 words, owner/index/self_pos int64[m], out int32[m].
+// uniform_index(key, owner, index, self_pos, n, out, threads): Randint per synapse; `key`
+// the base key's two uint32 words, owner/index/self_pos int64[m], out int32[m].
 PyObject* UniformIndexPy(PyObject*, PyObject* args) {
   PyObject *key_obj, *own_obj, *idx_obj, *self_obj, *out_obj;
   long long n;
@@ -462,7 +478,7 @@ PyObject* UniformIndexPy(PyObject*, PyObject* args) {
     PyErr_SetString(PyExc_ValueError, "uniform_index: shapes or n out of range");
     return nullptr;
   }
-  const auto* k = static_cast<const uint32_t*>(key.view.buf);
+  const Randint r(static_cast<const uint32_t*>(key.view.buf), static_cast<int32_t>(n));
   const auto* o = static_cast<const int64_t*>(own.view.buf);
   const auto* x = static_cast<const int64_t*>(idx.view.buf);
   const auto* sp = static_cast<const int64_t*>(self.view.buf);
@@ -470,7 +486,68 @@ PyObject* UniformIndexPy(PyObject*, PyObject* args) {
   const int t = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, m / 16384 + 1)));
   Py_BEGIN_ALLOW_THREADS;
   Parallel(t, m, [&](int, int64_t lo, int64_t hi) {
-    UniformIndex(k[0], k[1], o, x, sp, static_cast<int32_t>(n), dst, lo, hi);
+    for (int64_t i0 = lo; i0 < hi; i0 += kTile) {
+      r.Tile(
+          std::min(kTile, hi - i0), [&](int64_t k) { return o[i0 + k]; },
+          [&](int64_t k) { return x[i0 + k]; }, [&](int64_t k) { return sp[i0 + k]; },
+          dst + i0);
+    }
+  });
+  Py_END_ALLOW_THREADS;
+  Py_RETURN_NONE;
+}
+
+// uniform_index_runs(key, owner, counts, self_pos, n, out, threads): the same for synapses
+// given as runs -- counts[t] synapses of owner[t] (indices 0, 1, ...), all with self_pos[t]
+// -- without the per-synapse arrays; out int32[sum(counts)].
+PyObject* UniformIndexRunsPy(PyObject*, PyObject* args) {
+  PyObject *key_obj, *own_obj, *cnt_obj, *self_obj, *out_obj;
+  long long n;
+  int threads;
+  if (!PyArg_ParseTuple(args, "OOOOLOi", &key_obj, &own_obj, &cnt_obj, &self_obj, &n, &out_obj,
+                        &threads)) {
+    return nullptr;
+  }
+  Buffer key, own, cnt, self, out;
+  if (!(Get(key_obj, key, 4, false, "key") && Get(own_obj, own, 8, false, "owner") &&
+        Get(cnt_obj, cnt, 8, false, "counts") && Get(self_obj, self, 8, false, "self_pos") &&
+        Get(out_obj, out, 4, true, "out"))) {
+    return nullptr;
+  }
+  const int64_t runs = own.view.shape[0];
+  const auto* c = static_cast<const int64_t*>(cnt.view.buf);
+  std::vector<int64_t> start(runs + 1, 0);
+  bool ok = cnt.view.shape[0] == runs && self.view.shape[0] == runs && key.view.shape[0] == 2;
+  for (int64_t t = 0; ok && t < runs; ++t) {
+    ok = c[t] >= 0;
+    start[t + 1] = start[t] + c[t];
+  }
+  if (!ok || out.view.shape[0] != start[runs] || n < 1 || n > INT32_MAX || threads < 1) {
+    PyErr_SetString(PyExc_ValueError, "uniform_index_runs: shapes, counts or n out of range");
+    return nullptr;
+  }
+  const Randint r(static_cast<const uint32_t*>(key.view.buf), static_cast<int32_t>(n));
+  const auto* o = static_cast<const int64_t*>(own.view.buf);
+  const auto* sp = static_cast<const int64_t*>(self.view.buf);
+  auto* dst = static_cast<int32_t*>(out.view.buf);
+  const int64_t m = start[runs];
+  const int t = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, m / 16384 + 1)));
+  Py_BEGIN_ALLOW_THREADS;
+  Parallel(t, m, [&](int, int64_t lo, int64_t hi) {
+    int64_t run = std::upper_bound(start.begin(), start.end(), lo) - start.begin() - 1;
+    int64_t own_of[kTile], idx_of[kTile], self_of[kTile];
+    for (int64_t i0 = lo; i0 < hi; i0 += kTile) {
+      const int64_t len = std::min(kTile, hi - i0);
+      for (int64_t k = 0; k < len; ++k) {  // synapse i0 + k: its run, index within it
+        while (start[run + 1] <= i0 + k) ++run;
+        own_of[k] = o[run];
+        idx_of[k] = i0 + k - start[run];
+        self_of[k] = sp[run];
+      }
+      r.Tile(
+          len, [&](int64_t k) { return own_of[k]; }, [&](int64_t k) { return idx_of[k]; },
+          [&](int64_t k) { return self_of[k]; }, dst + i0);
+    }
   });
   Py_END_ALLOW_THREADS;
   Py_RETURN_NONE;

@@ -513,7 +513,8 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(SnnjaxPoisson, PoissonImpl,
 PyObject* CsrBucket(PyObject*, PyObject* args);    // csr_build.cc
 PyObject* CsrPlace(PyObject*, PyObject* args);     // csr_build.cc
 PyObject* CsrSortRows(PyObject*, PyObject* args);  // csr_build.cc
-PyObject* UniformIndexPy(PyObject*, PyObject* args);  // csr_build.cc
+PyObject* UniformIndexPy(PyObject*, PyObject* args);      // csr_build.cc
+PyObject* UniformIndexRunsPy(PyObject*, PyObject* args);  // csr_build.cc
 
 namespace {
 
@@ -546,6 +547,8 @@ PyMethodDef kMethods[] = {
      "Each CSR row sorted stably by its low bits (csr_build.cc)."},
     {"uniform_index", UniformIndexPy, METH_VARARGS,
      "Keyed uniform source indices, as _connect._uniform_index (csr_build.cc)."},
+    {"uniform_index_runs", UniformIndexRunsPy, METH_VARARGS,
+     "uniform_index for synapses given as runs per owner (csr_build.cc)."},
     {nullptr, nullptr, 0, nullptr},
 };
 
