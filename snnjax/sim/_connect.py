@@ -362,9 +362,9 @@ def connect(
         else _explicit(name, v, conn, sources, targets, owner, index, src_idx)
         for k, name, v in ((1, "weight", weight), (2, "delay", delay))
     )
-    w = np.broadcast_to(np.asarray(weight, np.float32), owner.shape) if w is None else w
+    w = np.full(owner.shape, np.asarray(weight, np.float32)) if w is None else w
     d = np.broadcast_to(np.asarray(delay, np.float64), owner.shape) if d is None else d
-    if np.any(~np.isfinite(w)):
+    if not np.isfinite(w).all():
         raise ValueError("`weight` draws could not be kept within their redraw bounds")
     steps = delay_steps(d, resolution)
     drawn = {
@@ -372,9 +372,9 @@ def connect(
         for i, (name, spec) in enumerate((extra or {}).items())
     }
     return Synapses(
-        sources[src_idx.astype(np.int64)],
+        sources[src_idx],
         owner,
-        np.asarray(w, np.float32).copy(),
+        np.asarray(w, np.float32),
         steps,
         drawn or None,
     )
