@@ -391,3 +391,19 @@ def test_connect_sources_are_connects_sources(conn):
         syn = connect(3, 7, sources, sources, local, conn, normal(1.0, 0.3), 1.5, H)
         got = connect_sources(3, 7, sources, sources, local, conn)
         np.testing.assert_array_equal(got, syn.source)
+
+
+def test_delay_steps_chunked_catches_any_chunk(monkeypatch):
+    """``delay_steps`` rounds a chunk at a time as NEST does (float64 ``d / h + 0.5``,
+    floored); a NaN, inf or out-of-range delay in any chunk is an error."""
+    from snnjax.sim import _connect
+
+    monkeypatch.setattr(_connect, "_CHUNK", 1000)
+    d = np.random.default_rng(0).uniform(0.1, 20.0, 3500).astype(np.float32)
+    want = np.floor(d.astype(np.float64) * (1.0 / 0.1) + 0.5).astype(np.int32)
+    np.testing.assert_array_equal(_connect.delay_steps(d, 0.1), want)
+    for bad, match in ((np.nan, "finite"), (np.inf, "finite"), (0.01, "must lie in")):
+        d2 = d.copy()
+        d2[2500] = bad
+        with pytest.raises(ValueError, match=match):
+            _connect.delay_steps(d2, 0.1)

@@ -393,7 +393,7 @@ def delay_steps(delay_ms, h: float) -> np.ndarray:
         steps = np.multiply(flat[i : i + _CHUNK], scale, dtype=np.float64)
         steps += 0.5
         np.floor(steps, out=steps)
-        lo, hi = min(lo, steps.min()), max(hi, steps.max())  # NaN and inf show in these
+        lo, hi = np.minimum(lo, steps.min()), np.maximum(hi, steps.max())  # NaN, inf show
         if np.isfinite(lo) and np.isfinite(hi) and lo >= 1 and hi <= MAX_DELAY_STEPS:
             out[i : i + _CHUNK] = steps
     if not out.size:
