@@ -20,7 +20,13 @@ setup(
     ext_modules=[
         Extension(
             "snnjax.sim._sim_kernels",
-            sources=["snnjax/sim/csrc/sim_kernels.cc", "snnjax/sim/csrc/csr_build.cc"],
+            sources=[
+                "snnjax/sim/csrc/sim_kernels.cc",
+                "snnjax/sim/csrc/deliver.cc",
+                "snnjax/sim/csrc/csr_build.cc",
+                "snnjax/sim/csrc/source_draws.cc",
+            ],
+            depends=["snnjax/sim/csrc/build_common.h", "snnjax/sim/csrc/ffi_common.h"],
             include_dirs=[_jaxlib_include()],
             language="c++",
             extra_compile_args=["-std=c++17", "-O3", "-ffp-contract=off", "-fvisibility=hidden"],

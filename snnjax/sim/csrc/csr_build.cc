@@ -1,55 +1,26 @@
-// Host-side CSR construction for snnjax.sim (called from Python at build time, not an FFI
-// handler): the synapses of a shard, packed part by part into uint64 keys
-// `source << low_bits | delay << shift | local target` with a float32 weight each, are
-// bucketed by source (a stable, multi-threaded counting sort) and each source's row is then
-// sorted stably by its low bits. The result is exactly NumPy's stable argsort of the keys
-// (the source is the high part), in linear time plus short per-row sorts, and without the
-// argsort's index array and gathered copies: 8 bytes per synapse out next to the 12 in.
-#include <Python.h>
-
+// Host-side CSR construction for snnjax.sim (plain Python functions of _sim_kernels called
+// at build time, not FFI handlers), each the exact twin of a NumPy/JAX path of _connect.py:
+// * csr_bucket: the synapses of a shard, packed part by part into uint64 keys
+//   `source << low_bits | delay << shift | local target` with a float32 weight each, bucketed
+//   by source (a stable, multi-threaded counting sort), each row then sorted stably by its
+//   low bits: NumPy's stable argsort of the keys, 8 bytes per synapse out next to the 12 in.
+// * csr_place + csr_sort_rows: the same CSR when the rows' lengths are known beforehand:
+//   each part placed into its rows as it comes, the rows sorted at the end (8 bytes per
+//   synapse and one part at the peak).
+// (The source draws are in source_draws.cc.)
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
-#include <thread>
 #include <utility>
 #include <vector>
 
+#include "build_common.h"
+
 namespace {
 
-struct Buffer {
-  Py_buffer view{};
-  bool held = false;
-  Buffer() = default;
-  Buffer(const Buffer&) = delete;
-  Buffer(Buffer&& other) noexcept : view(other.view), held(other.held) { other.held = false; }
-  ~Buffer() {
-    if (held) PyBuffer_Release(&view);
-  }
-};
-
-// A C-contiguous 1-D buffer of `itemsize`-byte items (writable if asked).
-bool Get(PyObject* obj, Buffer& buf, Py_ssize_t itemsize, bool writable, const char* what) {
-  int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
-  if (PyObject_GetBuffer(obj, &buf.view, flags) != 0) return false;
-  buf.held = true;
-  if (buf.view.ndim != 1 || buf.view.itemsize != itemsize) {
-    PyErr_Format(PyExc_ValueError, "csr_bucket: `%s` must be a 1-D array of %zd-byte items",
-                 what, itemsize);
-    return false;
-  }
-  return true;
-}
-
-// Calls f(lo, hi) on `threads` contiguous slices of [0, n) in parallel (slice 0 here).
-template <typename F>
-void Parallel(int threads, int64_t n, F&& f) {
-  std::vector<std::thread> pool;
-  for (int t = 1; t < threads; ++t) {
-    pool.emplace_back([&f, t, n, threads] { f(t, n * t / threads, n * (t + 1) / threads); });
-  }
-  f(0, 0, n / threads);
-  for (auto& th : pool) th.join();
-}
+using snnjax_build::Buffer;
+using snnjax_build::Get;
+using snnjax_build::Parallel;
 
 struct Parts {
   std::vector<const uint64_t*> key;
@@ -361,194 +332,6 @@ PyObject* CsrSortRows(PyObject*, PyObject* args) {
   Py_BEGIN_ALLOW_THREADS;
   SortRows(p, n_sources, static_cast<uint32_t*>(low.view.buf), static_cast<float*>(w.view.buf),
            static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, p[n_sources] / 65536 + 1))));
-  Py_END_ALLOW_THREADS;
-  Py_RETURN_NONE;
-}
-
-// ---------------------------------------------------------------- source draws
-namespace {
-
-inline uint32_t Rotl32(uint32_t x, int r) { return (x << r) | (x >> (32 - r)); }
-
-// Threefry-2x32, 20 rounds (snnjax.sim._prng._hash): both output words.
-inline void Hash(uint32_t k0, uint32_t k1, uint32_t& x0, uint32_t& x1) {
-  static constexpr int kRot[2][4] = {{13, 15, 26, 6}, {17, 29, 16, 24}};
-  const uint32_t ks[3] = {k0, k1, k0 ^ k1 ^ 0x1BD11BDAu};
-  x0 += ks[0];
-  x1 += ks[1];
-  for (int i = 0; i < 5; ++i) {
-    for (int r : kRot[i % 2]) {
-      x0 += x1;
-      x1 = Rotl32(x1, r) ^ x0;
-    }
-    x0 += ks[(i + 1) % 3];
-    x1 += ks[(i + 2) % 3] + static_cast<uint32_t>(i + 1);
-  }
-}
-
-// a % d for 32-bit a and d >= 1 by multiplications (Lemire et al. 2019): exact.
-struct FastMod {
-  uint64_t m;
-  uint32_t d;
-  explicit FastMod(uint32_t d_) : m(~uint64_t{0} / d_ + 1), d(d_) {}
-  uint32_t operator()(uint32_t a) const {
-    return static_cast<uint32_t>((static_cast<__uint128_t>(m * a) * d) >> 64);
-  }
-};
-
-// jax.random.randint(key, (), 0, hi) (int32) with key = fold_in(fold_in(base, owner), index)
-// under snnjax.sim._prng.PRNG, hi = n - 1 where self_pos >= 0 (that index then skipped),
-// else n: snnjax.sim._connect._uniform_index, bit for bit. Synapse k of a tile of `len`
-// (<= kTile) has owner(k), index(k) and self_pos(k).
-constexpr int64_t kTile = 256;
-
-struct Randint {
-  uint32_t b0, b1, span[2], mult[2];
-  FastMod mod[2];
-
-  Randint(const uint32_t* key, int32_t n)
-      : b0(key[0]), b1(key[1]), mod{FastMod(1), FastMod(1)} {
-    const int32_t his[2] = {n, n - 1};
-    for (int k = 0; k < 2; ++k) {  // randint's span and 2**32 % span (as JAX computes it)
-      span[k] = his[k] <= 0 ? 1u : static_cast<uint32_t>(his[k]);
-      const uint32_t m = (1u << 16) % span[k];
-      mult[k] = (m * m) % span[k];
-      mod[k] = FastMod(span[k]);
-    }
-  }
-
-  template <typename Owner, typename Index, typename Self>
-  void Tile(int64_t len, Owner owner, Index index, Self self_pos, int32_t* out) const {
-    uint32_t o[kTile], x[kTile], high[kTile], low[kTile];
-    for (int64_t k = 0; k < len; ++k) o[k] = static_cast<uint32_t>(owner(k));
-    for (int64_t k = 0; k < len; ++k) x[k] = static_cast<uint32_t>(index(k));
-    Hashes(len, o, x, high, low);
-    for (int64_t k = 0; k < len; ++k) {
-      const int64_t sp = self_pos(k);
-      const int self = sp >= 0 ? 1 : 0;
-      const FastMod& md = mod[self];
-      const int32_t v = static_cast<int32_t>(md(md(high[k]) * mult[self] + md(low[k])));
-      out[k] = v + (self && v >= sp ? 1 : 0);
-    }
-  }
-
-  // The hashes of a tile: a branch-free loop that vectorises.
-  __attribute__((target_clones("avx2", "default"))) void Hashes(int64_t len, const uint32_t* o,
-                                                                const uint32_t* x,
-                                                                uint32_t* high,
-                                                                uint32_t* low) const {
-    for (int64_t k = 0; k < len; ++k) {
-      uint32_t k0 = 0, k1 = o[k];  // fold_in(base, owner)
-      Hash(b0, b1, k0, k1);
-      uint32_t j0 = 0, j1 = x[k];  // fold_in(., index)
-      Hash(k0, k1, j0, j1);
-      uint32_t s0 = 0, s1 = 0, t0 = 0, t1 = 1;  // split: counters (0, 0) and (0, 1)
-      Hash(j0, j1, s0, s1);
-      Hash(j0, j1, t0, t1);
-      uint32_t h0 = 0, h1 = 0, l0 = 0, l1 = 0;  // 32 random bits of each: hash of (0, 0)
-      Hash(s0, s1, h0, h1);
-      Hash(t0, t1, l0, l1);
-      high[k] = h0 ^ h1;
-      low[k] = l0 ^ l1;
-    }
-  }
-};
-
-}  // namespace
-
-// uniform_index(key, owner, index, self_pos, n, out, threads): Randint per synapse; `key`
-// the base key's two uint32 words, owner/index/self_pos int64[m], out int32[m].
-PyObject* UniformIndexPy(PyObject*, PyObject* args) {
-  PyObject *key_obj, *own_obj, *idx_obj, *self_obj, *out_obj;
-  long long n;
-  int threads;
-  if (!PyArg_ParseTuple(args, "OOOOLOi", &key_obj, &own_obj, &idx_obj, &self_obj, &n, &out_obj,
-                        &threads)) {
-    return nullptr;
-  }
-  Buffer key, own, idx, self, out;
-  if (!(Get(key_obj, key, 4, false, "key") && Get(own_obj, own, 8, false, "owner") &&
-        Get(idx_obj, idx, 8, false, "index") && Get(self_obj, self, 8, false, "self_pos") &&
-        Get(out_obj, out, 4, true, "out"))) {
-    return nullptr;
-  }
-  const int64_t m = own.view.shape[0];
-  if (key.view.shape[0] != 2 || idx.view.shape[0] != m || self.view.shape[0] != m ||
-      out.view.shape[0] != m || n < 1 || n > INT32_MAX || threads < 1) {
-    PyErr_SetString(PyExc_ValueError, "uniform_index: shapes or n out of range");
-    return nullptr;
-  }
-  const Randint r(static_cast<const uint32_t*>(key.view.buf), static_cast<int32_t>(n));
-  const auto* o = static_cast<const int64_t*>(own.view.buf);
-  const auto* x = static_cast<const int64_t*>(idx.view.buf);
-  const auto* sp = static_cast<const int64_t*>(self.view.buf);
-  auto* dst = static_cast<int32_t*>(out.view.buf);
-  const int t = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, m / 16384 + 1)));
-  Py_BEGIN_ALLOW_THREADS;
-  Parallel(t, m, [&](int, int64_t lo, int64_t hi) {
-    for (int64_t i0 = lo; i0 < hi; i0 += kTile) {
-      r.Tile(
-          std::min(kTile, hi - i0), [&](int64_t k) { return o[i0 + k]; },
-          [&](int64_t k) { return x[i0 + k]; }, [&](int64_t k) { return sp[i0 + k]; },
-          dst + i0);
-    }
-  });
-  Py_END_ALLOW_THREADS;
-  Py_RETURN_NONE;
-}
-
-// uniform_index_runs(key, owner, counts, self_pos, n, out, threads): the same for synapses
-// given as runs -- counts[t] synapses of owner[t] (indices 0, 1, ...), all with self_pos[t]
-// -- without the per-synapse arrays; out int32[sum(counts)].
-PyObject* UniformIndexRunsPy(PyObject*, PyObject* args) {
-  PyObject *key_obj, *own_obj, *cnt_obj, *self_obj, *out_obj;
-  long long n;
-  int threads;
-  if (!PyArg_ParseTuple(args, "OOOOLOi", &key_obj, &own_obj, &cnt_obj, &self_obj, &n, &out_obj,
-                        &threads)) {
-    return nullptr;
-  }
-  Buffer key, own, cnt, self, out;
-  if (!(Get(key_obj, key, 4, false, "key") && Get(own_obj, own, 8, false, "owner") &&
-        Get(cnt_obj, cnt, 8, false, "counts") && Get(self_obj, self, 8, false, "self_pos") &&
-        Get(out_obj, out, 4, true, "out"))) {
-    return nullptr;
-  }
-  const int64_t runs = own.view.shape[0];
-  const auto* c = static_cast<const int64_t*>(cnt.view.buf);
-  std::vector<int64_t> start(runs + 1, 0);
-  bool ok = cnt.view.shape[0] == runs && self.view.shape[0] == runs && key.view.shape[0] == 2;
-  for (int64_t t = 0; ok && t < runs; ++t) {
-    ok = c[t] >= 0;
-    start[t + 1] = start[t] + c[t];
-  }
-  if (!ok || out.view.shape[0] != start[runs] || n < 1 || n > INT32_MAX || threads < 1) {
-    PyErr_SetString(PyExc_ValueError, "uniform_index_runs: shapes, counts or n out of range");
-    return nullptr;
-  }
-  const Randint r(static_cast<const uint32_t*>(key.view.buf), static_cast<int32_t>(n));
-  const auto* o = static_cast<const int64_t*>(own.view.buf);
-  const auto* sp = static_cast<const int64_t*>(self.view.buf);
-  auto* dst = static_cast<int32_t*>(out.view.buf);
-  const int64_t m = start[runs];
-  const int t = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, m / 16384 + 1)));
-  Py_BEGIN_ALLOW_THREADS;
-  Parallel(t, m, [&](int, int64_t lo, int64_t hi) {
-    int64_t run = std::upper_bound(start.begin(), start.end(), lo) - start.begin() - 1;
-    int64_t own_of[kTile], idx_of[kTile], self_of[kTile];
-    for (int64_t i0 = lo; i0 < hi; i0 += kTile) {
-      const int64_t len = std::min(kTile, hi - i0);
-      for (int64_t k = 0; k < len; ++k) {  // synapse i0 + k: its run, index within it
-        while (start[run + 1] <= i0 + k) ++run;
-        own_of[k] = o[run];
-        idx_of[k] = i0 + k - start[run];
-        self_of[k] = sp[run];
-      }
-      r.Tile(
-          len, [&](int64_t k) { return own_of[k]; }, [&](int64_t k) { return idx_of[k]; },
-          [&](int64_t k) { return self_of[k]; }, dst + i0);
-    }
-  });
   Py_END_ALLOW_THREADS;
   Py_RETURN_NONE;
 }
