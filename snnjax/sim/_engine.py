@@ -75,8 +75,8 @@ class Simulator(_Description, _Builder, _StateOps, _Runner, _Recorder, _SynapseO
             the native CPU kernels (:mod:`snnjax.sim._native`, bit-identical to pure
             JAX): ``None`` where they are built and the devices are CPUs, ``True`` to
             require them, ``False`` for pure JAX.
-        threads: threads of the native Poisson kernel (NEST's ``local_num_threads``;
-            delivery runs on one, see :class:`~snnjax.sim.Layout`).
+        threads: threads of the native delivery and Poisson kernels (NEST's
+            ``local_num_threads``).
 
     Examples:
         >>> sim = Simulator(resolution=0.1, seed=1)

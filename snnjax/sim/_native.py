@@ -1,8 +1,8 @@
 """Native CPU kernels of the simulator (XLA FFI custom calls), chosen per platform.
 
-The kernels live in ``csrc/sim_kernels.cc`` and are compiled by the package's install
-(``setup.py``, headers from ``jaxlib``). Each one is the bit-for-bit twin of a pure-JAX
-function, which stays the reference and the path on other platforms:
+The kernels live in ``csrc/deliver.cc`` and ``csrc/sim_kernels.cc`` and are compiled by
+the package's install (``setup.py``, headers from ``jaxlib``). Each one is the bit-for-bit
+twin of a pure-JAX function, which stays the reference and the path on other platforms:
 
 * :func:`deliver_native`: :func:`~snnjax.sim._delivery.deliver` (ring update and spike
   list), multi-threaded by ring slot (each element's sum keeps the canonical order);
