@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._connect import Synapses, build_csr, connect, connect_sources
+from ._connect import Synapses, build_csr, clear_caches, connect, connect_sources
 from ._delivery import DeviceCSR
 from ._exchange import MPIComm
 from ._native import native_available
@@ -270,14 +270,11 @@ class _Builder:
                 order = np.lexsort((slot_of[syn.target], syn.delay, syn.source))  # as the CSR
                 values = {**pr.plastic, **{k: v[order] for k, v in (syn.extra or {}).items()}}
                 plastic.append((build_csr(N, [syn], slot_of, n_slots=int(base[-1])), values))
+        csr = build_csr(N, parts if counts is not None else parts(), slot_of,
+                        n_slots=int(base[-1]), counts=counts)  # fmt: skip
+        clear_caches()
         return {
-            "csr": build_csr(
-                N,
-                parts if counts is not None else parts(),
-                slot_of,
-                n_slots=int(base[-1]),
-                counts=counts,
-            ),
+            "csr": csr,
             "plastic": plastic,
             "inputs": self._inputs(s, populations, list(itertools.pairwise(base.tolist()))),
             "states": tuple(states),

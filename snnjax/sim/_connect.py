@@ -437,14 +437,20 @@ def _counts(seed, projection, conn, n_src, n_tgt, sources, targets, local):
     return _total_number_counts(seed, projection, n_tgt, conn.N)[_position(targets, local)]
 
 
-@functools.lru_cache(maxsize=256)  # a build draws each projection's structure twice
+@functools.lru_cache(maxsize=64)  # a build draws each projection's structure twice
 def _total_number_counts(seed: int, projection: int, n_tgt: int, n: int) -> np.ndarray:
     """fixed_total_number's synapses per target: ``n`` targets drawn by NumPy's generator
-    seeded by (seed, projection) (no compile per distinct ``n``); read-only."""
+    seeded by (seed, projection) (no compile per distinct ``n``); read-only. The builder
+    clears the cache after each shard (:func:`clear_caches`)."""
     tgt_of = np.random.default_rng([seed, projection, 3]).integers(0, n_tgt, n)
     per_target = np.bincount(tgt_of, minlength=n_tgt)
     per_target.flags.writeable = False
     return per_target
+
+
+def clear_caches() -> None:
+    """Forget the per-build draws kept for :func:`connect_sources` then :func:`connect`."""
+    _total_number_counts.cache_clear()
 
 
 @functools.partial(jax.jit, static_argnames=("n_src", "k"))
