@@ -407,3 +407,24 @@ def test_delay_steps_chunked_catches_any_chunk(monkeypatch):
         d2[2500] = bad
         with pytest.raises(ValueError, match=match):
             _connect.delay_steps(d2, 0.1)
+
+
+@pytest.mark.parametrize("n_src", [1, 3, 77169])
+def test_native_source_runs_equal_jax(rng, n_src):
+    """``uniform_index_runs`` (synapses as runs per target: what ``connect`` uses natively
+    for fixed_indegree and fixed_total_number) == the JAX draw on the expanded arrays."""
+    from snnjax.sim import _connect, _sim_kernels
+
+    local = np.sort(rng.choice(200_000, 3000, replace=False)).astype(np.int64)
+    counts = rng.integers(0, 40, len(local))
+    counts[::7] = 0
+    excluded = rng.integers(0, n_src, len(local)) if n_src > 1 else np.full(len(local), -1)
+    self_t = np.where(rng.uniform(size=len(local)) < 0.5, excluded, -1).astype(np.int64)
+    owner = np.repeat(local, counts)
+    index = np.arange(len(owner)) - np.repeat(np.cumsum(counts) - counts, counts)
+    want = _connect._random_sources(5, 2, owner, index, n_src, np.repeat(self_t, counts),
+                                    native=False)  # fmt: skip
+    got = np.empty(len(owner), np.int32)
+    key = np.asarray(jax.random.key_data(_connect._keys(5, 2, 0)), np.uint32)
+    _sim_kernels.uniform_index_runs(key, local, counts, self_t, n_src, got, 2)
+    np.testing.assert_array_equal(got, want)

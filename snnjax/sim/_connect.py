@@ -296,14 +296,19 @@ def _structure(seed, projection, sources, targets, local_targets, conn, with_tar
         drawn = conn.rule == "fixed_total_number" or (
             conn.rule == "fixed_indegree" and conn.allow_multapses
         )
-        if drawn and not with_targets and _sim_kernels is not None and n_src < 2**31:
-            src_idx = np.empty(int(counts.sum()), np.int32)  # no per-synapse owner arrays
+        src_idx = None
+        if drawn and _sim_kernels is not None and n_src < 2**31:
+            src_idx = np.empty(int(counts.sum()), np.int32)  # from the runs: no per-synapse
             key = np.asarray(jax.random.key_data(_keys(seed, projection, 0)), np.uint32)
             runs = (np.ascontiguousarray(a, np.int64) for a in (local, counts, self_t))
             _sim_kernels.uniform_index_runs(key, *runs, int(n_src), src_idx, _threads())
-            return src_idx, None, None
+            if not with_targets:
+                return src_idx, None, None
         owner = np.repeat(local, counts)
-        index = np.arange(len(owner)) - np.repeat(np.cumsum(counts) - counts, counts)
+        index = np.arange(len(owner))
+        index -= np.repeat(np.cumsum(counts) - counts, counts)
+        if src_idx is not None:
+            return src_idx, owner, index
         self_pos = np.repeat(self_t, counts)
         if conn.rule == "one_to_one":
             src_idx = _position(targets, owner)
