@@ -323,8 +323,8 @@ def run_network(
     ``n_spikes`` in the window; ``rates_hz``, ``cv_isi``, ``correlation``, ``fano`` per
     population from :func:`snnjax.analysis.summary` over ``[presim, presim + simtime)``;
     ``build_s`` (snnjax: with the ahead-of-time compilation), ``sim_s`` (without any
-    compilation), ``compile_s`` (snnjax: all compilation, build and run; not measured under
-    ``mpirun``, where the first chunk compiles), ``rtf = sim_s / (simulated time / 1000)``,
+    compilation), ``compile_s`` (snnjax: all compilation, build and run; under ``mpirun``
+    too), ``rtf = sim_s / (simulated time / 1000)``,
     ``resumed_ms`` (the
     checkpoint's time with ``resume``, else 0: the run simulated the rest);
     ``connectivity_bytes`` (``None`` on NEST); ``peak_rss_mb`` (``ru_maxrss / 1024`` of this

@@ -390,9 +390,15 @@ class _Builder:
             counts = jnp.zeros((blocks, steps, len(self._sg_steps)), jnp.float32)
             args = (self._built["arrays"], self.state, jnp.int32(0), counts,
                     jnp.int32(blocks * steps))  # fmt: skip
-            # Ahead of time, except under MPI: mpi4jax's calls carry an effect token that
-            # the AOT-compiled executable does not get passed (jit's own cache handles it).
-            compiled = jax.jit(fn) if self.comm is not None else jax.jit(fn).lower(*args).compile()
+            # Ahead of time; under MPI mpi4jax's calls carry an effect token that an
+            # AOT-compiled executable does not get passed: jit, compiled by a call of zero
+            # steps (every rank makes it; the state is left as it is), so that no run
+            # compiles.
+            if self.comm is None:
+                compiled = jax.jit(fn).lower(*args).compile()
+            else:
+                compiled = jax.jit(fn)
+                jax.block_until_ready(compiled(*args[:4], jnp.int32(0)))
             if len(self._executables) >= _EXECUTABLES:  # keep the most recently compiled
                 del self._executables[next(iter(self._executables))]
             self._executables[key] = compiled

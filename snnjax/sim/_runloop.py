@@ -95,7 +95,7 @@ class _Runner:
             if bad.any():  # the state stays as before this chunk
                 self._solver_failure(state, t0 + int(np.argmax(bad > 0)) * per_block, per_block)
             self.state = state
-            # Per-block time, first runs of a compiled chunk apart (under MPI they compile).
+            # Per-block time, first runs of a compiled chunk apart.
             first = "first_" if id(run) not in self._ran else ""
             self._ran.add(id(run))
             self.stats[f"{first}run_s"] = self.stats.get(f"{first}run_s", 0.0) + chunk_s
