@@ -4,6 +4,7 @@
 
 #include <Python.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <thread>
 #include <vector>
@@ -32,6 +33,11 @@ inline bool Get(PyObject* obj, Buffer& buf, Py_ssize_t itemsize, bool writable, 
     return false;
   }
   return true;
+}
+
+// Threads for `n` items: `requested` at most, one per `per_thread` items (at least one).
+inline int SliceThreads(int64_t requested, int64_t n, int64_t per_thread) {
+  return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(requested, n / per_thread + 1)));
 }
 
 // Calls f(lo, hi) on `threads` contiguous slices of [0, n) in parallel (slice 0 here).

@@ -21,6 +21,7 @@ namespace {
 using snnjax_build::Buffer;
 using snnjax_build::Get;
 using snnjax_build::Parallel;
+using snnjax_build::SliceThreads;
 
 struct Parts {
   std::vector<const uint64_t*> key;
@@ -213,7 +214,7 @@ PyObject* CsrBucket(PyObject*, PyObject* args) {
     PyErr_SetString(PyExc_ValueError, "csr_bucket: output shapes do not match the synapses");
     return nullptr;
   }
-  const int t = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, n / 65536 + 1)));
+  const int t = SliceThreads(threads, n, 65536);
   bool bad = false;
   Py_BEGIN_ALLOW_THREADS;
   auto* p = static_cast<int64_t*>(ptr.view.buf);
@@ -264,7 +265,7 @@ PyObject* CsrPlace(PyObject*, PyObject* args) {
   auto* lo_dst = static_cast<uint32_t*>(low_out.view.buf);
   auto* w_dst = static_cast<float*>(w_out.view.buf);
   const int64_t nnz = low_out.view.shape[0];
-  const int t = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, n / 65536 + 1)));
+  const int t = SliceThreads(threads, n, 65536);
   bool bad = false;
   Py_BEGIN_ALLOW_THREADS;
   // Each thread's synapses per source, then its first slot in every row.
@@ -325,13 +326,13 @@ PyObject* CsrSortRows(PyObject*, PyObject* args) {
   const auto* p = static_cast<const int64_t*>(ptr.view.buf);
   const int64_t n_sources = ptr.view.shape[0] - 1;
   if (n_sources < 0 || low.view.shape[0] != w.view.shape[0] ||
-      (n_sources >= 0 && p[n_sources] != low.view.shape[0]) || threads < 1) {
+      p[n_sources] != low.view.shape[0] || threads < 1) {
     PyErr_SetString(PyExc_ValueError, "csr_sort_rows: shapes do not match");
     return nullptr;
   }
   Py_BEGIN_ALLOW_THREADS;
   SortRows(p, n_sources, static_cast<uint32_t*>(low.view.buf), static_cast<float*>(w.view.buf),
-           static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, p[n_sources] / 65536 + 1))));
+           SliceThreads(threads, p[n_sources], 65536));
   Py_END_ALLOW_THREADS;
   Py_RETURN_NONE;
 }

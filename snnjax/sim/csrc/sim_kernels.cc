@@ -19,6 +19,7 @@
 #include <cstdint>
 
 #include "ffi_common.h"
+#include "threefry.h"
 
 namespace ffi = xla::ffi;
 
@@ -31,40 +32,6 @@ using snnjax_ffi::ParallelFor;
 using snnjax_ffi::Threads;
 
 // ---------------------------------------------------------------- Poisson input
-inline uint32_t Rotl(uint32_t x, int r) { return (x << r) | (x >> (32 - r)); }
-
-// Threefry-2x32 with 20 rounds (Salmon et al. 2011), as jax.random's threefry2x32_p; the
-// first output word. Constant rotations, no branches: the caller's loop vectorises.
-#define SNNJAX_ROUND(r) \
-  x0 += x1;             \
-  x1 = Rotl(x1, r) ^ x0;
-#define SNNJAX_ROUNDS_A SNNJAX_ROUND(13) SNNJAX_ROUND(15) SNNJAX_ROUND(26) SNNJAX_ROUND(6)
-#define SNNJAX_ROUNDS_B SNNJAX_ROUND(17) SNNJAX_ROUND(29) SNNJAX_ROUND(16) SNNJAX_ROUND(24)
-
-inline uint32_t Threefry(uint32_t k0, uint32_t k1, uint32_t x0, uint32_t x1) {
-  const uint32_t k2 = k0 ^ k1 ^ 0x1BD11BDAu;
-  x0 += k0;
-  x1 += k1;
-  SNNJAX_ROUNDS_A
-  x0 += k1;
-  x1 += k2 + 1u;
-  SNNJAX_ROUNDS_B
-  x0 += k2;
-  x1 += k0 + 2u;
-  SNNJAX_ROUNDS_A
-  x0 += k0;
-  x1 += k1 + 3u;
-  SNNJAX_ROUNDS_B
-  x0 += k1;
-  x1 += k2 + 4u;
-  SNNJAX_ROUNDS_A
-  x0 += k2;
-  return x0;  // (x1 += k0 + 5 would finish the second word)
-}
-
-#undef SNNJAX_ROUNDS_B
-#undef SNNJAX_ROUNDS_A
-#undef SNNJAX_ROUND
 
 // #(cdf[0 .. size) <= x) for an ascending cdf: searchsorted(side="right"), branch-free (the
 // loop runs ceil(log2(size)) times whatever x is, so consecutive searches overlap).
@@ -109,7 +76,9 @@ __attribute__((target_clones("avx2", "default"))) void PoissonRange(const Poisso
     for (int64_t i0 = a; i0 < b; i0 += kTile) {
       const int64_t len = std::min(kTile, b - i0);
       for (int64_t k = 0; k < len; ++k) {
-        bits[k] = Threefry(p.k0, p.k1, p.counter[i0 + k], static_cast<uint32_t>(t));
+        uint32_t x0 = p.counter[i0 + k], x1 = static_cast<uint32_t>(t);
+        snnjax::Threefry2x32(p.k0, p.k1, x0, x1);
+        bits[k] = x0;
       }
       if (p.R == 1 && p.size[0] <= 64) {
         const bool active = t >= p.lo[0] && t < p.hi[0];

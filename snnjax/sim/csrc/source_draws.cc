@@ -7,30 +7,16 @@
 #include <vector>
 
 #include "build_common.h"
+#include "threefry.h"
 
 using snnjax_build::Buffer;
 using snnjax_build::Get;
 using snnjax_build::Parallel;
+using snnjax_build::SliceThreads;
 
 namespace {
 
-inline uint32_t Rotl32(uint32_t x, int r) { return (x << r) | (x >> (32 - r)); }
-
-// Threefry-2x32, 20 rounds (snnjax.sim._prng._hash): both output words.
-inline void Hash(uint32_t k0, uint32_t k1, uint32_t& x0, uint32_t& x1) {
-  static constexpr int kRot[2][4] = {{13, 15, 26, 6}, {17, 29, 16, 24}};
-  const uint32_t ks[3] = {k0, k1, k0 ^ k1 ^ 0x1BD11BDAu};
-  x0 += ks[0];
-  x1 += ks[1];
-  for (int i = 0; i < 5; ++i) {
-    for (int r : kRot[i % 2]) {
-      x0 += x1;
-      x1 = Rotl32(x1, r) ^ x0;
-    }
-    x0 += ks[(i + 1) % 3];
-    x1 += ks[(i + 2) % 3] + static_cast<uint32_t>(i + 1);
-  }
-}
+using snnjax::Threefry2x32;
 
 // a % d for 32-bit a and d >= 1 by multiplications (Lemire et al. 2019): exact.
 struct FastMod {
@@ -85,15 +71,15 @@ struct Randint {
                                                                 uint32_t* low) const {
     for (int64_t k = 0; k < len; ++k) {
       uint32_t k0 = 0, k1 = o[k];  // fold_in(base, owner)
-      Hash(b0, b1, k0, k1);
+      Threefry2x32(b0, b1, k0, k1);
       uint32_t j0 = 0, j1 = x[k];  // fold_in(., index)
-      Hash(k0, k1, j0, j1);
+      Threefry2x32(k0, k1, j0, j1);
       uint32_t s0 = 0, s1 = 0, t0 = 0, t1 = 1;  // split: counters (0, 0) and (0, 1)
-      Hash(j0, j1, s0, s1);
-      Hash(j0, j1, t0, t1);
+      Threefry2x32(j0, j1, s0, s1);
+      Threefry2x32(j0, j1, t0, t1);
       uint32_t h0 = 0, h1 = 0, l0 = 0, l1 = 0;  // 32 random bits of each: hash of (0, 0)
-      Hash(s0, s1, h0, h1);
-      Hash(t0, t1, l0, l1);
+      Threefry2x32(s0, s1, h0, h1);
+      Threefry2x32(t0, t1, l0, l1);
       high[k] = h0 ^ h1;
       low[k] = l0 ^ l1;
     }
@@ -129,7 +115,7 @@ PyObject* UniformIndexPy(PyObject*, PyObject* args) {
   const auto* x = static_cast<const int64_t*>(idx.view.buf);
   const auto* sp = static_cast<const int64_t*>(self.view.buf);
   auto* dst = static_cast<int32_t*>(out.view.buf);
-  const int t = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, m / 16384 + 1)));
+  const int t = SliceThreads(threads, m, 16384);
   Py_BEGIN_ALLOW_THREADS;
   Parallel(t, m, [&](int, int64_t lo, int64_t hi) {
     for (int64_t i0 = lo; i0 < hi; i0 += kTile) {
@@ -177,7 +163,7 @@ PyObject* UniformIndexRunsPy(PyObject*, PyObject* args) {
   const auto* sp = static_cast<const int64_t*>(self.view.buf);
   auto* dst = static_cast<int32_t*>(out.view.buf);
   const int64_t m = start[runs];
-  const int t = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, m / 16384 + 1)));
+  const int t = SliceThreads(threads, m, 16384);
   Py_BEGIN_ALLOW_THREADS;
   Parallel(t, m, [&](int, int64_t lo, int64_t hi) {
     int64_t run = std::upper_bound(start.begin(), start.end(), lo) - start.begin() - 1;
