@@ -237,30 +237,24 @@ class _Builder:
             states.append(get_model(g.model).init_state(par, int(caps[p]), **init))
         self._slots[s] = (slot_of, gid, real)
 
-        def parts():  # drawn one Connect call at a time: build_csr packs each, then drops it
+        def parts(sources_only=False):  # one Connect call at a time: placed, then dropped
             if table is not None:  # carried-over synapses (changed by SynapseCollection.set)
                 keep = owner[table.target] == s
-                yield Synapses(
-                    *(getattr(table, f)[keep] for f in ("source", "target", "weight", "delay"))
-                )
+                if sources_only:
+                    yield table.source[keep]
+                else:
+                    fields = ("source", "target", "weight", "delay")
+                    yield Synapses(*(getattr(table, f)[keep] for f in fields))
             for p, pr in enumerate(self.projections):
                 if (table is None or p >= first) and not pr.plastic:
-                    yield self._connect_projection(s, p)
-
-        def sources():  # the same parts' sources only: the CSR's row lengths
-            if table is not None:
-                yield table.source[owner[table.target] == s]
-            for p, pr in enumerate(self.projections):
-                if (table is None or p >= first) and not pr.plastic:
-                    local = pr.post[owner[pr.post] == s]
-                    yield connect_sources(self.seed, p, pr.pre, pr.post, local, pr.conn)
+                    yield self._connect_projection(s, p, sources_only)
 
         # Natively the parts go straight into their rows (8 bytes per synapse at the peak,
         # not 20): their lengths first, from the sources alone (drawn twice).
         counts = None
         if native_available():
             counts = np.zeros(N, np.int64)
-            for src in sources():
+            for src in parts(sources_only=True):
                 counts += np.bincount(src, minlength=N)
 
         plastic = []  # (CSR, rule parameters: numbers or per synapse in the CSR's order)
@@ -283,13 +277,17 @@ class _Builder:
             "real": real,
         }
 
-    def _connect_projection(self, s: int, p: int):
+    def _connect_projection(self, s: int, p: int, sources_only: bool = False):
         """Projection ``p``'s synapses onto shard ``s``'s neurons (with the random rule
-        parameters of a plastic one drawn per synapse, then checked)."""
+        parameters of a plastic one drawn per synapse, then checked); ``sources_only``:
+        their source ids alone (:func:`~snnjax.sim._connect.connect_sources`)."""
         pr, owner = self.projections[p], self.owner
+        local = pr.post[owner[pr.post] == s]
+        if sources_only:
+            return connect_sources(self.seed, p, pr.pre, pr.post, local, pr.conn)
         random = {k: v for k, v in (pr.plastic or {}).items() if isinstance(v, Parameter)}
-        syn = connect(self.seed, p, pr.pre, pr.post, pr.post[owner[pr.post] == s], pr.conn,
-                      pr.weight, pr.delay, self.h, extra=random)  # fmt: skip
+        syn = connect(self.seed, p, pr.pre, pr.post, local, pr.conn, pr.weight, pr.delay,
+                      self.h, extra=random)  # fmt: skip
         if pr.plastic:
             try:
                 check_stdp(pr.plastic["model"], {**pr.plastic, **(syn.extra or {}),

@@ -711,9 +711,7 @@ def build_csr(
     keys, sources, weights = [], [], []
     max_delay = 0
     for syn in parts:
-        _check_bounds("source", syn.source, 0, n_sources - 1)
-        _check_bounds("delay", syn.delay, 1, MAX_DELAY_STEPS)
-        part_max = int(np.max(syn.delay, initial=0))
+        part_max = _check_part(syn, n_sources)
         if not split and part_max > key_max_delay:
             split = True
             low = np.uint64((1 << low_bits) - 1)
@@ -792,9 +790,7 @@ def _place_native(n_sources, parts, slot_of, shift, counts) -> CSR | None:
     low, weight = _aligned_empty(int(ptr[-1]), np.uint32), _aligned_empty(int(ptr[-1]), np.float32)
     cursor, threads = ptr[:-1].copy(), _threads()
     for syn in parts:
-        _check_bounds("source", syn.source, 0, n_sources - 1)
-        _check_bounds("delay", syn.delay, 1, MAX_DELAY_STEPS)
-        if int(np.max(syn.delay, initial=0)) >= 1 << (32 - shift):  # csr_format's wide
+        if _check_part(syn, n_sources) >= 1 << (32 - shift):  # csr_format's wide
             return None
         key = _pack_keys(syn, slot_of, shift, None)  # delay << shift | slot: fits 32 bits
         source, w = np.asarray(syn.source, np.int64), np.asarray(syn.weight, np.float32)
@@ -842,10 +838,18 @@ def _bucket_native(n_sources, keys, weights, low_bits, shift, wide) -> CSR:
     return _csr(ptr, low, weight, shift, wide)
 
 
-def _check_bounds(name: str, values, low: int, high: int) -> None:
+def _check_bounds(name: str, values, low: int, high: int) -> int:
+    """``ValueError`` unless ``values`` lie in ``[low, high]``; their maximum (0 if empty)."""
     values = np.asarray(values)
-    if values.size and (values.min() < low or values.max() > high):
-        raise ValueError(
-            f"`{name}` must lie in [{low}, {high}]; got values from {values.min()} to "
-            f"{values.max()}"
-        )
+    if not values.size:
+        return 0
+    lo, hi = values.min(), values.max()
+    if lo < low or hi > high:
+        raise ValueError(f"`{name}` must lie in [{low}, {high}]; got values from {lo} to {hi}")
+    return int(hi)
+
+
+def _check_part(syn: Synapses, n_sources: int) -> int:
+    """Check one part's sources and delays for :func:`build_csr`; its largest delay."""
+    _check_bounds("source", syn.source, 0, n_sources - 1)
+    return _check_bounds("delay", syn.delay, 1, MAX_DELAY_STEPS)
