@@ -28,14 +28,16 @@ def main(argv: list[str] | None = None) -> dict:
     d = SweepParams()
     parser.add_argument("--g", type=float, nargs="+", default=list(d.g_values))
     parser.add_argument("--eta", type=float, nargs="+", default=list(d.eta_values))
-    add_field_flags(parser, d, ("order", "J", "simtime", "presim", "bin_ms", "one_by_one", "seed"))
+    add_field_flags(
+        parser, d, ("order", "J", "simtime", "presim", "bin_ms", "one_by_one", "seed", "threads")
+    )
     parser.add_argument("--out", type=pathlib.Path, default=pathlib.Path("runs/sweep.json"))
     parser.add_argument("--no-plot", action="store_true")
     parser.add_argument("--no-progress", action="store_true")
     a = parser.parse_args(argv)
     params = SweepParams(g_values=tuple(a.g), eta_values=tuple(a.eta), order=a.order, J=a.J,
                          simtime=a.simtime, presim=a.presim, bin_ms=a.bin_ms,
-                         one_by_one=a.one_by_one, seed=a.seed)  # fmt: skip
+                         one_by_one=a.one_by_one, seed=a.seed, threads=a.threads)  # fmt: skip
     result = brunel_sweep(params, progress=not a.no_progress)
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(result, indent=2) + "\n")

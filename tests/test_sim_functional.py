@@ -98,6 +98,39 @@ def test_vmap_equals_each_instance_and_the_compiled_run_is_reused():
     assert fn._compiled._cache_size() == size  # new values, same executable
 
 
+@pytest.mark.parametrize("devices", [1, 2])
+def test_native_kernels_give_the_pure_jax_values_and_gradients(devices):
+    """functional(native=True): the kernels (batched under vmap, one call for all
+    instances) give the pure-JAX run's spikes, samples and gradients bit for bit."""
+    sim, _, _ = _network(devices=devices)
+    pure, native = functional(sim, native=False), functional(sim, native=True)
+    assert native.layout.native and not pure.layout.native
+    scales = jnp.array([0.8, 1.0, 1.3])
+
+    def run(fn, s, steps=400):
+        q = fn.params
+        q = q._replace(weight=q.weight * s, poisson=({**q.poisson[0], "weight": q.poisson[0][
+            "weight"] * s, "rate": q.poisson[0]["rate"] * s},))  # fmt: skip
+        return fn.run(q, fn.state, steps)[1]
+
+    for fn in (pure, native):  # instances share nothing but the state they start from
+        batched = jax.vmap(lambda s, fn=fn: run(fn, s))(scales)
+        if fn is pure:
+            want = batched
+            continue
+        for a, b in zip(jax.tree.leaves(want), jax.tree.leaves(batched), strict=True):
+            assert np.array_equal(np.asarray(a), np.asarray(b))
+        alone = run(native, scales[2])
+        assert np.array_equal(np.asarray(alone.spikes), np.asarray(batched.spikes[2]))
+    assert float(want.spikes[2].sum()) > float(want.spikes[0].sum()) > 0
+
+    def loss(fn, w):
+        return fn.run(fn.params._replace(weight=w), fn.state, 300)[1].spikes.sum()
+
+    g = [jax.grad(lambda w, fn=fn: loss(fn, w))(fn.params.weight) for fn in (pure, native)]
+    assert np.array_equal(np.asarray(g[0]), np.asarray(g[1])) and np.any(np.asarray(g[0]) != 0)
+
+
 def test_sharded_runs_give_the_same_spikes_and_gradients():
     def run(devices):
         sim, rec, _ = _network(devices=devices)

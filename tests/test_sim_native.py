@@ -118,6 +118,67 @@ def test_poisson_matches_jax(rng, rows):
         assert np.count_nonzero(np.asarray(want)) > 100
 
 
+def _same_under_vmap(fn_jax, fn_native, args, in_axes):
+    """Both functions vmapped give the same bits."""
+    want, got = (jax.jit(jax.vmap(f, in_axes))(*args) for f in (fn_jax, fn_native))
+    for w, g in zip(jax.tree.leaves(want), jax.tree.leaves(got), strict=True):
+        assert np.array_equal(_bits(g), _bits(w))
+
+
+@pytest.mark.parametrize("in_axes", [(0, 0, 0, 0), (None, 0, None, None), (0, None, 0, None)])
+def test_kernels_under_vmap_match_jax(rng, in_axes):
+    # vmap_method="expand_dims": one call for all instances, each argument batched or shared
+    # (size-1 batch dimensions broadcast; a shared ring is copied into each instance's).
+    B, D, m = 3, 24, 2
+    csr = _csr(False)
+
+    def per(x, a):  # the batched argument, or its first instance (shared)
+        return x if a == 0 else x[0]
+
+    ring = jnp.asarray(rng.normal(size=(B, 2, D, N)), jnp.float32)
+    spikes = jnp.asarray(rng.uniform(size=(B, m, N)) < 0.1, jnp.float32)
+    weight = jnp.asarray([1.0, -0.5, 2.0])[:, None] * csr.weight[None, :]
+    t0 = jnp.asarray([0, D - 1, 12345], jnp.int32)
+    args = [per(x, a) for x, a in zip((ring, spikes, weight, t0), in_axes, strict=True)]
+    _same_under_vmap(*(
+        lambda r, s, w, t, native=native: deliver(r, csr._replace(weight=w), s, t, max_spikes=40,
+                                                  tile=64, native=native, threads=2)
+        for native in (False, True)), args, in_axes)  # fmt: skip
+
+    ext = jnp.asarray(rng.normal(size=(B, 3, 7, N)), jnp.float32)
+    args = [per(x, a) for x, a in zip((ring, ext, t0), in_axes[1:], strict=True)]
+    _same_under_vmap(
+        lambda r, e, t: take_inputs(r, e, t, 5, 3),
+        lambda r, e, t: _native.take_native(r, e, t, 5, 3),
+        args,
+        in_axes[1:],
+    )
+
+    p = _poisson_input(rng, 4)  # batched tables and weights; key, counter shared or batched
+    tables = jnp.stack([p.table, p.table[::-1], p.table[jnp.asarray([2, 2, 0, 1])]])
+    sizes = jnp.stack([p.size, p.size[::-1], p.size[jnp.asarray([2, 2, 0, 1])]])
+    counters = jnp.stack([p.counter, p.counter + 1, p.counter * 3])
+    args = [per(x, a) for x, a in zip((tables, sizes, counters, t0), in_axes, strict=True)]
+    _same_under_vmap(*(
+        lambda tab, size, ctr, t, f=f: f(p._replace(table=tab, size=size, counter=ctr), t, 15)
+        for f in (_poisson, lambda q, t, s: _native.poisson_values(q, t, s, threads=2))),
+        args, in_axes)  # fmt: skip
+
+
+def test_kernels_under_nested_vmap_match_jax(rng):
+    B, D = 2, 24
+    ring = jnp.asarray(rng.normal(size=(B, B, 2, D, N)), jnp.float32)
+    ext = jnp.asarray(rng.normal(size=(B, 3, 7, N)), jnp.float32)
+    t0 = jnp.asarray([[0, 30], [7, 11]], jnp.int32)
+    # the ring batched at both levels, ext at the outer one only, t0 at both
+    want = jax.jit(jax.vmap(jax.vmap(lambda r, e, t: take_inputs(r, e, t, 5, 3),
+                                     (0, None, 0)), (0, 0, 0)))(ring, ext, t0)  # fmt: skip
+    got = jax.jit(jax.vmap(jax.vmap(lambda r, e, t: _native.take_native(r, e, t, 5, 3),
+                                    (0, None, 0)), (0, 0, 0)))(ring, ext, t0)  # fmt: skip
+    for w, g in zip(want, got, strict=True):
+        assert np.array_equal(_bits(g), _bits(w))
+
+
 def _network(native: bool, devices: int = 1, parts=(130.0,)):
     """A random network exercising every path of the kernels: every connection rule,
     multapses and autapses, delays from one step to long ones, both signs, spike

@@ -39,6 +39,8 @@ class SweepParams:
         bin_ms: bin of the synchrony measure (ms).
         one_by_one: instances also run one at a time (spread over the grid) to time them.
         seed: the network's seed (connectivity, Poisson streams).
+        threads: threads of the native kernels (``local_num_threads``; XLA's own operations
+            use every core).
     """
 
     g_values: tuple[float, ...] = (2.0, 3.0, 4.0, 4.5, 5.0, 5.5, 6.0, 8.0)
@@ -50,6 +52,7 @@ class SweepParams:
     bin_ms: float = 2.0
     one_by_one: int = 8
     seed: int = 1
+    threads: int = 2
 
     def __post_init__(self):
         for name in ("g_values", "eta_values"):
@@ -61,8 +64,10 @@ class SweepParams:
         for name in ("simtime", "bin_ms", "J"):
             check_range(name, getattr(self, name), low=0.0, low_inclusive=False)
         check_range("presim", self.presim, low=0.0)
-        if not isinstance(self.one_by_one, int) or self.one_by_one < 1:
-            raise ValueError(f"`one_by_one` must be a positive int; got {self.one_by_one!r}")
+        for name in ("one_by_one", "threads"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"`{name}` must be a positive int; got {value!r}")
 
     @property
     def grid(self) -> list[tuple[float, float]]:
@@ -94,7 +99,7 @@ def brunel_sweep(p: SweepParams, progress: bool = True) -> dict:
     gs = np.array([g for g, _ in grid])
     base = BrunelParams(order=p.order, model="iaf_psc_delta", J=p.J, eta=max(etas), g=1.0)
     nest.ResetKernel()
-    nest.SetKernelStatus({"resolution": 0.1, "rng_seed": p.seed, "native": False})
+    nest.SetKernelStatus({"resolution": 0.1, "rng_seed": p.seed, "local_num_threads": p.threads})
     build_brunel(nest, base)  # the largest rate: its Poisson table fits every eta
     d = brunel_derived(base)
     N = d.NE + d.NI

@@ -36,6 +36,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._connect import build_csr
+from ._native import use_native
 from ._nest import simulator
 from ._network import NetworkArrays, SimState, on_mesh, run_blocks
 from .models import get_model
@@ -253,8 +254,8 @@ def _check(t, need, *, layout, max_syn, h):
 
 
 def functional(sim=None, *, max_spikes: int | None = None, max_synapses: int | None = None,
-               tile: int | None = None, surrogate=None,
-               detach_reset: bool | None = None) -> Functional:  # fmt: skip
+               tile: int | None = None, surrogate=None, detach_reset: bool | None = None,
+               native: bool | None = None) -> Functional:  # fmt: skip
     """The built network of ``sim`` as a :class:`Functional` (building it first if needed).
 
     Args:
@@ -272,11 +273,17 @@ def functional(sim=None, *, max_spikes: int | None = None, max_synapses: int | N
         surrogate: a surrogate for every population's spike (``None``: each model's own;
             ``'exact'``: zero derivative, for gradient checks).
         detach_reset: pass no gradient through the resets (``None``: each model's own).
+        native: delivery, Poisson input and the take-out by the native CPU kernels
+            (:mod:`snnjax.sim._native`; batched under ``vmap``, one call for all
+            instances), differentiated as their pure-JAX twins (the same values bit for
+            bit); ``None``: as the simulator (``Simulator(native=...)``), ``False``: pure
+            JAX.
 
     Raises:
         ValueError: MPI ranks, plastic synapses, or a bad capacity.
     """
     sim = simulator() if sim is None else sim
+    native = sim.native if native is None else use_native(native, jax.devices()[0].platform)
     if sim.comm is not None:
         raise ValueError("functional runs under MPI are not supported yet (use devices=)")
     if any(p.plastic for p in sim.projections):
@@ -305,7 +312,7 @@ def functional(sim=None, *, max_spikes: int | None = None, max_synapses: int | N
             detach_reset=m.detach_reset if detach_reset is None else detach_reset,
             substeps=m.substeps) for m in models)  # fmt: skip
     own_cap = min(spikes_cap, layout.n * layout.m)  # a shard's own spikes: within the total
-    layout = dataclasses.replace(layout, native=False, dense=True, models=models,
+    layout = dataclasses.replace(layout, native=native, dense=True, models=models,
                                  max_spikes=spikes_cap, tiles=tiles, tile=tile,
                                  max_send=own_cap, max_route=own_cap)  # fmt: skip
     S = sim.shards

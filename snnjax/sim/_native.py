@@ -59,10 +59,38 @@ def use_native(native: bool | None, platform: str) -> bool:
     return ok
 
 
-def _ffi_call(name: str, *args, **kwargs):
-    """``jax.ffi.ffi_call`` of one of the kernels (registered with XLA on first use)."""
+def _call(name: str, results, args, *, rank: int, aliases=None, **attrs):
+    """The kernel ``name`` on ``args`` (registered with XLA on first use): ``results`` are
+    the unbatched result shapes, ``rank`` the unbatched rank of ``args[0]``, ``aliases``
+    results written in place of arguments (``{argument: result}``), ``attrs`` the kernel's
+    attributes.
+
+    Under ``jax.vmap`` (nested too) one call runs every instance: each argument gets the
+    batch dimensions, of size 1 where it is shared (the kernels broadcast those), and an
+    argument written in place is broadcast to a copy per instance.
+    """
     _register()
-    return jax.ffi.ffi_call(name, *args, **kwargs)
+    aliases = aliases or {}
+    single = isinstance(results, jax.ShapeDtypeStruct)
+    results = (results,) if single else tuple(results)
+
+    @jax.custom_batching.custom_vmap
+    def call(*args):
+        lead = args[0].ndim - rank  # batch dimensions: every argument has them
+        batch = tuple(max(x.shape[k] for x in args) for k in range(lead))
+        shapes = tuple(jax.ShapeDtypeStruct(batch + r.shape, r.dtype) for r in results)
+        out = jax.ffi.ffi_call(name, shapes, input_output_aliases=aliases)(*args, **attrs)
+        return out[0] if single else out
+
+    @call.def_vmap
+    def _(axis_size, in_batched, *args):
+        args = [
+            x if b else jnp.broadcast_to(x, (axis_size, *x.shape)) if i in aliases else x[None]
+            for i, (x, b) in enumerate(zip(args, in_batched, strict=True))
+        ]
+        return call(*args), True if single else (True,) * len(results)
+
+    return call(*args)
 
 
 def _int1(x) -> jax.Array:
@@ -83,7 +111,7 @@ def deliver_native(ring, csr, spikes, t0, *, max_spikes: int, threads: int = 1):
         threads: threads to use, each owning a range of ring slots (the caller and XLA's
             intra-op pool); a thread per 8,192 synapses of the block at most.
     """
-    call = _ffi_call(
+    ring, n_syn, index, count, n_spikes = _call(
         "snnjax_deliver",
         (
             jax.ShapeDtypeStruct(ring.shape, ring.dtype),
@@ -92,12 +120,9 @@ def deliver_native(ring, csr, spikes, t0, *, max_spikes: int, threads: int = 1):
             jax.ShapeDtypeStruct((max_spikes,), jnp.float32),
             jax.ShapeDtypeStruct((), jnp.int32),
         ),
-        input_output_aliases={0: 0},
-        vmap_method="sequential",
-    )
-    ring, n_syn, index, count, n_spikes = call(
-        ring, csr.ptr, csr.packed, csr.weight, _int1(csr.shift), csr.delay,
-        spikes.astype(jnp.float32), _int1(t0), threads=threads,
+        (ring, csr.ptr, csr.packed, csr.weight, _int1(csr.shift), csr.delay,
+         spikes.astype(jnp.float32), _int1(t0)),
+        rank=3, aliases={0: 0}, threads=threads,
     )  # fmt: skip
     return ring, index, count, n_spikes, n_syn
 
@@ -105,26 +130,24 @@ def deliver_native(ring, csr, spikes, t0, *, max_spikes: int, threads: int = 1):
 def take_native(ring, ext, t0, steps: int, live):
     """:func:`~snnjax.sim._network.take_inputs` natively (both rings updated in place)."""
     n = ring.shape[2]
-    call = _ffi_call(
+    return _call(
         "snnjax_take",
         (
             jax.ShapeDtypeStruct(ring.shape, ring.dtype),
             jax.ShapeDtypeStruct(ext.shape, ext.dtype),
             jax.ShapeDtypeStruct((3, steps, n), jnp.float32),
         ),
-        input_output_aliases={0: 0, 1: 1},
-        vmap_method="sequential",
-    )
-    return call(ring, ext, _int1(t0), _int1(live))
+        (ring, ext, _int1(t0), _int1(live)),
+        rank=3, aliases={0: 0, 1: 1},
+    )  # fmt: skip
 
 
 def poisson_values(p, t0, steps: int, *, threads: int = 1) -> jax.Array:
     """:func:`~snnjax.sim._network._poisson` natively: ``float32[steps, c]`` counts times
     weights of one :class:`~snnjax.sim._network.PoissonInput`."""
-    call = _ffi_call(
+    return _call(
         "snnjax_poisson",
         jax.ShapeDtypeStruct((steps, p.counter.shape[0]), jnp.float32),
-        vmap_method="sequential",
-    )
-    return call(p.key, p.counter, p.weight, p.row, p.table, p.size, p.lo, p.hi,
-                _int1(t0), threads=threads)  # fmt: skip
+        (p.key, p.counter, p.weight, p.row, p.table, p.size, p.lo, p.hi, _int1(t0)),
+        rank=1, threads=threads,
+    )  # fmt: skip

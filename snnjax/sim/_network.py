@@ -409,6 +409,15 @@ def _exchange(layout: Layout, comm, arrays: NetworkArrays, spikes: jax.Array):
                     layout.N, layout.max_send, layout.max_route)  # fmt: skip
 
 
+def _pure_vjp(native, pure):
+    """``native`` (a function with native kernels) differentiated as ``pure``, its pure-JAX
+    twin of the same values bit for bit: reverse mode runs ``pure``'s VJP at the inputs
+    (recomputing its forward pass); the kernels have no derivatives of their own."""
+    f = jax.custom_vjp(native)
+    f.defvjp(lambda *args: (native(*args), args), lambda args, ct: jax.vjp(pure, *args)[1](ct))
+    return f
+
+
 def run_blocks(
     layout: Layout,
     steps: int,
@@ -451,10 +460,19 @@ def run_blocks(
     groups = _groups(layout, arrays)
     grouped = (groups, _merge(arrays.params, groups), _merge(arrays.props, groups))
 
+    def of(lay):  # one block under `lay`, every array an argument (for custom_vjp)
+        def run(arrays, params, props, state, t, sg, live):
+            return _block(lay, comm, arrays, (groups, params, props), steps, state, t, sg, live)
+
+        return run
+
+    run = of(layout)
+    if layout.dense and layout.native:  # the kernels' values, the pure-JAX twin's derivatives
+        run = _pure_vjp(run, of(dataclasses.replace(layout, native=False)))
+
     def block(state, i):
         live = jnp.clip(n_steps - i * steps, 0, steps)
-        return _block(layout, comm, arrays, grouped, steps, state, t0 + i * steps,
-                      sg_counts[i], live)  # fmt: skip
+        return run(arrays, *grouped[1:], state, t0 + i * steps, sg_counts[i], live)
 
     if layout.dense:  # a functional run: reverse mode keeps each block's start, not its insides
         block = jax.checkpoint(block)

@@ -20,6 +20,8 @@ namespace ffi = xla::ffi;
 
 namespace {
 
+using snnjax_ffi::Batch;
+using snnjax_ffi::CheckBatch;
 using snnjax_ffi::ParallelFor;
 using snnjax_ffi::Threads;
 
@@ -187,7 +189,24 @@ int64_t DeliverTyped(ffi::ThreadPool& pool, int64_t threads, const std::vector<S
   return n_syn;
 }
 
-ffi::Error DeliverImpl(ffi::ThreadPool pool, ffi::AnyBuffer ring_in, ffi::AnyBuffer ptr,
+// One instance of snnjax_deliver (pointers at its data): the ring updated, its spike list
+// written (capacity-bound like spike_list); returns the synapses expanded.
+template <typename Ptr>
+int64_t DeliverOne(ffi::ThreadPool& pool, int64_t threads, float* ring, int64_t D, int64_t n,
+                   const Ptr* ptr, const uint32_t* packed, const float* weight, uint32_t shift,
+                   const int32_t* wide, const float* spikes, int64_t m, int64_t n_src,
+                   int64_t t0, int32_t* idx, float* cnt, int64_t cap, int32_t* n_spikes) {
+  const std::vector<Spike> list = SpikeList(spikes, m, n_src);
+  for (int64_t k = 0; k < cap; ++k) {
+    const bool real = k < static_cast<int64_t>(list.size());
+    idx[k] = real ? static_cast<int32_t>(list[k].step * n_src + list[k].source) : 0;
+    cnt[k] = real ? list[k].count : 0.0f;
+  }
+  *n_spikes = static_cast<int32_t>(list.size());
+  return DeliverTyped(pool, threads, list, ring, D, n, ptr, packed, weight, shift, wide, t0);
+}
+
+ffi::Error DeliverImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> ring_in, ffi::AnyBuffer ptr,
                        ffi::Buffer<ffi::S32> packed, ffi::Buffer<ffi::F32> weight,
                        ffi::Buffer<ffi::S32> shift, ffi::Buffer<ffi::S32> wide,
                        ffi::Buffer<ffi::F32> spikes, ffi::Buffer<ffi::S32> t0,
@@ -196,44 +215,58 @@ ffi::Error DeliverImpl(ffi::ThreadPool pool, ffi::AnyBuffer ring_in, ffi::AnyBuf
                        ffi::Result<ffi::Buffer<ffi::F32>> count,
                        ffi::Result<ffi::Buffer<ffi::S32>> n_spikes, int64_t threads) {
   auto rd = ring->dimensions();
+  const Batch batch(rd, 3);
+  const size_t b = batch.rank();
   auto sd = spikes.dimensions();
-  if (rd.size() != 3 || rd[0] != 2 || sd.size() != 2) {
+  ffi::Error fits = CheckBatch(
+      batch, "snnjax_deliver",
+      {{rd, 3}, {ring_in.dimensions(), 3}, {ptr.dimensions(), 1}, {packed.dimensions(), 1},
+       {weight.dimensions(), 1}, {shift.dimensions(), 1}, {wide.dimensions(), 1}, {sd, 2},
+       {t0.dimensions(), 1}, {n_syn->dimensions(), 0}, {index->dimensions(), 1},
+       {count->dimensions(), 1}, {n_spikes->dimensions(), 0}});
+  if (fits.failure()) return fits;
+  if (rd.size() != b + 3 || rd[b] != 2) {
     return ffi::Error::InvalidArgument("snnjax_deliver: ring must be [2, D, n], spikes [m, N]");
   }
-  if (ring_in.untyped_data() != ring->untyped_data()) {  // not aliased: copy the input
-    std::copy_n(static_cast<const float*>(ring_in.untyped_data()), ring->element_count(),
-                ring->typed_data());
-  }
-  const int64_t D = rd[1], n = rd[2], m = sd[0], n_src = sd[1];
-  const std::vector<Spike> list = SpikeList(spikes.typed_data(), m, n_src);
-  // The spike list for the caller (recording, plasticity), capacity-bound like spike_list.
-  const int64_t cap = static_cast<int64_t>(index->element_count());
-  int32_t* idx = index->typed_data();
-  float* cnt = count->typed_data();
-  for (int64_t k = 0; k < cap; ++k) {
-    const bool real = k < static_cast<int64_t>(list.size());
-    idx[k] = real ? static_cast<int32_t>(list[k].step * n_src + list[k].source) : 0;
-    cnt[k] = real ? list[k].count : 0.0f;
-  }
-  n_spikes->typed_data()[0] = static_cast<int32_t>(list.size());
-  const auto* pk = reinterpret_cast<const uint32_t*>(packed.typed_data());
-  const int32_t* wd = wide.element_count() ? wide.typed_data() : nullptr;
-  const uint32_t sh = static_cast<uint32_t>(shift.typed_data()[0]);
-  const int64_t nt = Threads(pool, threads);
-  int64_t total;
-  if (ptr.element_type() == ffi::S64) {
-    total = DeliverTyped(pool, nt, list, ring->typed_data(), D, n, ptr.typed_data<int64_t>(), pk,
-                         weight.typed_data(), sh, wd, t0.typed_data()[0]);
-  } else if (ptr.element_type() == ffi::S32) {
-    total = DeliverTyped(pool, nt, list, ring->typed_data(), D, n, ptr.typed_data<int32_t>(), pk,
-                         weight.typed_data(), sh, wd, t0.typed_data()[0]);
-  } else {
+  if (ptr.element_type() != ffi::S64 && ptr.element_type() != ffi::S32) {
     return ffi::Error::InvalidArgument("snnjax_deliver: ptr must be int32 or int64");
   }
-  if (n_syn->element_type() == ffi::S64) {
-    n_syn->typed_data<int64_t>()[0] = total;
+  const int64_t D = rd[b + 1], n = rd[b + 2], m = sd[b], n_src = sd[b + 1];
+  const int64_t cap = index->dimensions()[b], per_ring = 2 * D * n;
+  const int64_t nt = Threads(pool, threads);
+  // One instance: threads by ring slot; a batch: threads by instance.
+  auto one = [&](int64_t i, int64_t instance_threads) {
+    float* r = ring->typed_data() + i * per_ring;
+    const float* r_in = ring_in.typed_data() + batch.Offset(ring_in.dimensions(), i);
+    if (r_in != r) std::copy_n(r_in, per_ring, r);  // not aliased: copy the input
+    const auto* pk = reinterpret_cast<const uint32_t*>(packed.typed_data()) +
+                     batch.Offset(packed.dimensions(), i);
+    const int32_t* wd =
+        wide.dimensions()[b] ? wide.typed_data() + batch.Offset(wide.dimensions(), i) : nullptr;
+    const float* w = weight.typed_data() + batch.Offset(weight.dimensions(), i);
+    const uint32_t sh = static_cast<uint32_t>(shift.typed_data()[batch.Offset(shift.dimensions(), i)]);
+    const float* sp = spikes.typed_data() + batch.Offset(sd, i);
+    const int64_t t = t0.typed_data()[batch.Offset(t0.dimensions(), i)];
+    int32_t* idx = index->typed_data() + i * cap;
+    float* cnt = count->typed_data() + i * cap;
+    int32_t* ns = n_spikes->typed_data() + i;
+    const int64_t p = batch.Offset(ptr.dimensions(), i);
+    const int64_t total =
+        ptr.element_type() == ffi::S64
+            ? DeliverOne(pool, instance_threads, r, D, n, ptr.typed_data<int64_t>() + p, pk, w, sh,
+                         wd, sp, m, n_src, t, idx, cnt, cap, ns)
+            : DeliverOne(pool, instance_threads, r, D, n, ptr.typed_data<int32_t>() + p, pk, w, sh,
+                         wd, sp, m, n_src, t, idx, cnt, cap, ns);
+    if (n_syn->element_type() == ffi::S64) {
+      n_syn->typed_data<int64_t>()[i] = total;
+    } else {
+      n_syn->typed_data<int32_t>()[i] = static_cast<int32_t>(total);
+    }
+  };
+  if (batch.size() == 1) {
+    one(0, nt);
   } else {
-    n_syn->typed_data<int32_t>()[0] = static_cast<int32_t>(total);
+    ParallelFor(pool, batch.size(), nt, [&](int64_t i) { one(i, 1); });
   }
   return ffi::Error::Success();
 }
@@ -243,22 +276,8 @@ ffi::Error DeliverImpl(ffi::ThreadPool pool, ffi::AnyBuffer ring_in, ffi::AnyBuf
 // its first `live` steps cleared, in place (snnjax.sim._network.take_inputs):
 // in[0, j] = ring[0, s] + ext[0, x], in[1, j] = ring[1, s] + ext[1, x], in[2, j] = ext[2, x]
 // with s = (t0 + j) % D, x = (t0 + j) % Dx.
-ffi::Error TakeImpl(ffi::Buffer<ffi::F32> ring_in, ffi::Buffer<ffi::F32> ext_in,
-                    ffi::Buffer<ffi::S32> t0_buf, ffi::Buffer<ffi::S32> live_buf,
-                    ffi::Result<ffi::Buffer<ffi::F32>> ring, ffi::Result<ffi::Buffer<ffi::F32>> ext,
-                    ffi::Result<ffi::Buffer<ffi::F32>> inputs) {
-  auto rd = ring->dimensions(), xd = ext->dimensions(), id = inputs->dimensions();
-  if (rd.size() != 3 || rd[0] != 2 || xd.size() != 3 || xd[0] != 3 || id.size() != 3 ||
-      id[0] != 3 || rd[2] != xd[2] || id[2] != rd[2]) {
-    return ffi::Error::InvalidArgument("snnjax_take: ring [2, D, n], ext [3, Dx, n], in [3, m, n]");
-  }
-  float* r = ring->typed_data();
-  float* x = ext->typed_data();
-  if (ring_in.typed_data() != r) std::copy_n(ring_in.typed_data(), ring->element_count(), r);
-  if (ext_in.typed_data() != x) std::copy_n(ext_in.typed_data(), ext->element_count(), x);
-  const int64_t D = rd[1], Dx = xd[1], n = rd[2], m = id[1];
-  const int64_t t0 = t0_buf.typed_data()[0], live = live_buf.typed_data()[0];
-  float* out = inputs->typed_data();
+void TakeOne(float* r, float* x, float* out, int64_t D, int64_t Dx, int64_t n, int64_t m,
+             int64_t t0, int64_t live) {
   for (int64_t j = 0; j < m; ++j) {
     const int64_t s = (t0 + j) % D, q = (t0 + j) % Dx;
     float *r0 = r + s * n, *r1 = r + (D + s) * n;
@@ -273,6 +292,36 @@ ffi::Error TakeImpl(ffi::Buffer<ffi::F32> ring_in, ffi::Buffer<ffi::F32> ext_in,
       for (float* row : {r0, r1, x0, x1, x2}) std::fill_n(row, n, 0.0f);
     }
   }
+}
+
+ffi::Error TakeImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> ring_in,
+                    ffi::Buffer<ffi::F32> ext_in, ffi::Buffer<ffi::S32> t0_buf,
+                    ffi::Buffer<ffi::S32> live_buf, ffi::Result<ffi::Buffer<ffi::F32>> ring,
+                    ffi::Result<ffi::Buffer<ffi::F32>> ext,
+                    ffi::Result<ffi::Buffer<ffi::F32>> inputs) {
+  auto rd = ring->dimensions(), xd = ext->dimensions(), id = inputs->dimensions();
+  const Batch batch(rd, 3);
+  const size_t b = batch.rank();
+  ffi::Error fits = CheckBatch(batch, "snnjax_take",
+                               {{rd, 3}, {ring_in.dimensions(), 3}, {ext_in.dimensions(), 3}, {xd, 3},
+                                {id, 3}, {t0_buf.dimensions(), 1}, {live_buf.dimensions(), 1}});
+  if (fits.failure()) return fits;
+  if (rd[b] != 2 || xd[b] != 3 || id[b] != 3 || rd[b + 2] != xd[b + 2] || id[b + 2] != rd[b + 2]) {
+    return ffi::Error::InvalidArgument("snnjax_take: ring [2, D, n], ext [3, Dx, n], in [3, m, n]");
+  }
+  const int64_t D = rd[b + 1], Dx = xd[b + 1], n = rd[b + 2], m = id[b + 1];
+  auto one = [&](int64_t i) {
+    float* r = ring->typed_data() + i * 2 * D * n;
+    float* x = ext->typed_data() + i * 3 * Dx * n;
+    const float* r_in = ring_in.typed_data() + batch.Offset(ring_in.dimensions(), i);
+    const float* x_in = ext_in.typed_data() + batch.Offset(ext_in.dimensions(), i);
+    if (r_in != r) std::copy_n(r_in, 2 * D * n, r);  // not aliased: copy the inputs
+    if (x_in != x) std::copy_n(x_in, 3 * Dx * n, x);
+    TakeOne(r, x, inputs->typed_data() + i * 3 * m * n, D, Dx, n, m,
+            t0_buf.typed_data()[batch.Offset(t0_buf.dimensions(), i)],
+            live_buf.typed_data()[batch.Offset(live_buf.dimensions(), i)]);
+  };
+  ParallelFor(pool, batch.size(), batch.size() > 1 ? Threads(pool, 0) : 1, one);
   return ffi::Error::Success();
 }
 
@@ -281,7 +330,7 @@ ffi::Error TakeImpl(ffi::Buffer<ffi::F32> ring_in, ffi::Buffer<ffi::F32> ext_in,
 XLA_FFI_DEFINE_HANDLER_SYMBOL(SnnjaxDeliver, DeliverImpl,
                               ffi::Ffi::Bind()
                                   .Ctx<ffi::ThreadPool>()
-                                  .Arg<ffi::AnyBuffer>()              // ring (aliased)
+                                  .Arg<ffi::Buffer<ffi::F32>>()       // ring (aliased)
                                   .Arg<ffi::AnyBuffer>()              // ptr
                                   .Arg<ffi::Buffer<ffi::S32>>()       // packed
                                   .Arg<ffi::Buffer<ffi::F32>>()       // weight
@@ -298,6 +347,7 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(SnnjaxDeliver, DeliverImpl,
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(SnnjaxTake, TakeImpl,
                               ffi::Ffi::Bind()
+                                  .Ctx<ffi::ThreadPool>()
                                   .Arg<ffi::Buffer<ffi::F32>>()  // ring (aliased)
                                   .Arg<ffi::Buffer<ffi::F32>>()  // ext (aliased)
                                   .Arg<ffi::Buffer<ffi::S32>>()  // t0

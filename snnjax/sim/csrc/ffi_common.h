@@ -1,5 +1,5 @@
 // Helpers shared by the FFI kernels of snnjax.sim (deliver.cc, sim_kernels.cc): a parallel
-// for over XLA's intra-op thread pool.
+// for over XLA's intra-op thread pool, and the instances of a batched (vmapped) call.
 #pragma once
 
 #include <algorithm>
@@ -8,7 +8,9 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "xla/ffi/api/ffi.h"
 
@@ -64,6 +66,70 @@ inline int64_t Threads(ffi::ThreadPool& pool, int64_t requested) {
   const int64_t cores = std::max<unsigned>(1, std::thread::hardware_concurrency());
   const int64_t available = std::min(cores, pool.num_threads() + 1);  // pool + caller
   return requested > 0 ? std::min(requested, available) : available;
+}
+
+// ---------------------------------------------------------------- batches (jax.vmap)
+// The kernels are bound with vmap_method="expand_dims": under jax.vmap every argument and
+// result gets the same leading batch dimensions, of size 1 in an argument that is not
+// batched (one copy shared by all instances). A Batch reads the batch shape off a result of
+// known rank and gives each instance's offset into any argument (broadcasting its size-1
+// dimensions); without vmap it has one instance at offset 0.
+class Batch {
+ public:
+  // `dims`: a result's dimensions, `rank`: its rank without batch dimensions.
+  Batch(ffi::Span<const int64_t> dims, size_t rank) {
+    for (size_t k = 0; k + rank < dims.size(); ++k) {
+      shape_.push_back(dims[k]);
+      size_ *= dims[k];
+    }
+  }
+  int64_t size() const { return size_; }
+  size_t rank() const { return shape_.size(); }
+
+  // Whether `dims` (rank `rank` plus the batch's) broadcasts to the batch shape.
+  bool Fits(ffi::Span<const int64_t> dims, size_t rank) const {
+    if (dims.size() != rank + shape_.size()) return false;
+    for (size_t k = 0; k < shape_.size(); ++k) {
+      if (dims[k] != 1 && dims[k] != shape_[k]) return false;
+    }
+    return true;
+  }
+  // Whether all instances share the argument (every batch dimension of size 1).
+  bool Shared(ffi::Span<const int64_t> dims) const {
+    for (size_t k = 0; k < shape_.size(); ++k) {
+      if (dims[k] != 1) return false;
+    }
+    return true;
+  }
+  // The element offset of instance i in an argument of dimensions `dims` (Fits).
+  int64_t Offset(ffi::Span<const int64_t> dims, int64_t i) const {
+    int64_t per = 1;
+    for (size_t k = shape_.size(); k < dims.size(); ++k) per *= dims[k];
+    int64_t offset = 0, stride = 1;
+    for (size_t k = shape_.size(); k-- > 0;) {
+      const int64_t index = i % shape_[k];
+      i /= shape_[k];
+      if (dims[k] != 1) offset += index * stride;
+      stride *= dims[k];
+    }
+    return offset * per;
+  }
+
+ private:
+  std::vector<int64_t> shape_;
+  int64_t size_ = 1;
+};
+
+// Checks that every (dims, rank) pair fits `batch`; an error naming the kernel otherwise.
+inline ffi::Error CheckBatch(const Batch& batch, const char* kernel,
+                             std::initializer_list<std::pair<ffi::Span<const int64_t>, size_t>> args) {
+  for (const auto& [dims, rank] : args) {
+    if (!batch.Fits(dims, rank)) {
+      return ffi::Error::InvalidArgument(std::string(kernel) +
+                                         ": arguments do not share the batch dimensions");
+    }
+  }
+  return ffi::Error::Success();
 }
 
 }  // namespace snnjax_ffi

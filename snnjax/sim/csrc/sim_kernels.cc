@@ -17,6 +17,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <vector>
 
 #include "ffi_common.h"
 #include "threefry.h"
@@ -28,6 +29,8 @@ XLA_FFI_DECLARE_HANDLER_SYMBOL(SnnjaxTake);     // deliver.cc
 
 namespace {
 
+using snnjax_ffi::Batch;
+using snnjax_ffi::CheckBatch;
 using snnjax_ffi::ParallelFor;
 using snnjax_ffi::Threads;
 
@@ -47,7 +50,7 @@ inline int32_t CountAtMost(const uint32_t* cdf, int32_t size, uint32_t x) {
   return static_cast<int32_t>(base - cdf) + static_cast<int32_t>(*base <= x);
 }
 
-struct PoissonArgs {
+struct PoissonArgs {  // one instance
   uint32_t k0, k1;
   const uint32_t* counter;
   const float* weight;
@@ -60,42 +63,48 @@ struct PoissonArgs {
   float* out;  // [steps, c]
 };
 
-// Connections [a, b) of every step, a tile at a time: the random words first (a branch-free
-// loop the compiler vectorises), then the counts: with one small table for all connections
-// (one generator), by comparing each tile against each threshold in turn (vectorised);
-// otherwise by a branch-free binary search per connection. Compiled for AVX2 and for the
-// baseline, picked at load time.
-__attribute__((target_clones("avx2", "default"))) void PoissonRange(const PoissonArgs& p,
-                                                                     int64_t a, int64_t b) {
+// Connections [a, b) of every step for `n` instances that share key, counter and t0 (their
+// random words are the same: drawn once), a tile at a time: the random words first (a
+// branch-free loop the compiler vectorises), then each instance's counts: with one small
+// table for all connections (one generator), by comparing each tile against each threshold
+// in turn (vectorised); otherwise by a branch-free binary search per connection. Compiled
+// for AVX2 and for the baseline, picked at load time.
+__attribute__((target_clones("avx2", "default"))) void PoissonRange(const PoissonArgs* ps,
+                                                                     int64_t n, int64_t a,
+                                                                     int64_t b) {
   constexpr int64_t kTile = 256;
   uint32_t bits[kTile];
   int32_t count[kTile];
-  for (int64_t j = 0; j < p.steps; ++j) {
-    const int32_t t = p.t0 + static_cast<int32_t>(j);
-    float* o = p.out + j * p.c;
+  const PoissonArgs& p0 = ps[0];
+  for (int64_t j = 0; j < p0.steps; ++j) {
+    const int32_t t = p0.t0 + static_cast<int32_t>(j);
     for (int64_t i0 = a; i0 < b; i0 += kTile) {
       const int64_t len = std::min(kTile, b - i0);
       for (int64_t k = 0; k < len; ++k) {
-        uint32_t x0 = p.counter[i0 + k], x1 = static_cast<uint32_t>(t);
-        snnjax::Threefry2x32(p.k0, p.k1, x0, x1);
+        uint32_t x0 = p0.counter[i0 + k], x1 = static_cast<uint32_t>(t);
+        snnjax::Threefry2x32(p0.k0, p0.k1, x0, x1);
         bits[k] = x0;
       }
-      if (p.R == 1 && p.size[0] <= 64) {
-        const bool active = t >= p.lo[0] && t < p.hi[0];
-        const int32_t size = active ? p.size[0] : 0;
-        std::fill_n(count, len, 0);
-        for (int32_t q = 0; q < size; ++q) {
-          const uint32_t threshold = p.table[q];
-          for (int64_t k = 0; k < len; ++k) count[k] += static_cast<int32_t>(threshold <= bits[k]);
+      for (int64_t inst = 0; inst < n; ++inst) {
+        const PoissonArgs& p = ps[inst];
+        if (p.R == 1 && p.size[0] <= 64) {
+          const bool active = t >= p.lo[0] && t < p.hi[0];
+          const int32_t size = active ? p.size[0] : 0;
+          std::fill_n(count, len, 0);
+          for (int32_t q = 0; q < size; ++q) {
+            const uint32_t threshold = p.table[q];
+            for (int64_t k = 0; k < len; ++k) count[k] += static_cast<int32_t>(threshold <= bits[k]);
+          }
+        } else {
+          for (int64_t k = 0; k < len; ++k) {
+            const int32_t r = p.row[i0 + k];
+            const bool active = t >= p.lo[r] && t < p.hi[r];
+            count[k] = active ? CountAtMost(p.table + r * p.K, p.size[r], bits[k]) : 0;
+          }
         }
-      } else {
-        for (int64_t k = 0; k < len; ++k) {
-          const int32_t r = p.row[i0 + k];
-          const bool active = t >= p.lo[r] && t < p.hi[r];
-          count[k] = active ? CountAtMost(p.table + r * p.K, p.size[r], bits[k]) : 0;
-        }
+        float* o = p.out + j * p.c;
+        for (int64_t k = 0; k < len; ++k) o[i0 + k] = static_cast<float>(count[k]) * p.weight[i0 + k];
       }
-      for (int64_t k = 0; k < len; ++k) o[i0 + k] = static_cast<float>(count[k]) * p.weight[i0 + k];
     }
   }
 }
@@ -107,21 +116,44 @@ ffi::Error PoissonImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::U32> key,
                        ffi::Buffer<ffi::S32> hi, ffi::Buffer<ffi::S32> t0,
                        ffi::Result<ffi::Buffer<ffi::F32>> out, int64_t threads) {
   auto od = out->dimensions();
+  const Batch batch(od, 2);
+  const size_t b = batch.rank();
   auto td = table.dimensions();
-  if (od.size() != 2 || td.size() != 2) {
-    return ffi::Error::InvalidArgument("snnjax_poisson: out must be [steps, c], table [R, K]");
+  ffi::Error fits = CheckBatch(
+      batch, "snnjax_poisson",
+      {{od, 2}, {key.dimensions(), 1}, {counter.dimensions(), 1}, {weight.dimensions(), 1},
+       {row.dimensions(), 1}, {td, 2}, {size.dimensions(), 1}, {lo.dimensions(), 1},
+       {hi.dimensions(), 1}, {t0.dimensions(), 1}});
+  if (fits.failure()) return fits;
+  std::vector<PoissonArgs> ps;
+  for (int64_t i = 0; i < batch.size(); ++i) {
+    const uint32_t* k = key.typed_data() + batch.Offset(key.dimensions(), i);
+    ps.push_back({k[0], k[1], counter.typed_data() + batch.Offset(counter.dimensions(), i),
+                  weight.typed_data() + batch.Offset(weight.dimensions(), i),
+                  row.typed_data() + batch.Offset(row.dimensions(), i),
+                  table.typed_data() + batch.Offset(td, i), td[b], td[b + 1],
+                  size.typed_data() + batch.Offset(size.dimensions(), i),
+                  lo.typed_data() + batch.Offset(lo.dimensions(), i),
+                  hi.typed_data() + batch.Offset(hi.dimensions(), i),
+                  t0.typed_data()[batch.Offset(t0.dimensions(), i)], od[b], od[b + 1],
+                  out->typed_data() + i * od[b] * od[b + 1]});
   }
-  const PoissonArgs p{key.typed_data()[0], key.typed_data()[1], counter.typed_data(),
-                      weight.typed_data(), row.typed_data(), table.typed_data(), td[0], td[1],
-                      size.typed_data(), lo.typed_data(), hi.typed_data(), t0.typed_data()[0],
-                      od[0], od[1], out->typed_data()};
-  const int64_t nt = Threads(pool, threads);
-  // Several parts per thread (a pool thread that starts late still takes its share), where
-  // the work pays for them.
-  const bool split = nt > 1 && p.c * p.steps >= 16384;
-  const int64_t parts = split ? std::min<int64_t>(4 * nt, std::max<int64_t>(1, p.c / 512)) : 1;
-  ParallelFor(pool, parts, nt, [&](int64_t part) {
-    PoissonRange(p, p.c * part / parts, p.c * (part + 1) / parts);
+  // Instances that share the random words (key, counter and t0 not batched) go in groups
+  // of consecutive instances, each group drawing them once (a group per part of the pool).
+  const int64_t B = batch.size(), nt = Threads(pool, threads);
+  const bool shared = batch.Shared(key.dimensions()) && batch.Shared(counter.dimensions()) &&
+                      batch.Shared(t0.dimensions());
+  const int64_t groups = shared ? std::min<int64_t>(B, 4 * nt) : B;
+  const int64_t c = od[b + 1], work = c * od[b] * B;
+  // Connections in several parts per thread (a pool thread that starts late still takes its
+  // share), where the work pays for them.
+  const int64_t split = nt > 1 && work >= 16384 && groups < 4 * nt
+                            ? std::min<int64_t>(4 * nt, std::max<int64_t>(1, c / 512))
+                            : 1;
+  ParallelFor(pool, groups * split, nt, [&](int64_t part) {
+    const int64_t g = part / split, q = part % split, first = B * g / groups;
+    PoissonRange(ps.data() + first, B * (g + 1) / groups - first, c * q / split,
+                 c * (q + 1) / split);
   });
   return ffi::Error::Success();
 }
