@@ -9,7 +9,13 @@ import snnjax.sim as nest
 from snnjax.sim import Simulator, _native
 from snnjax.sim._connect import ConnSpec, connect, to_csr
 from snnjax.sim._delivery import DeviceCSR, deliver
-from snnjax.sim._network import PoissonInput, _poisson, poisson_table, take_inputs
+from snnjax.sim._network import (
+    PoissonInput,
+    _poisson,
+    emit_scatter,
+    poisson_table,
+    take_inputs,
+)
 from snnjax.sim._random import normal, uniform
 
 N = 80
@@ -81,6 +87,20 @@ def test_take_inputs_matches_jax(rng, t0, live):
     for w, g in zip(want, got, strict=True):
         assert np.array_equal(_bits(g), _bits(w))
     assert np.count_nonzero(np.asarray(want[0])) == 2 * (11 - live) * N  # slots cleared
+
+
+@pytest.mark.parametrize(("t0", "live"), [(0, 5), (37, 3), (2**31 - 9, 5)])
+def test_emit_matches_jax(rng, t0, live):
+    C, Dx = 200, 9
+    ext = jnp.asarray(rng.normal(size=(3, Dx, N)), jnp.float32)
+    value = jnp.asarray(rng.normal(size=(5, C)), jnp.float32)
+    delay = jnp.asarray(rng.integers(1, 5, C), jnp.int32)
+    target = jnp.asarray(rng.integers(0, N, C), jnp.int32)  # repeated targets: order matters
+    channel = np.where(np.arange(C) < 150, -1, 2).astype(np.int32)  # by sign, or a current
+    want, got = (jax.jit(lambda x, v, t, f=f: f(x, v, delay, target, channel, t, live))(
+        ext, value, t0) for f in (emit_scatter, _native.emit_native))  # fmt: skip
+    assert np.array_equal(_bits(got), _bits(want))
+    assert not np.array_equal(np.asarray(got), np.asarray(ext))
 
 
 def _poisson_input(rng, rows):

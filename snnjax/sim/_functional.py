@@ -202,14 +202,15 @@ class Functional:
             rec.n_recv, own, rec.n_route, rec.n_syn, rec.n_bad, short)])  # fmt: skip
         check = functools.partial(_check, layout=layout, max_syn=max_syn, h=self.h)
         jax.debug.callback(check, state.t, need)
-        # [shards, blocks, m, x] -> [steps, shards * x], then the columns in neuron order
-        # (index arrays made here: a NumPy index's conversion is cached across x64 modes)
-        spikes, samples = (
-            jnp.moveaxis(x.reshape(x.shape[0], blocks * layout.m, -1), 0, 1).reshape(
-                blocks * layout.m, -1
-            )[:steps][:, jnp.asarray(cols)]
-            for x, cols in ((rec.spikes, self._order), (rec.samples, self._sample_cols))
-        )
+
+        def flat(x):  # [shards, blocks, m, x] -> [steps, shards * x]
+            x = jnp.moveaxis(x.reshape(x.shape[0], blocks * layout.m, -1), 0, 1)
+            return x.reshape(blocks * layout.m, -1)[:steps]
+
+        # then the columns in neuron order (index arrays made in _columns: a NumPy index's
+        # conversion is cached across x64 modes)
+        spikes, samples = (_columns(flat(x), cols) for x, cols in (
+            (rec.spikes, self._order), (rec.samples, self._sample_cols)))  # fmt: skip
         return RunState(sim, state.t + steps), Trace(spikes, samples)
 
     def run(self, params: SimParams, state: RunState, steps: int) -> tuple[RunState, Trace]:
@@ -226,6 +227,13 @@ class Functional:
                 Poisson table than built, or a neuron state became non-finite.
         """
         return self._compiled(params, state, steps)
+
+
+def _columns(x: jax.Array, cols: np.ndarray) -> jax.Array:
+    """``x[:, cols]``; no copy where ``cols`` are all columns in order."""
+    if len(cols) == x.shape[1] and np.array_equal(cols, np.arange(len(cols))):
+        return x
+    return x[:, jnp.asarray(cols)]
 
 
 def _check(t, need, *, layout, max_syn, h):

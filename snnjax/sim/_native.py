@@ -8,7 +8,9 @@ twin of a pure-JAX function, which stays the reference and the path on other pla
   list), multi-threaded by ring slot (each element's sum keeps the canonical order);
 * :func:`take_native`: :func:`~snnjax.sim._network.take_inputs` (in place: XLA copied
   both rings every block around its gather and scatter);
-* :func:`poisson_values`: :func:`~snnjax.sim._network._poisson`.
+* :func:`poisson_values`: :func:`~snnjax.sim._network._poisson`;
+* :func:`emit_native`: the scatter-add of :func:`~snnjax.sim._network._emit` (generator
+  output into its ring buffer, in place).
 
 :func:`use_native` resolves a :class:`~snnjax.sim.Simulator`'s ``native`` option: ``None``
 picks the native kernels where they are built and JAX runs on CPU, ``True`` requires them,
@@ -25,7 +27,10 @@ try:  # built by `pip install` (setup.py); absent where no C++ compiler was foun
 except ImportError:  # pragma: no cover - depends on the install
     _sim_kernels = None
 
-__all__ = ["deliver_native", "native_available", "poisson_values", "take_native", "use_native"]
+__all__ = [
+    "deliver_native", "emit_native", "native_available", "poisson_values", "take_native",
+    "use_native",
+]  # fmt: skip
 
 
 def native_available() -> bool:
@@ -150,4 +155,16 @@ def poisson_values(p, t0, steps: int, *, threads: int = 1) -> jax.Array:
         jax.ShapeDtypeStruct((steps, p.counter.shape[0]), jnp.float32),
         (p.key, p.counter, p.weight, p.row, p.table, p.size, p.lo, p.hi, _int1(t0)),
         rank=1, threads=threads,
+    )  # fmt: skip
+
+
+def emit_native(ext, value, delay, target, channel, t0, live, *, threads: int = 1):
+    """:func:`~snnjax.sim._network._emit`'s scatter-add natively: ``value[j, c]`` of the
+    first ``live`` steps added into ``ext[channel, (t0 + j + delay[c]) % Dx, target[c]]``
+    (``channel[c]`` -1: 0 or 1 by the value's sign), in place, in the same order."""
+    return _call(
+        "snnjax_emit",
+        jax.ShapeDtypeStruct(ext.shape, ext.dtype),
+        (ext, value, delay, target, jnp.asarray(channel, jnp.int32), _int1(t0), _int1(live)),
+        rank=3, aliases={0: 0}, threads=threads,
     )  # fmt: skip

@@ -48,7 +48,7 @@ from jax.extend.random import threefry_2x32
 
 from ._delivery import DeviceCSR, deliver
 from ._exchange import MeshComm, Sent, exchange
-from ._native import poisson_values, take_native
+from ._native import emit_native, poisson_values, take_native
 from ._plastic import PlasticArrays, PostHistory, deliver_plastic, record_post
 from .models import RECORDABLES
 
@@ -251,34 +251,40 @@ def _emit(layout: Layout, arrays: NetworkArrays, ext: jax.Array, t0, steps: int,
     read later in this block or after it, since ``Dx`` is the largest delay plus ``m``).
     """
     t = t0 + jnp.arange(steps)[:, None]
-    parts = []  # (channel, slot, target, value), each [steps, c]
+    parts = []  # (value [steps, c], delay [c], target [c], channel: -1 by sign, 2 current)
     for p in arrays.poisson:
         value = (
             poisson_values(p, t0, steps, threads=layout.threads)
             if layout.native
             else _poisson(p, t0, steps)
         )
-        parts.append(((value < 0).astype(jnp.int32), t + p.delay[None, :], p.target, value))
+        parts.append((value, p.delay, p.target, -1))
     sg, cur = arrays.spikes_in, arrays.current
     if sg.source.shape[0]:
-        value = sg_counts[:, sg.source] * sg.weight[None, :]
-        parts.append(((value < 0).astype(jnp.int32), t + sg.delay[None, :], sg.target, value))
+        parts.append((sg_counts[:, sg.source] * sg.weight[None, :], sg.delay, sg.target, -1))
     if cur.target.shape[0]:
         active = (cur.lo[None, :] < t + 2) & (t + 2 <= cur.hi[None, :])
-        value = jnp.where(active, cur.value[None, :], 0.0)
-        parts.append((2, t + cur.delay[None, :], cur.target, value))
+        parts.append((jnp.where(active, cur.value[None, :], 0.0), cur.delay, cur.target, 2))
     if not parts:
         return ext
+    value = jnp.concatenate([p[0] for p in parts], axis=1)
+    delay, target = (jnp.concatenate([p[k] for p in parts]) for k in (1, 2))
+    channel = np.concatenate([np.full(p[1].shape, p[3], np.int32) for p in parts])
+    emit = emit_native if layout.native else emit_scatter
+    return emit(ext, value, delay, target, channel, t0, live, threads=layout.threads)
 
-    # (channel, slot, target) of every value, [steps, c] each; steps past `live` go to
-    # channel 3 (dropped). Indexing ext itself: XLA copied a flat view of it every block.
-    def column(k, fn=lambda x: x):
-        return jnp.concatenate([jnp.broadcast_to(fn(p[k]), p[3].shape) for p in parts], axis=1)
 
-    on = jnp.arange(steps)[:, None] < live
-    channel, slot = jnp.where(on, column(0), 3), column(1, lambda x: x % ext.shape[1])
-    target, value = column(2), column(3)
-    return ext.at[channel, slot, target].add(value, mode="drop")
+def emit_scatter(ext, value, delay, target, channel, t0, live, *, threads: int = 1):
+    """``value[j, c]`` of the first ``live`` steps added into ``ext[channel[c], (t0 + j +
+    delay[c]) % Dx, target[c]]`` (``channel[c]`` -1: 0 or 1 by the value's sign) by one
+    scatter-add, in the order of ``value`` (``threads``: unused, as the native kernel's)."""
+    steps = value.shape[0]
+    # steps past `live` go to channel 3 (dropped). Indexing ext itself: XLA copied a flat
+    # view of it every block.
+    sign = (value < 0).astype(jnp.int32)
+    channel = jnp.where(jnp.arange(steps)[:, None] < live, jnp.where(channel < 0, sign, channel), 3)
+    slot = (t0 + jnp.arange(steps)[:, None] + delay[None, :]) % ext.shape[1]
+    return ext.at[channel, slot, jnp.broadcast_to(target, value.shape)].add(value, mode="drop")
 
 
 def take_inputs(ring: jax.Array, ext: jax.Array, t0, steps: int, live):

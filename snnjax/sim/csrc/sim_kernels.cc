@@ -7,6 +7,8 @@
 // * snnjax_poisson (here): Poisson counts times weights per (step, connection)
 //   (snnjax.sim._network._poisson): threefry-2x32 (20 rounds, as jax.random) keyed per
 //   connection on (stream, step), inverted through the connection's CDF table.
+// * snnjax_emit (here): the generators' output of a block added into their ring buffer
+//   (snnjax.sim._network._emit's scatter-add).
 // * snnjax_deliver, snnjax_take: deliver.cc. Build-time functions (not FFI): csr_build.cc,
 //   source_draws.cc.
 //
@@ -158,6 +160,74 @@ ffi::Error PoissonImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::U32> key,
   return ffi::Error::Success();
 }
 
+// ---------------------------------------------------------------- generator output
+// What the generators emit in a block's first `live` steps added into the ring `ext`
+// [3, Dx, n] (snnjax.sim._network._emit's scatter-add, in its order: step, then column):
+// value[j, c] lands in channel[c] (-1: 0 or 1 by the value's sign, 2: current), slot
+// (t0 + j + delay[c]) mod Dx (int32 arithmetic, as in JAX), neuron target[c].
+void EmitOne(float* ext, int64_t Dx, int64_t n, const float* value, int64_t steps, int64_t C,
+             const int32_t* delay, const int32_t* target, const int32_t* channel, int32_t t0,
+             int64_t live) {
+  if (C == 0) return;
+  int32_t max_delay = 0;
+  for (int64_t c = 0; c < C; ++c) max_delay = std::max(max_delay, delay[c]);
+  // Without int32 overflow (and delays >= 0), slot = ((t0 + j) mod Dx + delay mod Dx) mod Dx:
+  // one remainder per step and per column instead of one per value.
+  const bool plain = *std::min_element(delay, delay + C) >= 0 &&
+                     int64_t{t0} + steps + max_delay <= INT32_MAX && t0 >= 0;
+  std::vector<int32_t> dmod(plain ? C : 0);
+  for (int64_t c = 0; c < static_cast<int64_t>(dmod.size()); ++c) dmod[c] = delay[c] % Dx;
+  for (int64_t j = 0; j < std::min(steps, live); ++j) {
+    const float* v = value + j * C;
+    const uint32_t t = static_cast<uint32_t>(t0) + static_cast<uint32_t>(j);
+    const int64_t base = plain ? (int64_t{t0} + j) % Dx : 0;
+    for (int64_t c = 0; c < C; ++c) {
+      int64_t slot;
+      if (plain) {
+        slot = base + dmod[c];
+        slot -= slot >= Dx ? Dx : 0;
+      } else {
+        const int64_t x = static_cast<int32_t>(t + static_cast<uint32_t>(delay[c]));  // wraps
+        slot = ((x % Dx) + Dx) % Dx;
+      }
+      const int64_t ch = channel[c] >= 0 ? channel[c] : (v[c] < 0.0f ? 1 : 0);
+      ext[(ch * Dx + slot) * n + target[c]] += v[c];
+    }
+  }
+}
+
+ffi::Error EmitImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> ext_in,
+                    ffi::Buffer<ffi::F32> value, ffi::Buffer<ffi::S32> delay,
+                    ffi::Buffer<ffi::S32> target, ffi::Buffer<ffi::S32> channel,
+                    ffi::Buffer<ffi::S32> t0, ffi::Buffer<ffi::S32> live,
+                    ffi::Result<ffi::Buffer<ffi::F32>> ext, int64_t threads) {
+  auto xd = ext->dimensions(), vd = value.dimensions();
+  const Batch batch(xd, 3);
+  const size_t b = batch.rank();
+  ffi::Error fits = CheckBatch(
+      batch, "snnjax_emit",
+      {{xd, 3}, {ext_in.dimensions(), 3}, {vd, 2}, {delay.dimensions(), 1},
+       {target.dimensions(), 1}, {channel.dimensions(), 1}, {t0.dimensions(), 1},
+       {live.dimensions(), 1}});
+  if (fits.failure()) return fits;
+  if (xd[b] != 3) return ffi::Error::InvalidArgument("snnjax_emit: ext must be [3, Dx, n]");
+  const int64_t Dx = xd[b + 1], n = xd[b + 2], steps = vd[b], C = vd[b + 1];
+  const int64_t per = 3 * Dx * n;
+  auto one = [&](int64_t i) {
+    float* x = ext->typed_data() + i * per;
+    const float* x_in = ext_in.typed_data() + batch.Offset(ext_in.dimensions(), i);
+    if (x_in != x) std::copy_n(x_in, per, x);  // not aliased: copy the input
+    EmitOne(x, Dx, n, value.typed_data() + batch.Offset(vd, i), steps, C,
+            delay.typed_data() + batch.Offset(delay.dimensions(), i),
+            target.typed_data() + batch.Offset(target.dimensions(), i),
+            channel.typed_data() + batch.Offset(channel.dimensions(), i),
+            t0.typed_data()[batch.Offset(t0.dimensions(), i)],
+            live.typed_data()[batch.Offset(live.dimensions(), i)]);
+  };
+  ParallelFor(pool, batch.size(), Threads(pool, threads), one);
+  return ffi::Error::Success();
+}
+
 }  // namespace
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(SnnjaxPoisson, PoissonImpl,
@@ -175,6 +245,19 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(SnnjaxPoisson, PoissonImpl,
                                   .Ret<ffi::Buffer<ffi::F32>>()
                                   .Attr<int64_t>("threads"));
 
+XLA_FFI_DEFINE_HANDLER_SYMBOL(SnnjaxEmit, EmitImpl,
+                              ffi::Ffi::Bind()
+                                  .Ctx<ffi::ThreadPool>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()  // ext (aliased)
+                                  .Arg<ffi::Buffer<ffi::F32>>()  // value [steps, C]
+                                  .Arg<ffi::Buffer<ffi::S32>>()  // delay
+                                  .Arg<ffi::Buffer<ffi::S32>>()  // target
+                                  .Arg<ffi::Buffer<ffi::S32>>()  // channel (-1: by sign)
+                                  .Arg<ffi::Buffer<ffi::S32>>()  // t0
+                                  .Arg<ffi::Buffer<ffi::S32>>()  // live steps
+                                  .Ret<ffi::Buffer<ffi::F32>>()  // ext
+                                  .Attr<int64_t>("threads"));
+
 // ---------------------------------------------------------------- Python module
 PyObject* CsrBucket(PyObject*, PyObject* args);    // csr_build.cc
 PyObject* CsrPlace(PyObject*, PyObject* args);     // csr_build.cc
@@ -188,6 +271,7 @@ PyObject* Handlers(PyObject*, PyObject*) {
   PyObject* out = PyDict_New();
   const std::pair<const char*, void*> handlers[] = {
       {"snnjax_deliver", reinterpret_cast<void*>(SnnjaxDeliver)},
+      {"snnjax_emit", reinterpret_cast<void*>(SnnjaxEmit)},
       {"snnjax_poisson", reinterpret_cast<void*>(SnnjaxPoisson)},
       {"snnjax_take", reinterpret_cast<void*>(SnnjaxTake)},
   };
