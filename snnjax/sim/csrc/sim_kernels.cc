@@ -65,48 +65,63 @@ struct PoissonArgs {  // one instance
   float* out;  // [steps, c]
 };
 
-// Connections [a, b) of every step for `n` instances that share key, counter and t0 (their
-// random words are the same: drawn once), a tile at a time: the random words first (a
-// branch-free loop the compiler vectorises), then each instance's counts: with one small
-// table for all connections (one generator), by comparing each tile against each threshold
-// in turn (vectorised); otherwise by a branch-free binary search per connection. Compiled
-// for AVX2 and for the baseline, picked at load time.
-__attribute__((target_clones("avx2", "default"))) void PoissonRange(const PoissonArgs* ps,
-                                                                     int64_t n, int64_t a,
-                                                                     int64_t b) {
+// The random words of connections [a, b) at every step into words[step * c + connection]
+// (a branch-free loop the compiler vectorises).
+__attribute__((target_clones("avx2", "default"))) void PoissonWords(const PoissonArgs& p,
+                                                                     int64_t a, int64_t b,
+                                                                     uint32_t* words) {
+  for (int64_t j = 0; j < p.steps; ++j) {
+    const uint32_t t = static_cast<uint32_t>(p.t0 + static_cast<int32_t>(j));
+    for (int64_t i = a; i < b; ++i) {
+      uint32_t x0 = p.counter[i], x1 = t;
+      snnjax::Threefry2x32(p.k0, p.k1, x0, x1);
+      words[j * p.c + i] = x0;
+    }
+  }
+}
+
+// Connections [a, b) of every step, a tile at a time: the random words first (drawn, or
+// read from `words` where instances share them: PoissonWords), then the counts: with one
+// small table for all connections (one generator), by comparing each tile against each
+// threshold in turn (vectorised); otherwise by a branch-free binary search per connection.
+// Compiled for AVX2 and for the baseline, picked at load time.
+__attribute__((target_clones("avx2", "default"))) void PoissonRange(const PoissonArgs& p,
+                                                                     int64_t a, int64_t b,
+                                                                     const uint32_t* words) {
   constexpr int64_t kTile = 256;
-  uint32_t bits[kTile];
+  uint32_t drawn[kTile];
   int32_t count[kTile];
-  const PoissonArgs& p0 = ps[0];
-  for (int64_t j = 0; j < p0.steps; ++j) {
-    const int32_t t = p0.t0 + static_cast<int32_t>(j);
+  for (int64_t j = 0; j < p.steps; ++j) {
+    const int32_t t = p.t0 + static_cast<int32_t>(j);
     for (int64_t i0 = a; i0 < b; i0 += kTile) {
       const int64_t len = std::min(kTile, b - i0);
-      for (int64_t k = 0; k < len; ++k) {
-        uint32_t x0 = p0.counter[i0 + k], x1 = static_cast<uint32_t>(t);
-        snnjax::Threefry2x32(p0.k0, p0.k1, x0, x1);
-        bits[k] = x0;
-      }
-      for (int64_t inst = 0; inst < n; ++inst) {
-        const PoissonArgs& p = ps[inst];
-        if (p.R == 1 && p.size[0] <= 64) {
-          const bool active = t >= p.lo[0] && t < p.hi[0];
-          const int32_t size = active ? p.size[0] : 0;
-          std::fill_n(count, len, 0);
-          for (int32_t q = 0; q < size; ++q) {
-            const uint32_t threshold = p.table[q];
-            for (int64_t k = 0; k < len; ++k) count[k] += static_cast<int32_t>(threshold <= bits[k]);
-          }
-        } else {
-          for (int64_t k = 0; k < len; ++k) {
-            const int32_t r = p.row[i0 + k];
-            const bool active = t >= p.lo[r] && t < p.hi[r];
-            count[k] = active ? CountAtMost(p.table + r * p.K, p.size[r], bits[k]) : 0;
-          }
+      const uint32_t* bits = drawn;
+      if (words != nullptr) {
+        bits = words + j * p.c + i0;
+      } else {
+        for (int64_t k = 0; k < len; ++k) {
+          uint32_t x0 = p.counter[i0 + k], x1 = static_cast<uint32_t>(t);
+          snnjax::Threefry2x32(p.k0, p.k1, x0, x1);
+          drawn[k] = x0;
         }
-        float* o = p.out + j * p.c;
-        for (int64_t k = 0; k < len; ++k) o[i0 + k] = static_cast<float>(count[k]) * p.weight[i0 + k];
       }
+      if (p.R == 1 && p.size[0] <= 64) {
+        const bool active = t >= p.lo[0] && t < p.hi[0];
+        const int32_t size = active ? p.size[0] : 0;
+        std::fill_n(count, len, 0);
+        for (int32_t q = 0; q < size; ++q) {
+          const uint32_t threshold = p.table[q];
+          for (int64_t k = 0; k < len; ++k) count[k] += static_cast<int32_t>(threshold <= bits[k]);
+        }
+      } else {
+        for (int64_t k = 0; k < len; ++k) {
+          const int32_t r = p.row[i0 + k];
+          const bool active = t >= p.lo[r] && t < p.hi[r];
+          count[k] = active ? CountAtMost(p.table + r * p.K, p.size[r], bits[k]) : 0;
+        }
+      }
+      float* o = p.out + j * p.c;
+      for (int64_t k = 0; k < len; ++k) o[i0 + k] = static_cast<float>(count[k]) * p.weight[i0 + k];
     }
   }
 }
@@ -140,23 +155,28 @@ ffi::Error PoissonImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::U32> key,
                   t0.typed_data()[batch.Offset(t0.dimensions(), i)], od[b], od[b + 1],
                   out->typed_data() + i * od[b] * od[b + 1]});
   }
-  // Instances that share the random words (key, counter and t0 not batched) go in groups
-  // of consecutive instances, each group drawing them once (a group per part of the pool).
   const int64_t B = batch.size(), nt = Threads(pool, threads);
-  const bool shared = batch.Shared(key.dimensions()) && batch.Shared(counter.dimensions()) &&
-                      batch.Shared(t0.dimensions());
-  const int64_t groups = shared ? std::min<int64_t>(B, 4 * nt) : B;
-  const int64_t c = od[b + 1], work = c * od[b] * B;
+  const int64_t c = od[b + 1], steps = od[b];
   // Connections in several parts per thread (a pool thread that starts late still takes its
   // share), where the work pays for them.
-  const int64_t split = nt > 1 && work >= 16384 && groups < 4 * nt
+  const int64_t split = nt > 1 && c * steps >= 16384
                             ? std::min<int64_t>(4 * nt, std::max<int64_t>(1, c / 512))
                             : 1;
-  ParallelFor(pool, groups * split, nt, [&](int64_t part) {
-    const int64_t g = part / split, q = part % split, first = B * g / groups;
-    PoissonRange(ps.data() + first, B * (g + 1) / groups - first, c * q / split,
-                 c * (q + 1) / split);
-  });
+  // Instances that share key, counter and t0 (not batched) share the random words: drawn
+  // once, then each instance's counts (threads by instance).
+  if (B > 1 && batch.Shared(key.dimensions()) && batch.Shared(counter.dimensions()) &&
+      batch.Shared(t0.dimensions())) {
+    std::vector<uint32_t> words(static_cast<size_t>(steps * c));
+    ParallelFor(pool, split, nt, [&](int64_t q) {
+      PoissonWords(ps[0], c * q / split, c * (q + 1) / split, words.data());
+    });
+    ParallelFor(pool, B, nt, [&](int64_t i) { PoissonRange(ps[i], 0, c, words.data()); });
+  } else {
+    ParallelFor(pool, B * split, nt, [&](int64_t part) {
+      const int64_t i = part / split, q = part % split;
+      PoissonRange(ps[i], c * q / split, c * (q + 1) / split, nullptr);
+    });
+  }
   return ffi::Error::Success();
 }
 
