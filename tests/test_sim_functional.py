@@ -232,7 +232,8 @@ def test_bad_input():
     sim.create("iaf_psc_exp", 2)
     for kw, match in (({"max_spikes": 0}, "max_spikes"), ({"max_synapses": -1}, "max_synapses"),
                       ({"tile": 2.5}, "tile"), ({"surrogate": "nope"}, "surrogate"),
-                      ({"detach_reset": 1}, "detach_reset")):  # fmt: skip
+                      ({"detach_reset": 1}, "detach_reset"),
+                      ({"native": "yes"}, "native")):  # fmt: skip
         with pytest.raises(ValueError, match=match):
             functional(sim, **kw)
     fn = functional(sim)

@@ -3,7 +3,8 @@ r"""The simulator as a pure function: ``run(params, state, steps)`` for ``jit``,
 :func:`functional` takes a built network (a :class:`~snnjax.sim.Simulator` or the PyNEST
 facade's kernel) and returns a :class:`Functional`: its differentiable parameters
 (:class:`SimParams`), its state (:class:`RunState`) and :meth:`Functional.run`, the same
-blocks as ``Simulate`` (:func:`~snnjax.sim.run_blocks`, pure JAX) with three differences:
+blocks as ``Simulate`` (:func:`~snnjax.sim.run_blocks`; on CPU with the native kernels,
+batched under ``vmap`` and differentiated as their pure-JAX twins) with three differences:
 
 * every loop has a static trip count (delivery runs ``max_tiles`` tiles per block), so
   reverse-mode differentiation works; capacities are fixed, and a run that exceeds one
@@ -288,7 +289,8 @@ def functional(sim=None, *, max_spikes: int | None = None, max_synapses: int | N
             JAX.
 
     Raises:
-        ValueError: MPI ranks, plastic synapses, or a bad capacity.
+        ValueError: MPI ranks, plastic synapses, a bad capacity, or ``native=True`` where
+            the kernels are not built or the devices are not CPUs.
     """
     sim = simulator() if sim is None else sim
     native = sim.native if native is None else use_native(native, jax.devices()[0].platform)
