@@ -6,6 +6,8 @@ import math
 import subprocess
 import sys
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from test_sim_distributed import ROOT, _mpirun
@@ -193,6 +195,52 @@ def test_plastic_network_is_identical_on_any_split():
         assert np.array_equal(w2, w), devices
         for key, value in ref.events(rec[1]).items():  # the weight_recorder
             assert len(value) > 1000 and np.array_equal(sim.events(rec[1])[key], value), key
+
+
+@pytest.mark.parametrize("devices", [1, 2])
+def test_functional_runs_with_plastic_synapses(devices):
+    """functional(): the spikes and final plastic weights of Simulate bit for bit, rule
+    parameters under vmap (each instance = run alone), reverse mode and overflow raise."""
+    from snnjax.sim import functional
+
+    ref, rec = _recurrent(devices)
+    fn = functional(ref)
+    assert len(fn.params.plastic) == 2 and set(fn.params.plastic[0]) >= {"lam", "Wmax"}
+    state, trace = fn.run(fn.params, fn.state, 1000)
+    ref.simulate(100.0)
+    events = ref.events(rec[0])
+    steps, cols = np.nonzero(np.asarray(trace.spikes))
+    got = sorted(zip(np.round((steps + 1) * H, 6), fn.neuron_ids[cols], strict=True))
+    assert got == sorted(zip(np.round(events["times"], 6), events["senders"], strict=True))
+    for a, b in zip(state.sim.plastic, ref.state.plastic, strict=True):
+        assert np.array_equal(np.asarray(a.weight), np.asarray(b.weight))
+    assert np.std(np.asarray(state.sim.plastic[0].weight)) > 1.0  # the weights moved
+
+    def final_weights(scale):  # the first projection's learning rate scaled
+        q = fn.params
+        q = q._replace(plastic=({**q.plastic[0], "lam": q.plastic[0]["lam"] * scale},
+                                q.plastic[1]))  # fmt: skip
+        return fn.run(q, fn.state, 400)[0].sim.plastic[0].weight
+
+    scales = jnp.asarray([0.5, 2.0])
+    batched = jax.vmap(final_weights)(scales)
+    for b, x in enumerate(scales):
+        assert np.array_equal(np.asarray(batched[b]), np.asarray(final_weights(x)))
+    assert not np.array_equal(np.asarray(batched[0]), np.asarray(batched[1]))
+    with pytest.raises(NotImplementedError, match="gradients through plastic synapses"):
+        jax.grad(lambda w: fn.run(fn.params._replace(weight=w), fn.state, 30)[1].spikes.sum())(
+            fn.params.weight
+        )
+
+
+def test_functional_plastic_history_overflow_raises():
+    from snnjax.sim import functional
+
+    sim, _ = _recurrent()
+    sim.stdp_history = 1
+    fn = functional(sim)
+    with pytest.raises(Exception, match="spike history overflow"):
+        jax.block_until_ready(fn.run(fn.params, fn.state, 1500))
 
 
 def test_random_rule_parameters_are_drawn_per_synapse_and_checked():

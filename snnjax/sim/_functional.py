@@ -14,7 +14,9 @@ batched under ``vmap`` and differentiated as their pure-JAX twins) with three di
   :meth:`~snnjax.sim.Simulator.neuron_ids`, carrying the surrogate gradient of each
   model's spike (:mod:`snnjax.surrogate`; ``'exact'`` for the true, zero derivative);
 * one process: one shard, or a device mesh (``shard_map``, params and state stacked per
-  shard, the same spikes); static synapses (MPI and plastic functional runs: not yet).
+  shard, the same spikes); plastic synapses forward only (``jit``, ``vmap``: their weights
+  are state, their rules' parameters in :attr:`SimParams.plastic`; reverse mode raises);
+  MPI: not yet.
 
 Gradients: exact through integration and delivery with respect to synaptic weights,
 neuron parameters that enter the step (``I_e``, ``V_th``, ``V_reset``, ``E_L``, …),
@@ -58,6 +60,10 @@ class SimParams(NamedTuple):
             "rate": float32[R]}`` (rate per generator row in Hz; zero gradient).
         spike_weight: ``float32[c]`` weights of the ``spike_generator`` connections.
         current: ``float32[c]`` amplitude times weight of the ``dc_generator`` connections.
+        plastic: per plastic projection, its rule's parameters
+            (:class:`~snnjax.sim._stdp.StdpParams` as a dict: ``h_tau_plus`` = h /
+            ``tau_plus``, ``lam``, ``alpha``, ``mu_plus``, ``mu_minus``, ``Wmax``; ``[1]``
+            or per synapse). Plastic weights are state (:attr:`RunState.sim`).
     """
 
     weight: jax.Array
@@ -66,6 +72,7 @@ class SimParams(NamedTuple):
     poisson: tuple
     spike_weight: jax.Array
     current: jax.Array
+    plastic: tuple = ()
 
 
 class RunState(NamedTuple):
@@ -171,6 +178,10 @@ class Functional:
             poisson=tuple(poisson),
             spikes_in=a.spikes_in._replace(weight=params.spike_weight),
             current=a.current._replace(value=params.current),
+            plastic=tuple(
+                x._replace(params=x.params._replace(**d))
+                for x, d in zip(a.plastic, params.plastic, strict=True)
+            ),
         ), short
 
     def _run(self, params: SimParams, state: RunState, steps: int) -> tuple[RunState, Trace]:
@@ -200,7 +211,7 @@ class Functional:
         # the capacities' needs, reduced to scalars before they leave the devices
         own = rec.n_own if layout.shards > 1 else jnp.zeros(1, jnp.int32)
         need = jnp.stack([jnp.max(x, initial=0).astype(jnp.int32) for x in (
-            rec.n_recv, own, rec.n_route, rec.n_syn, rec.n_bad, short)])  # fmt: skip
+            rec.n_recv, own, rec.n_route, rec.n_syn, rec.n_bad, short, rec.n_lost)])  # fmt: skip
         check = functools.partial(_check, layout=layout, max_syn=max_syn, h=self.h)
         jax.debug.callback(check, state.t, need)
 
@@ -239,9 +250,10 @@ def _columns(x: jax.Array, cols: np.ndarray) -> jax.Array:
 
 def _check(t, need, *, layout, max_syn, h):
     """Raise on an exceeded capacity (a ``jax.debug.callback``; ``need``: the largest spike
-    counts received / sent / routed, synapses expanded, non-finite values and short Poisson
-    tables, per block; batched under ``vmap``)."""
-    need = np.asarray(need).reshape(-1, 6).max(0)
+    counts received / sent / routed, synapses expanded, non-finite values, short Poisson
+    tables and plastic updates that missed a dropped spike, per block; batched under
+    ``vmap``)."""
+    need = np.asarray(need).reshape(-1, 7).max(0)
     where = f"in the run from t = {float(np.min(t)) * h:g} ms"
     for what, n, cap in (("spike", need[0], layout.max_spikes), ("send", need[1], layout.max_send),
                          ("routing", need[2], layout.max_route)):  # fmt: skip
@@ -253,6 +265,10 @@ def _check(t, need, *, layout, max_syn, h):
         raise RuntimeError(f"delivery overflow {where}: a block expanded {need[3]} synapses, "
                            f"capacity max_tiles * tile = {max_syn}; make the Functional with "
                            "a larger `max_synapses`")  # fmt: skip
+    if need[6]:
+        raise RuntimeError(f"spike history overflow {where}: a plastic synapse needed a "
+                           "spike dropped from its target's history; make the Simulator with "
+                           "a larger `stdp_history` (kernel attribute 'stdp_history')")  # fmt: skip
     if need[5]:
         raise RuntimeError(
             "a Poisson rate needs a longer table than the network was built "
@@ -289,15 +305,13 @@ def functional(sim=None, *, max_spikes: int | None = None, max_synapses: int | N
             JAX.
 
     Raises:
-        ValueError: MPI ranks, plastic synapses, a bad capacity, or ``native=True`` where
+        ValueError: MPI ranks, a bad capacity, or ``native=True`` where
             the kernels are not built or the devices are not CPUs.
     """
     sim = simulator() if sim is None else sim
     native = sim.native if native is None else use_native(native, jax.devices()[0].platform)
     if sim.comm is not None:
         raise ValueError("functional runs under MPI are not supported yet (use devices=)")
-    if any(p.plastic for p in sim.projections):
-        raise ValueError("functional runs of plastic synapses are not supported yet")
     for name, value in (("max_spikes", max_spikes), ("max_synapses", max_synapses),
                         ("tile", tile)):  # fmt: skip
         low = 0 if name == "max_synapses" else 1
@@ -324,7 +338,8 @@ def functional(sim=None, *, max_spikes: int | None = None, max_synapses: int | N
     own_cap = min(spikes_cap, layout.n * layout.m)  # a shard's own spikes: within the total
     layout = dataclasses.replace(layout, native=native, dense=True, models=models,
                                  max_spikes=spikes_cap, tiles=tiles, tile=tile,
-                                 max_send=own_cap, max_route=own_cap)  # fmt: skip
+                                 max_send=own_cap, max_route=own_cap,
+                                 recorded=(False,) * len(layout.plastic))  # fmt: skip
     S = sim.shards
     params = SimParams(
         weight=arrays.csr.weight,
@@ -339,6 +354,7 @@ def functional(sim=None, *, max_spikes: int | None = None, max_synapses: int | N
         ),
         spike_weight=arrays.spikes_in.weight,
         current=arrays.current.value,
+        plastic=tuple(_floats(p.params) for p in arrays.plastic),
     )
     n = layout.n  # each shard's neurons are columns s * n .. s * n + n - 1 of the run
     order = np.array([s * n + sim._slots[s][0][k] for k, s in enumerate(sim.owner)], np.int64)
@@ -375,8 +391,8 @@ def _projection(sim, shape: tuple[int, ...]) -> np.ndarray:
     for s in range(sim.shards):
         slot_of, gid, _ = sim._slots[s]
 
-        def parts(s=s):  # one Connect call at a time, as the build draws them
-            for p in range(len(sim.projections)):
+        def parts(s=s):  # one static Connect call at a time, as the build draws them
+            for p in (p for p, pr in enumerate(sim.projections) if not pr.plastic):
                 syn = sim._connect_projection(s, p)
                 yield dataclasses.replace(syn, weight=np.full(len(syn.weight), p, np.float32))
 

@@ -39,6 +39,7 @@ the last tabulated count, below :math:`2^{-32}`, falls on that count).
 """
 
 import dataclasses
+import functools
 from typing import Any, NamedTuple
 
 import jax
@@ -386,20 +387,14 @@ def _block(layout, comm, arrays: NetworkArrays, grouped, steps: int, state: SimS
     ring, out = deliver(ring, arrays.csr, dense, t0, max_spikes=layout.max_spikes,
                         tile=layout.tile, native=layout.native, threads=layout.threads,
                         max_tiles=layout.tiles)  # fmt: skip
-    plastic, post, n_lost, weights = state.plastic, state.post, jnp.int32(0), []
+    plastic, post, n_lost, weights = state.plastic, state.post, jnp.int32(0), ()
     if layout.plastic:
-        plastic = []
-        for model, pa, ps, rec in zip(layout.plastic, arrays.plastic, state.plastic,
-                                      layout.recorded, strict=True):  # fmt: skip
-            ring, ps, lost, events = deliver_plastic(
-                model, ring, pa, ps, post, arrays.h_tau_minus, dense, out.index, out.count,
-                t0, tile=layout.tile, record=layout.max_events if rec else 0)  # fmt: skip
-            plastic.append(ps)
-            n_lost += lost
-            if rec:
-                weights.append(events)
-        cap = layout.max_spikes if one else layout.max_send  # bounds the spiking neurons
-        post = record_post(post, spikes, t0, arrays.h_tau_minus, cap)
+        update = functools.partial(_plastic, layout, arrays.h_tau_minus)
+        if layout.dense:  # a functional run: its loops are not reverse-differentiable
+            update = _forward_only(update, "gradients through plastic synapses")
+        ring, plastic, post, n_lost, weights = update(
+            ring, arrays.plastic, state.plastic, post, dense, spikes, out.index, out.count, t0
+        )
     if one:  # its own spikes are the delivered ones
         sent = Sent(out.index, out.count, out.n_spikes, jnp.zeros(0, jnp.int32))
     n_bad = sum(jnp.sum(~jnp.isfinite(x)) for x in jax.tree.leaves(neurons)
@@ -408,6 +403,37 @@ def _block(layout, comm, arrays: NetworkArrays, grouped, steps: int, state: SimS
                     jnp.asarray(n_bad, jnp.int32), n_lost, tuple(weights),
                     *((spikes, out.n_synapses) if layout.dense else ()))  # fmt: skip
     return SimState(neurons, ring, ext, tuple(plastic), post), record
+
+
+def _plastic(layout: Layout, h_tau_minus, ring, arrays, states, post, dense, spikes, index,
+             count, t0):  # fmt: skip
+    """Every plastic projection updated and delivered for a block, then the block's local
+    ``spikes`` into the histories: ``(ring, states, post, lost, weight events)``."""
+    new, n_lost, weights = [], jnp.int32(0), []
+    for model, pa, ps, rec in zip(layout.plastic, arrays, states, layout.recorded,
+                                  strict=True):  # fmt: skip
+        ring, ps, lost, events = deliver_plastic(
+            model, ring, pa, ps, post, h_tau_minus, dense, index, count, t0,
+            tile=layout.tile, record=layout.max_events if rec else 0)  # fmt: skip
+        new.append(ps)
+        n_lost += lost
+        if rec:
+            weights.append(events)
+    cap = layout.max_spikes if layout.shards == 1 else layout.max_send  # the spiking neurons
+    post = record_post(post, spikes, t0, h_tau_minus, cap)
+    return ring, tuple(new), post, n_lost, tuple(weights)
+
+
+def _forward_only(fn, what: str):
+    """``fn`` with a reverse-mode rule that raises ``NotImplementedError`` naming ``what``
+    (instead of JAX's error about a loop deep inside)."""
+    f = jax.custom_vjp(fn)
+
+    def bwd(_, ct):
+        raise NotImplementedError(f"{what} are not supported yet (forward runs and vmap are)")
+
+    f.defvjp(lambda *args: (fn(*args), None), bwd)
+    return f
 
 
 def _exchange(layout: Layout, comm, arrays: NetworkArrays, spikes: jax.Array):
