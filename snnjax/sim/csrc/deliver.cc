@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "clones.h"
 #include "ffi_common.h"
 
 namespace ffi = xla::ffi;
@@ -49,7 +50,7 @@ std::vector<Spike> SpikeList(const float* spikes, int64_t m, int64_t n_src) {
 // One spike's CSR row [first, last) into the ring. A tile of synapses is decoded at a time
 // (ring index and value: a branch-free loop the compiler vectorises), then added in CSR
 // order. The slot needs no division: D >= the largest delay + m, so base + delay < 2 D.
-// For rings of fewer than 2**31 elements; compiled for AVX2 and the baseline.
+// For rings of fewer than 2**31 elements.
 struct Row {
   float* ring;
   int64_t D, n;
@@ -76,9 +77,8 @@ struct Row {
   }
 };
 
-__attribute__((target_clones("avx2", "default"))) void DeliverRow(const Row& r, int64_t first,
-                                                                   int64_t last, int32_t base,
-                                                                   float count) {
+SNNJAX_CLONES void DeliverRow(const Row& r, int64_t first, int64_t last, int32_t base,
+                              float count) {
   constexpr int64_t kTile = 256;
   uint32_t index[kTile];
   float value[kTile];

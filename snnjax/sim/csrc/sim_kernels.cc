@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "clones.h"
 #include "ffi_common.h"
 #include "threefry.h"
 
@@ -67,9 +68,7 @@ struct PoissonArgs {  // one instance
 
 // The random words of connections [a, b) at every step into words[step * c + connection]
 // (a branch-free loop the compiler vectorises).
-__attribute__((target_clones("avx2", "default"))) void PoissonWords(const PoissonArgs& p,
-                                                                     int64_t a, int64_t b,
-                                                                     uint32_t* words) {
+SNNJAX_CLONES void PoissonWords(const PoissonArgs& p, int64_t a, int64_t b, uint32_t* words) {
   for (int64_t j = 0; j < p.steps; ++j) {
     const uint32_t t = static_cast<uint32_t>(p.t0 + static_cast<int32_t>(j));
     for (int64_t i = a; i < b; ++i) {
@@ -84,10 +83,8 @@ __attribute__((target_clones("avx2", "default"))) void PoissonWords(const Poisso
 // read from `words` where instances share them: PoissonWords), then the counts: with one
 // small table for all connections (one generator), by comparing each tile against each
 // threshold in turn (vectorised); otherwise by a branch-free binary search per connection.
-// Compiled for AVX2 and for the baseline, picked at load time.
-__attribute__((target_clones("avx2", "default"))) void PoissonRange(const PoissonArgs& p,
-                                                                     int64_t a, int64_t b,
-                                                                     const uint32_t* words) {
+SNNJAX_CLONES void PoissonRange(const PoissonArgs& p, int64_t a, int64_t b,
+                                const uint32_t* words) {
   constexpr int64_t kTile = 256;
   uint32_t drawn[kTile];
   int32_t count[kTile];

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "build_common.h"
+#include "clones.h"
 #include "threefry.h"
 
 using snnjax_build::Buffer;
@@ -65,10 +66,8 @@ struct Randint {
   }
 
   // The hashes of a tile: a branch-free loop that vectorises.
-  __attribute__((target_clones("avx2", "default"))) void Hashes(int64_t len, const uint32_t* o,
-                                                                const uint32_t* x,
-                                                                uint32_t* high,
-                                                                uint32_t* low) const {
+  SNNJAX_CLONES void Hashes(int64_t len, const uint32_t* o, const uint32_t* x, uint32_t* high,
+                            uint32_t* low) const {
     for (int64_t k = 0; k < len; ++k) {
       uint32_t k0 = 0, k1 = o[k];  // fold_in(base, owner)
       Threefry2x32(b0, b1, k0, k1);
