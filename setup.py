@@ -26,8 +26,10 @@ setup(
                 "snnjax/sim/csrc/csr_build.cc",
                 "snnjax/sim/csrc/source_draws.cc",
             ],
-            depends=[f"snnjax/sim/csrc/{h}" for h in (
-                "build_common.h", "clones.h", "ffi_common.h", "threefry.h")],
+            depends=[
+                f"snnjax/sim/csrc/{h}"
+                for h in ("build_common.h", "clones.h", "ffi_common.h", "threefry.h")
+            ],
             include_dirs=[_jaxlib_include()],
             language="c++",
             extra_compile_args=["-std=c++17", "-O3", "-ffp-contract=off", "-fvisibility=hidden"],
