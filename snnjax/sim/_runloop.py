@@ -51,7 +51,8 @@ class _Runner:
         self.prepare()  # a no-op unless create/connect made the network stale
         show = self.progress and self.rank == 0
         bar = tqdm(total=steps, desc="simulate", unit="step", disable=not show)
-        done = 0
+        done, ahead = 0, None
+        lead = None if self.mesh is None else slice(None)  # x[None]: a shard axis, x[:]: as is
         while done < steps:
             layout = self._built["layout"]
             per_block = layout.m
@@ -61,15 +62,24 @@ class _Runner:
             todo = min(capacity * per_block, steps - done)
             blocks = -(-todo // per_block)
             t0 = self.t_steps
-            counts = self._sg_counts(t0, capacity, per_block)
             run = self._compile()
-            tic = time.perf_counter()
-            state, record = run(self._built["arrays"], self.state, jnp.int32(t0), counts,
-                                jnp.int32(todo))  # fmt: skip
-            if self.mesh is None:  # one shard here: give the record its shard axis
-                record = jax.tree.map(lambda x: x[None], record)
-            record = jax.tree.map(lambda x, b=blocks: np.asarray(x)[:, :b], record)
-            chunk_s = time.perf_counter() - tic
+            if ahead is not None and ahead[0] is run and ahead[1:3] == (t0, todo):
+                tic, state, record = ahead[3:]  # dispatched while the last chunk was checked
+            else:
+                tic = time.perf_counter()
+                state, record = self._dispatch(run, self.state, t0, capacity, todo)
+            # The next chunk goes out now, from this one's state before it is checked, and
+            # runs while the host checks this one (dropped if this one is re-run). Not under
+            # MPI: the host's collectives would overlap the chunk's.
+            after = min(capacity * per_block, steps - done - todo)
+            ahead = None
+            if after and self.comm is None:
+                ahead = (run, t0 + todo, after, time.perf_counter(),
+                         *self._dispatch(run, state, t0 + todo, capacity, after))  # fmt: skip
+            # on the host (NumPy: eager JAX ops would compile, once per shape, in the run);
+            # one shard here: the record gets its shard axis
+            record = jax.tree.map(lambda x, b=blocks: np.asarray(x)[lead][:, :b], record)
+            chunk_s = time.perf_counter() - tic  # with the overlap of the chunk before
             # buffer needs (spikes received, own, routed; weight events) and lost pairings,
             # over all ranks in one collective
             need = np.array([[record.n_recv.max(), record.n_own.max(),
@@ -105,6 +115,12 @@ class _Runner:
             done += todo
             bar.update(todo)
         bar.close()
+
+    def _dispatch(self, run, state, t0: int, capacity: int, todo: int):
+        """Start the compiled chunk ``run`` on ``state`` at step ``t0`` for ``todo`` steps:
+        its ``(state, record)``, computed asynchronously."""
+        counts = self._sg_counts(t0, capacity, self._built["layout"].m)
+        return run(self._built["arrays"], state, jnp.int32(t0), counts, jnp.int32(todo))
 
     def _solver_failure(self, state, t0: int, steps: int) -> None:
         """Raise, naming the neurons whose state became non-finite (NEST: a
@@ -184,7 +200,7 @@ class _Runner:
         for i, (steps, mult) in enumerate(self._sg_steps):
             keep = (steps >= t0) & (steps < t0 + len(counts))
             np.add.at(counts[:, i], steps[keep] - t0, mult[keep])
-        return jnp.asarray(counts.reshape(blocks, per_block, -1))
+        return jax.device_put(counts.reshape(blocks, per_block, -1))  # no compile (jnp would)
 
     def _count_traffic(self, record, steps: int) -> None:
         """Spikes sent to other shards (payload) and buffer bytes moved (padded)."""
