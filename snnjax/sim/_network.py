@@ -389,12 +389,12 @@ def _block(layout, comm, arrays: NetworkArrays, grouped, steps: int, state: SimS
                         max_tiles=layout.tiles)  # fmt: skip
     plastic, post, n_lost, weights = state.plastic, state.post, jnp.int32(0), ()
     if layout.plastic:
-        update = functools.partial(_plastic, layout, arrays.h_tau_minus)
+        update = functools.partial(_plastic, layout)  # every array an argument (custom_vjp)
         if layout.dense:  # a functional run: its loops are not reverse-differentiable
             update = _forward_only(update, "gradients through plastic synapses")
         ring, plastic, post, n_lost, weights = update(
-            ring, arrays.plastic, state.plastic, post, dense, spikes, out.index, out.count, t0
-        )
+            arrays.h_tau_minus, ring, arrays.plastic, state.plastic, post, dense, spikes,
+            out.index, out.count, t0)  # fmt: skip
     if one:  # its own spikes are the delivered ones
         sent = Sent(out.index, out.count, out.n_spikes, jnp.zeros(0, jnp.int32))
     n_bad = sum(jnp.sum(~jnp.isfinite(x)) for x in jax.tree.leaves(neurons)
