@@ -271,14 +271,15 @@ def _emit(layout: Layout, arrays: NetworkArrays, ext: jax.Array, t0, steps: int,
     value = jnp.concatenate([p[0] for p in parts], axis=1)
     delay, target = (jnp.concatenate([p[k] for p in parts]) for k in (1, 2))
     channel = np.concatenate([np.full(p[1].shape, p[3], np.int32) for p in parts])
-    emit = emit_native if layout.native else emit_scatter
-    return emit(ext, value, delay, target, channel, t0, live, threads=layout.threads)
+    if layout.native:
+        return emit_native(ext, value, delay, target, channel, t0, live, threads=layout.threads)
+    return emit_scatter(ext, value, delay, target, channel, t0, live)
 
 
-def emit_scatter(ext, value, delay, target, channel, t0, live, *, threads: int = 1):
+def emit_scatter(ext, value, delay, target, channel, t0, live):
     """``value[j, c]`` of the first ``live`` steps added into ``ext[channel[c], (t0 + j +
     delay[c]) % Dx, target[c]]`` (``channel[c]`` -1: 0 or 1 by the value's sign) by one
-    scatter-add, in the order of ``value`` (``threads``: unused, as the native kernel's)."""
+    scatter-add, in the order of ``value``."""
     steps = value.shape[0]
     # steps past `live` go to channel 3 (dropped). Indexing ext itself: XLA copied a flat
     # view of it every block.

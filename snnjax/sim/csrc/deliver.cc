@@ -321,7 +321,7 @@ ffi::Error TakeImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> ring_in,
             t0_buf.typed_data()[batch.Offset(t0_buf.dimensions(), i)],
             live_buf.typed_data()[batch.Offset(live_buf.dimensions(), i)]);
   };
-  ParallelFor(pool, batch.size(), batch.size() > 1 ? Threads(pool, 0) : 1, one);
+  ParallelFor(pool, batch.size(), Threads(pool, 0), one);  // threads by instance
   return ffi::Error::Success();
 }
 
