@@ -23,16 +23,23 @@ setup(
             sources=[
                 "snnjax/sim/csrc/sim_kernels.cc",
                 "snnjax/sim/csrc/deliver.cc",
+                "snnjax/sim/csrc/plastic.cc",
                 "snnjax/sim/csrc/csr_build.cc",
                 "snnjax/sim/csrc/source_draws.cc",
             ],
             depends=[
                 f"snnjax/sim/csrc/{h}"
-                for h in ("build_common.h", "clones.h", "ffi_common.h", "threefry.h")
+                for h in ("build_common.h", "clones.h", "csr_rows.h", "ffi_common.h", "threefry.h")
             ],
             include_dirs=[_jaxlib_include()],
             language="c++",
-            extra_compile_args=["-std=c++17", "-O3", "-ffp-contract=off", "-fvisibility=hidden"],
+            extra_compile_args=[
+                "-std=c++17",
+                "-O3",
+                "-ffp-contract=off",
+                "-fno-trapping-math",
+                "-fvisibility=hidden",
+            ],
             optional=True,
         )
     ]

@@ -1,6 +1,7 @@
 """STDP synapses: hand-computed weight changes, NEST's algorithm in float64, any split,
 checkpoints, bad parameters, and (``make test-peers``) NEST 3.10 itself."""
 
+import functools
 import json
 import math
 import subprocess
@@ -140,9 +141,16 @@ def test_short_history_grows_and_the_result_stays_exact():
     assert w == pytest.approx(reference("stdp_synapse", spec, pre, post, 1.0)[-1], rel=1e-5)
 
 
-def _recurrent(devices=1, exchange="all_gather", placement="round_robin", seed=5, model=None):
-    sim = Simulator(H, seed=seed, devices=devices, exchange=exchange, placement=placement)
-    exc = sim.create("iaf_psc_alpha", 40, {"I_e": 300.0, "tau_minus": 30.0,
+def _recurrent(devices=1, exchange="all_gather", placement="round_robin", seed=5, model=None,
+               native_plastic=False, native=None):  # fmt: skip
+    """A small recurrent network with two plastic E -> E projections; with
+    ``native_plastic`` one ``tau_minus`` for all and no weight recorder, so that the native
+    kernel updates both (otherwise the pure-JAX path)."""
+    sim = Simulator(
+        H, seed=seed, devices=devices, exchange=exchange, placement=placement, native=native
+    )
+    tau_minus = 20.0 if native_plastic else 30.0  # the I cells keep NEST's 20 ms
+    exc = sim.create("iaf_psc_alpha", 40, {"I_e": 300.0, "tau_minus": tau_minus,
                                            "V_m": nest.random.uniform(-70.0, -55.0)})  # fmt: skip
     inh = sim.create("iaf_psc_alpha", 10, {"I_e": 300.0})
     pg = sim.create("poisson_generator", 1, {"rate": 4000.0})
@@ -160,7 +168,7 @@ def _recurrent(devices=1, exchange="all_gather", placement="round_robin", seed=5
                 "lambda": nest.random.uniform(0.02, 0.08) if i else 0.05,
                 "mu_plus": 0.0,
                 "Wmax": 150.0,
-                "weight_recorder": None if i else wr,
+                "weight_recorder": None if i or native_plastic else wr,
             },
         )
     sim.connect(exc, inh, {"rule": "fixed_indegree", "indegree": 10}, {"weight": 40.0})
@@ -195,6 +203,103 @@ def test_plastic_network_is_identical_on_any_split():
         assert np.array_equal(w2, w), devices
         for key, value in ref.events(rec[1]).items():  # the weight_recorder
             assert len(value) > 1000 and np.array_equal(sim.events(rec[1])[key], value), key
+
+
+def test_native_plastic_network_is_identical_on_any_split():
+    """The native plastic kernel (one tau_minus, no weight recorder): the same spikes and
+    weights on 1, 2 and 4 devices and threads; within float32 rounding of the pure path's
+    weights over a few blocks (the same algorithm); a tau_minus set to differ afterwards
+    moves the run back to the pure path."""
+    ref, rec = _recurrent(native_plastic=True)
+    ref.simulate(150.0)
+    assert all(ref._built["layout"].plastic_native)
+    events = ref.events(rec[0])
+    src, _, w = _weights(ref)
+    assert len(events["times"]) > 200 and np.std(w) > 1.0
+    for devices, exchange, placement in [(2, "all_to_all", "block"),
+                                         (4, "point_to_point", "round_robin")]:  # fmt: skip
+        sim, rec = _recurrent(devices, exchange, placement, native_plastic=True)
+        sim.simulate(150.0)
+        assert np.array_equal(sim.events(rec[0])["times"], events["times"]), devices
+        assert np.array_equal(sim.events(rec[0])["senders"], events["senders"]), devices
+        assert np.array_equal(_weights(sim)[2], w), devices
+    pure, _ = _recurrent(native_plastic=True, native=False)
+    pure.simulate(20.0)
+    short, _ = _recurrent(native_plastic=True)
+    short.simulate(20.0)
+    np.testing.assert_allclose(_weights(short)[2], _weights(pure)[2], rtol=1e-5)
+    assert not np.array_equal(_weights(short)[2], _weights(pure)[2])  # not bit for bit
+    exc = np.unique(src)[:1]
+    short.set(exc, {"tau_minus": 25.0})
+    assert short._built["layout"].plastic_native == ()
+    short.simulate(20.0)  # the pure path, no error
+
+
+def _plastic_block(rng, mu: float):
+    """Random arguments of ``deliver_plastic`` after the model (a block of 5 steps, 50
+    sources x 20 synapses onto 40 targets, per-synapse learning rates, ``mu_plus =
+    mu_minus = mu``, a multiplicity, a source that spikes twice), and ``K`` for its tables."""
+    from snnjax.sim._delivery import DeviceCSR
+    from snnjax.sim._plastic import PlasticArrays, PlasticState, PostHistory
+    from snnjax.sim._stdp import StdpParams
+
+    n_src, n, m, D, Hh, deg, t0 = 50, 40, 5, 30, 8, 20, 1000
+    src = np.repeat(np.arange(n_src), deg)
+    tgt, dl = rng.integers(0, n, src.size), rng.integers(m, D - m, src.size)
+    order = np.lexsort((tgt, dl, src))
+    tgt, dl = tgt[order], dl[order]
+    csr = DeviceCSR(jnp.asarray(np.arange(n_src + 1, dtype=np.int32) * deg),
+                    jnp.asarray((tgt | (dl << 8)).astype(np.uint32).view(np.int32)),
+                    jnp.zeros(0, jnp.float32), jnp.asarray(np.int32(8)),
+                    jnp.zeros(0, jnp.int32))  # fmt: skip
+    h_tau = np.float32(H / 20.0)
+    lam = jnp.asarray(rng.uniform(0.01, 0.1, src.size), jnp.float32)
+    params = StdpParams(jnp.full(1, h_tau), lam,
+                        *(jnp.full(1, np.float32(v)) for v in (1.1, mu, mu, 0.2)))  # fmt: skip
+    state = PlasticState(*(jnp.asarray(x) for x in (
+        rng.uniform(0.0, 0.2, src.size).astype(np.float32),
+        rng.uniform(0.0, 3.0, src.size).astype(np.float32) * (rng.random(src.size) > 0.1),
+        rng.integers(t0 - 400, t0 - 1, src.size).astype(np.int32),
+        rng.integers(0, 5, src.size).astype(np.int32))))  # fmt: skip
+    post = PostHistory(*(jnp.asarray(x) for x in (
+        np.sort(rng.integers(t0 - 600, t0 - 1, (n, Hh)), axis=1).astype(np.int32),
+        rng.uniform(0.0, 3.0, (n, Hh)).astype(np.float32),
+        rng.integers(5, 12, n).astype(np.int32), rng.integers(5, 12, (D, n)).astype(np.int32),
+        np.where(rng.random((D, n)) < 0.9, rng.integers(t0 - 600, t0 - 40, (D, n)),
+                 -(2**30)).astype(np.int32),
+        rng.uniform(0.0, 3.0, (D, n)).astype(np.float32))))  # fmt: skip
+    spikes = np.zeros((m, n_src), np.float32)
+    spikes[rng.integers(0, m, 30), rng.choice(n_src, 30, replace=False)] = 1.0
+    spikes[0, 3], spikes[2, 7], spikes[4, 7] = 2.0, 1.0, 1.0  # a multiplicity; 7 spikes twice
+    flat = jnp.asarray(spikes).reshape(-1)
+    (index,) = jnp.nonzero(flat, size=64, fill_value=0)
+    count = jnp.where(jnp.arange(64) < jnp.count_nonzero(flat), flat[index], 0.0)
+    args = (jnp.zeros((2, D, n), jnp.float32), PlasticArrays(csr, params), state, post,
+            jnp.full(n, h_tau), jnp.asarray(spikes), index.astype(jnp.int32), count,
+            jnp.int32(t0))  # fmt: skip
+    return args, math.ceil(88.0 / float(h_tau)) + 1
+
+
+@pytest.mark.parametrize("model", STDP_MODELS)
+def test_native_plastic_kernel_matches_the_pure_update(model, rng):
+    """One block through deliver_plastic, natively and in pure JAX, from the same random
+    state and histories (mu 0, 1 and 0.4): the same traces, last spikes, pairings and lost
+    updates; weights and ring within float32 rounding."""
+    from snnjax.sim._plastic import deliver_plastic
+
+    for mu in (0.0, 1.0, 0.4):
+        args, K = _plastic_block(rng, mu)
+        (ring_p, st_p, lost_p, _), (ring_n, st_n, lost_n, _) = (
+            jax.jit(functools.partial(deliver_plastic, model, tile=256, native=tables,
+                                      threads=2))(*args)
+            for tables in (None, (K, K))
+        )  # fmt: skip
+        assert int(lost_n) == int(lost_p)
+        for name in ("kplus", "tlast", "seen"):
+            assert np.array_equal(getattr(st_n, name), getattr(st_p, name)), (mu, name)
+        np.testing.assert_allclose(st_n.weight, st_p.weight, rtol=2e-6, atol=1e-9)
+        np.testing.assert_allclose(ring_n, ring_p, rtol=2e-6, atol=1e-8)
+        assert not np.array_equal(st_n.weight, args[2].weight)  # the weights moved
 
 
 @pytest.mark.parametrize("devices", [1, 2])
@@ -375,13 +480,14 @@ def test_connectivity_bytes_per_plastic_synapse():
 RULES = [(m, {}) for m in STDP_MODELS] + [("stdp_synapse", {"mu_plus": 0.0, "mu_minus": 0.0})]
 
 
-def _nest_protocol(api, model, params, n_pre=20, n_post=5, seed=7):
+def _nest_protocol(api, model, params, n_pre=20, n_post=5, seed=7, recorded=True):
     """Parrots replay fixed trains (~20 Hz) onto ``iaf_psc_alpha`` cells driven near
     threshold (I_e 350 pA; rheobase 375 pA), all to all through plastic synapses with
     delays of 0.5-3 ms per connection, recorded by a weight_recorder; 1 s. Returns the
     weights (by source, target), the cells' spikes (senders and steps, by step then
     sender) and the recorded events (senders, targets, steps, weights by step, sender,
-    target)."""
+    target). ``recorded=False``: no weight_recorder and NEST's default ``tau_minus`` for
+    all, so that snnjax's native plastic kernel runs (no events then)."""
     rng = np.random.default_rng(seed)
     api.ResetKernel()
     api.resolution = H
@@ -390,16 +496,17 @@ def _nest_protocol(api, model, params, n_pre=20, n_post=5, seed=7):
     for g, times in zip(gens, trains, strict=True):
         g.set(spike_times=times)
     parrots = api.Create("parrot_neuron", n_pre)
-    cells = api.Create("iaf_psc_alpha", n_post, {"I_e": 350.0, "tau_minus": 25.0})
+    cells = api.Create(
+        "iaf_psc_alpha", n_post, {"I_e": 350.0, "tau_minus": 25.0 if recorded else 20.0}
+    )
     api.Connect(gens, parrots, "one_to_one")
     wr = api.Create("weight_recorder")
-    api.CopyModel(model, "recorded", {"weight_recorder": wr})
+    api.CopyModel(model, "recorded", {"weight_recorder": wr} if recorded else {})
     spec = {"synapse_model": "recorded", "weight": 45.0, "Wmax": 120.0, "lambda": 0.05,
             **params}  # fmt: skip
     for cell in cells:  # one delay per connection
         delays = np.round(rng.uniform(0.5, 3.0, (1, n_pre)), 1)
-        api.Connect(parrots, cell, "all_to_all", {**spec, "delay": delays if api.__name__ ==
-                                                  "nest" else delays[0]})  # fmt: skip
+        api.Connect(parrots, cell, "all_to_all", {**spec, "delay": delays})
     rec = api.Create("spike_recorder")
     api.Connect(cells, rec)
     api.Simulate(1000.0)
@@ -417,11 +524,12 @@ def _nest_protocol(api, model, params, n_pre=20, n_post=5, seed=7):
 
 
 @pytest.mark.peers
+@pytest.mark.parametrize("recorded", [True, False], ids=["recorded", "native-kernel"])
 @pytest.mark.parametrize(("model", "params"), RULES, ids=[*STDP_MODELS, "additive"])
-def test_weights_and_spikes_as_nest(model, params):
+def test_weights_and_spikes_as_nest(model, params, recorded):
     real = pytest.importorskip("nest")
-    w_ref, s_ref, t_ref, rec_ref = _nest_protocol(real, model, params)
-    w, s, t, rec = _nest_protocol(nest, model, params)
+    w_ref, s_ref, t_ref, rec_ref = _nest_protocol(real, model, params, recorded=recorded)
+    w, s, t, rec = _nest_protocol(nest, model, params, recorded=recorded)
     assert len(t_ref) > 20 and np.std(w_ref) > 1.0  # the cells spike, the weights moved
     assert np.array_equal(s, s_ref) and np.array_equal(t, t_ref)
     np.testing.assert_allclose(w, w_ref, rtol=1e-4, atol=1e-3)

@@ -44,6 +44,7 @@ from ._stdp import check_stdp, stdp_params
 from .models import INITIAL_STATE, get_model
 
 _KEY_POISSON = 0x9015
+_MAX_TABLE = 1 << 22  #: entries of a plastic kernel's exponential table (16 MB)
 # What a build sets (restored when a rebuild fails).
 _BUILT = ("_built", "_stale", "state", "owner", "_slots", "stats", "_sg_steps", "_watched",
           "_executables", "_ran", "_csr_version", "_sample_order", "n_synapses", "_plastic_values",
@@ -160,6 +161,9 @@ class _Builder:
         per_shard = int(counts.sum(1).max()) if N else 1
         send = max(64, math.ceil(per_shard * rate))
         expected = self.n_synapses / S * m * self.h * 1e-3 * 10.0  # per block at 10 Hz
+        # h / tau_plus of each plastic projection (None: drawn per synapse)
+        h_tau_plus = tuple(p.params.h_tau_plus[0] if p.params.h_tau_plus.shape[0] == 1
+                           else None for p in arrays[0].plastic)  # fmt: skip
         layout = Layout(
             models=tuple(get_model(g.model, substeps=self.substeps) for g in populations),
             slices=tuple((int(base[i]), int(base[i + 1])) for i in range(len(populations))),
@@ -187,9 +191,10 @@ class _Builder:
             max_events=max(64, math.ceil(expected)),
             native=self.native,
             threads=self.threads,
+            plastic_native=self._plastic_tables(populations, h_tau_plus),
         )
         arrays, state = self._put(arrays), self._put(states)
-        self._built = {"arrays": arrays, "layout": layout, "N": N,
+        self._built = {"arrays": arrays, "layout": layout, "N": N, "h_tau_plus": h_tau_plus,
                        "projections": len(self.projections)}  # fmt: skip
         self._stale = False
         self.state = state
@@ -295,6 +300,31 @@ class _Builder:
             except ValueError as err:
                 raise ValueError(f"Connect call {p} (drawn per synapse): {err}") from None
         return syn
+
+    def _plastic_tables(self, populations, h_tau_plus: tuple) -> tuple:
+        """:attr:`Layout.plastic_native`: the native kernel updates a plastic projection
+        that no ``weight_recorder`` records and that has one ``tau_plus`` (``h_tau_plus``:
+        per projection, ``h / tau_plus`` or None), when all neurons share one ``tau_minus``
+        (its exponentials are tables of :math:`e^{-k h/\tau}` up to float32's underflow,
+        ``k`` in steps, of at most :data:`_MAX_TABLE` entries)."""
+        if not self.native or not h_tau_plus:
+            return ()
+        tau_minus = np.unique(np.concatenate(
+            [np.ravel(g.values["tau_minus"]) for g in populations]))  # fmt: skip
+        recorded = [p.plastic["weight_recorder"] is not None
+                    for p in self.projections if p.plastic]  # fmt: skip
+
+        def last(h_tau) -> int | None:  # XLA's float32 exp is 0 below -87.34
+            k = math.ceil(88.0 / float(h_tau)) + 1
+            return k if k <= _MAX_TABLE else None
+
+        k_minus = last(np.float32(self.h / tau_minus[0])) if len(tau_minus) == 1 else None
+        out = tuple(
+            (k_plus, k_minus) if not rec and k_minus and h is not None and (k_plus := last(h))
+            else None
+            for h, rec in zip(h_tau_plus, recorded, strict=True)
+        )  # fmt: skip
+        return out if any(out) else ()
 
     def _inputs(self, s: int, populations, slices) -> dict:
         """Shard ``s``'s arrays that ``set`` may change: neuron parameters, propagators and

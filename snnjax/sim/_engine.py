@@ -73,7 +73,9 @@ class Simulator(_Description, _Builder, _StateOps, _Runner, _Recorder, _SynapseO
             length; grown automatically when an update needs an older spike).
         native: spike delivery, Poisson input and the take-out of a block's inputs by
             the native CPU kernels (:mod:`snnjax.sim._native`, bit-identical to pure
-            JAX): ``None`` where they are built and the devices are CPUs, ``True`` to
+            JAX), and the plastic synapses' updates where all neurons share one
+            ``tau_minus`` and no ``weight_recorder`` records them (the same to float32
+            rounding): ``None`` where they are built and the devices are CPUs, ``True`` to
             require them, ``False`` for pure JAX.
         threads: threads of the native delivery and Poisson kernels (NEST's
             ``local_num_threads``).

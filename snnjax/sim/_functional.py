@@ -339,7 +339,8 @@ def functional(sim=None, *, max_spikes: int | None = None, max_synapses: int | N
     layout = dataclasses.replace(layout, native=native, dense=True, models=models,
                                  max_spikes=spikes_cap, tiles=tiles, tile=tile,
                                  max_send=own_cap, max_route=own_cap,
-                                 recorded=(False,) * len(layout.plastic))  # fmt: skip
+                                 recorded=(False,) * len(layout.plastic),
+                                 plastic_native=())  # fmt: skip
     S = sim.shards
     params = SimParams(
         weight=arrays.csr.weight,

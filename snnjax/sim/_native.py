@@ -1,8 +1,9 @@
 """Native CPU kernels of the simulator (XLA FFI custom calls), chosen per platform.
 
-The kernels live in ``csrc/deliver.cc`` and ``csrc/sim_kernels.cc`` and are compiled by
-the package's install (``setup.py``, headers from ``jaxlib``). Each one is the bit-for-bit
-twin of a pure-JAX function, which stays the reference and the path on other platforms:
+The kernels live in ``csrc/deliver.cc``, ``csrc/plastic.cc`` and ``csrc/sim_kernels.cc``
+and are compiled by the package's install (``setup.py``, headers from ``jaxlib``). Each one
+is the twin of a pure-JAX function, which stays the reference and the path on other
+platforms (bit for bit but for the plastic kernel):
 
 * :func:`deliver_native`: :func:`~snnjax.sim._delivery.deliver` (ring update and spike
   list), multi-threaded by ring slot (each element's sum keeps the canonical order);
@@ -10,7 +11,10 @@ twin of a pure-JAX function, which stays the reference and the path on other pla
   both rings every block around its gather and scatter);
 * :func:`poisson_values`: :func:`~snnjax.sim._network._poisson`;
 * :func:`emit_native`: the scatter-add of :func:`~snnjax.sim._network._emit` (generator
-  output into its ring buffer, in place).
+  output into its ring buffer, in place);
+* :func:`deliver_plastic_native`: :func:`~snnjax.sim._plastic.deliver_plastic` without a
+  weight recorder (one plastic projection's updates and delivery, in place): the one kernel
+  that is not bit for bit its twin (float32 rounding, see there).
 
 :func:`use_native` resolves a :class:`~snnjax.sim.Simulator`'s ``native`` option: ``None``
 picks the native kernels where they are built and JAX runs on CPU, ``True`` requires them,
@@ -22,14 +26,16 @@ import functools
 import jax
 import jax.numpy as jnp
 
+from ._stdp import STDP_MODELS
+
 try:  # built by `pip install` (setup.py); absent where no C++ compiler was found
     from . import _sim_kernels
 except ImportError:  # pragma: no cover - depends on the install
     _sim_kernels = None
 
 __all__ = [
-    "deliver_native", "emit_native", "native_available", "poisson_values", "take_native",
-    "use_native",
+    "deliver_native", "deliver_plastic_native", "emit_native", "native_available",
+    "poisson_values", "take_native", "use_native",
 ]  # fmt: skip
 
 
@@ -168,3 +174,42 @@ def emit_native(ext, value, delay, target, channel, t0, live, *, threads: int = 
         (ext, value, delay, target, jnp.asarray(channel, jnp.int32), _int1(t0), _int1(live)),
         rank=3, aliases={0: 0}, threads=threads,
     )  # fmt: skip
+
+
+def deliver_plastic_native(model: str, ring, arrays, state, post, h_tau_minus, index, count,
+                           t0, *, tables: tuple[int, int], threads: int = 1):  # fmt: skip
+    r"""One plastic projection's updates and delivery for a block natively (no weight
+    recorder): ``(ring, state, lost)`` as :func:`~snnjax.sim._plastic.deliver_plastic`, the
+    ring and the projection's state updated in place.
+
+    Not bit for bit the pure function: the same algorithm and order, in float32, but its
+    powers :math:`x^\mu` are computed inline (within one ulp of libm's ``powf``, which XLA
+    calls) and XLA fuses some of its multiply-adds where the kernel does not, so weights
+    differ by float32 rounding (about 1e-7 relative per update; spikes and weights then
+    drift apart as in any chaotic network). Deterministic, and the same on any split.
+
+    Args:
+        model: the STDP model.
+        ring, arrays, state, post, h_tau_minus, index, count, t0: as ``deliver_plastic``
+            (``index``, ``count``: the block's spike list); ``arrays.params.h_tau_plus``
+            one value and ``h_tau_minus`` the same for every neuron.
+        tables: ``(K_plus, K_minus)``: the kernel's exponentials are tables
+            :math:`e^{-k h/\tau_\pm}`, ``k = 0 .. K``, computed here by XLA (the pure
+            function's values), ``K`` where XLA's float32 ``exp`` is 0.
+        threads: threads, each owning a range of ring slots.
+    """
+    k = (jnp.arange(tables[0] + 1, dtype=jnp.int32), jnp.arange(tables[1] + 1, dtype=jnp.int32))
+    plus = jnp.exp(-k[0] * arrays.params.h_tau_plus)
+    minus = jnp.exp(-k[1] * h_tau_minus[:1])
+    p, csr = arrays.params, arrays.csr
+    shapes = tuple(jax.ShapeDtypeStruct(x.shape, x.dtype) for x in (ring, *state))
+    ring, *st, lost = _call(
+        "snnjax_deliver_plastic",
+        (*shapes, jax.ShapeDtypeStruct((), jnp.int32)),
+        (ring, *state, csr.ptr, csr.packed, _int1(csr.shift), csr.delay, p.lam, p.alpha,
+         p.mu_plus, p.mu_minus, p.Wmax, plus, minus, h_tau_minus, post.step, post.total,
+         post.count, post.last, post.k, index, count, _int1(t0)),
+        rank=3, aliases={k: k for k in range(5)}, model=STDP_MODELS.index(model),
+        threads=threads,
+    )  # fmt: skip
+    return ring, type(state)(*st), lost

@@ -84,6 +84,9 @@ class Layout:
         threads: threads of the native delivery (by ring slot) and Poisson kernels.
         tiles: ``> 0``: delivery runs exactly this many tiles per block (a static loop, so
             reverse-mode differentiable; :mod:`._functional`); 0: as many as the spikes need.
+        plastic_native: per plastic projection, ``(K_plus, K_minus)`` (the last entries
+            of its exponential tables) where the native kernel updates it, else None;
+            ``()``: none does (:func:`~snnjax.sim._native.deliver_plastic_native`).
         dense: a functional run (:mod:`._functional`): record each block's local spikes
             as a dense ``[steps, n]`` array and the synapses it expanded; each block is a
             :func:`jax.checkpoint` (reverse mode recomputes it instead of storing it).
@@ -112,6 +115,7 @@ class Layout:
     threads: int = 1
     tiles: int = 0
     dense: bool = False
+    plastic_native: tuple = ()
 
 
 class PoissonInput(NamedTuple):
@@ -411,11 +415,13 @@ def _plastic(layout: Layout, h_tau_minus, ring, arrays, states, post, dense, spi
     """Every plastic projection updated and delivered for a block, then the block's local
     ``spikes`` into the histories: ``(ring, states, post, lost, weight events)``."""
     new, n_lost, weights = [], jnp.int32(0), []
-    for model, pa, ps, rec in zip(layout.plastic, arrays, states, layout.recorded,
-                                  strict=True):  # fmt: skip
+    tables = layout.plastic_native or (None,) * len(layout.plastic)
+    for model, pa, ps, rec, native in zip(layout.plastic, arrays, states, layout.recorded,
+                                          tables, strict=True):  # fmt: skip
         ring, ps, lost, events = deliver_plastic(
             model, ring, pa, ps, post, h_tau_minus, dense, index, count, t0,
-            tile=layout.tile, record=layout.max_events if rec else 0)  # fmt: skip
+            tile=layout.tile, record=layout.max_events if rec else 0, native=native,
+            threads=layout.threads)  # fmt: skip
         new.append(ps)
         n_lost += lost
         if rec:

@@ -26,6 +26,10 @@ local spikes join the histories. A spike of step ``j`` with delay ``d >= m`` rea
 postsynaptic spikes up to step ``j - d < t0``, all from earlier blocks: the result depends
 neither on the block length nor on the split (every synapse lives with its target).
 
+On CPU a native kernel (:func:`~snnjax.sim._native.deliver_plastic_native`) does the
+same for a projection that no ``weight_recorder`` records, when all neurons share one
+``tau_minus``; it equals this path to float32 rounding, not bit for bit.
+
 An update whose window's spikes were already dropped from the ``H`` kept (a neuron that
 spiked more than ``H`` times since the synapse's last presynaptic spike) is counted
 (``lost``); the run loop grows ``H`` and re-runs the chunk, so no pairing is ever
@@ -40,6 +44,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._delivery import DeviceCSR, for_synapses, ring_add, unpack
+from ._native import deliver_plastic_native
 from ._stdp import EMPTY, StdpParams, needs_window, pre_spike
 
 
@@ -124,7 +129,8 @@ class WeightEvents(NamedTuple):
 
 def deliver_plastic(model: str, ring, arrays: PlasticArrays, state: PlasticState,
                     post: PostHistory, h_tau_minus, spikes, index, count, t0, *,
-                    tile: int, record: int = 0):  # fmt: skip
+                    tile: int, record: int = 0, native: tuple[int, int] | None = None,
+                    threads: int = 1):  # fmt: skip
     """Update and deliver the synapses of one plastic projection for a block's spikes.
 
     Args:
@@ -139,6 +145,10 @@ def deliver_plastic(model: str, ring, arrays: PlasticArrays, state: PlasticState
         t0: the block's first step.
         tile: as :func:`~snnjax.sim.deliver`.
         record: capacity for the updates a ``weight_recorder`` records (0: none).
+        native: the native CPU kernel instead (:func:`~snnjax.sim._native.
+            deliver_plastic_native`: the same algorithm, equal to float32 rounding; not
+            with ``record``): the last entries of its exponential tables (``tables``).
+        threads: threads of the native kernel.
 
     Returns:
         ``(ring, state, lost, events)``: ``lost`` counts updates that missed a dropped
@@ -158,6 +168,11 @@ def deliver_plastic(model: str, ring, arrays: PlasticArrays, state: PlasticState
     )
     if csr.packed.shape[0] == 0:
         return ring, state, jnp.int32(0), events
+    if native is not None and not record:
+        ring, state, lost = deliver_plastic_native(
+            model, ring, arrays, state, post, h_tau_minus, index, count, t0, tables=native,
+            threads=threads)  # fmt: skip
+        return ring, state, lost, events
     D, H = ring.shape[1], post.step.shape[1]
     n_src = spikes.shape[1]
     step_of, src = index // n_src, index % n_src

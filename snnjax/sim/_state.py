@@ -175,6 +175,11 @@ class _StateOps:
         inputs = [self._inputs(s, populations, slices) for s in self._local_shards()]
         arrays = self._built["arrays"]
         self._built["arrays"] = arrays._replace(**self._put(inputs))
+        # the native plastic kernel needs one tau_minus for all neurons
+        layout = self._built["layout"]
+        tables = self._plastic_tables(populations, self._built["h_tau_plus"])
+        if tables != layout.plastic_native:
+            self._built["layout"] = dataclasses.replace(layout, plastic_native=tables)
         self._sg_steps = self._spike_generator_steps()
 
     def _set_state(self, group, pos, keys, old_values) -> None:

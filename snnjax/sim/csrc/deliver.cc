@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "clones.h"
+#include "csr_rows.h"
 #include "ffi_common.h"
 
 namespace ffi = xla::ffi;
@@ -25,58 +26,18 @@ using snnjax_ffi::Batch;
 using snnjax_ffi::CheckBatch;
 using snnjax_ffi::ParallelFor;
 using snnjax_ffi::Threads;
+using snnjax_rows::OffsetCuts;
+using snnjax_rows::Row;
+using snnjax_rows::Spike;
+using snnjax_rows::SpikeList;
 
 // ---------------------------------------------------------------- delivery
 constexpr int64_t kSynapsesPerThread = 8192;  // below this per thread, fewer threads
-
-struct Spike {
-  int64_t step;
-  int64_t source;
-  float count;
-};
-
-// The block's spikes (nonzero counts) in step-major order: spike_list in _delivery.py.
-std::vector<Spike> SpikeList(const float* spikes, int64_t m, int64_t n_src) {
-  std::vector<Spike> list;
-  for (int64_t j = 0; j < m; ++j) {
-    const float* row = spikes + j * n_src;
-    for (int64_t s = 0; s < n_src; ++s) {
-      if (row[s] != 0.0f) list.push_back({j, s, row[s]});
-    }
-  }
-  return list;
-}
 
 // One spike's CSR row [first, last) into the ring. A tile of synapses is decoded at a time
 // (ring index and value: a branch-free loop the compiler vectorises), then added in CSR
 // order. The slot needs no division: D >= the largest delay + m, so base + delay < 2 D.
 // For rings of fewer than 2**31 elements.
-struct Row {
-  float* ring;
-  int64_t D, n;
-  const uint32_t* packed;
-  const float* weight;
-  const int32_t* wide;  // nullptr: delays packed only
-  uint32_t mask, shift, delay_mask;
-
-  // The delay of synapse i (a row is sorted by delay, then target: build_csr's order).
-  int64_t Delay(int64_t i) const {
-    return static_cast<int64_t>((packed[i] >> shift) & delay_mask) + (wide ? wide[i] : 0);
-  }
-  // The first synapse of [first, last) with a delay >= d.
-  int64_t LowerBound(int64_t first, int64_t last, int64_t d) const {
-    while (first < last) {
-      const int64_t mid = first + (last - first) / 2;
-      if (Delay(mid) < d) {
-        first = mid + 1;
-      } else {
-        last = mid;
-      }
-    }
-    return first;
-  }
-};
-
 SNNJAX_CLONES void DeliverRow(const Row& r, int64_t first, int64_t last, int32_t base,
                               float count) {
   constexpr int64_t kTile = 256;
@@ -108,43 +69,6 @@ void DeliverRowWide(const Row& r, int64_t first, int64_t last, int64_t base, flo
   }
 }
 
-// Offset ranges [cut[p], cut[p + 1]) of (step + delay), one per thread, of about equal work.
-// A ring slot is base + step + delay (mod D, with D >= m + the largest delay: one slot per
-// offset), so a thread that owns a range of offsets owns those slots of the ring: it adds
-// every synapse that lands there, in the canonical order (spike list, then CSR order), and
-// the synapses it reads are a contiguous part of each row (rows are sorted by delay). The
-// work per offset is estimated with each row's synapses spread evenly over its delays.
-template <typename Ptr>
-std::vector<int64_t> OffsetCuts(const Row& r, const std::vector<Spike>& list, const Ptr* ptr,
-                                int64_t parts, int64_t n_syn) {
-  int64_t lo = INT64_MAX, hi = INT64_MIN;
-  for (const Spike& sp : list) {
-    const int64_t first = ptr[sp.source], last = ptr[sp.source + 1];
-    if (first == last) continue;
-    lo = std::min(lo, sp.step + r.Delay(first));
-    hi = std::max(hi, sp.step + r.Delay(last - 1) + 1);
-  }
-  std::vector<double> diff(static_cast<size_t>(hi - lo + 1), 0.0);
-  for (const Spike& sp : list) {
-    const int64_t first = ptr[sp.source], last = ptr[sp.source + 1];
-    if (first == last) continue;
-    const int64_t a = sp.step + r.Delay(first) - lo, b = sp.step + r.Delay(last - 1) + 1 - lo;
-    const double rate = static_cast<double>(last - first) / static_cast<double>(b - a);
-    diff[a] += rate;
-    diff[b] -= rate;
-  }
-  std::vector<int64_t> cut(parts + 1, hi);
-  cut[0] = lo;
-  double rate = 0.0, done = 0.0;
-  int64_t p = 1;
-  for (int64_t o = 0; o < hi - lo && p < parts; ++o) {
-    rate += diff[o];
-    done += rate;
-    while (p < parts && done >= static_cast<double>(n_syn) * p / parts) cut[p++] = lo + o + 1;
-  }
-  return cut;
-}
-
 template <typename Ptr>
 int64_t DeliverTyped(ffi::ThreadPool& pool, int64_t threads, const std::vector<Spike>& list,
                      float* ring, int64_t D, int64_t n, const Ptr* ptr, const uint32_t* packed,
@@ -173,12 +97,7 @@ int64_t DeliverTyped(ffi::ThreadPool& pool, int64_t threads, const std::vector<S
     for (const Spike& sp : list) {
       int64_t first = ptr[sp.source], last = ptr[sp.source + 1];
       if (first == last) continue;
-      if (parts > 1) {  // this thread's delays: [o_lo - step, o_hi - step)
-        const int64_t d_first = r.Delay(first), d_last = r.Delay(last - 1);
-        if (d_last < o_lo - sp.step || d_first >= o_hi - sp.step) continue;
-        if (d_first < o_lo - sp.step) first = r.LowerBound(first, last, o_lo - sp.step);
-        if (d_last >= o_hi - sp.step) last = r.LowerBound(first, last, o_hi - sp.step);
-      }
+      if (parts > 1 && !r.Clip(sp.step, o_lo, o_hi, first, last)) continue;
       if (small) {
         DeliverRow(r, first, last, static_cast<int32_t>(base + sp.step), sp.count);
       } else {

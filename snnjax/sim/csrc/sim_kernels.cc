@@ -9,7 +9,8 @@
 //   connection on (stream, step), inverted through the connection's CDF table.
 // * snnjax_emit (here): the generators' output of a block added into their ring buffer
 //   (snnjax.sim._network._emit's scatter-add).
-// * snnjax_deliver, snnjax_take: deliver.cc. Build-time functions (not FFI): csr_build.cc,
+// * snnjax_deliver, snnjax_take: deliver.cc; snnjax_deliver_plastic: plastic.cc (the one
+//   kernel not bit for bit its twin). Build-time functions (not FFI): csr_build.cc,
 //   source_draws.cc.
 //
 // Built by the package's install (setup.py); compiled with -ffp-contract=off so that no
@@ -29,6 +30,7 @@ namespace ffi = xla::ffi;
 
 XLA_FFI_DECLARE_HANDLER_SYMBOL(SnnjaxDeliver);  // deliver.cc
 XLA_FFI_DECLARE_HANDLER_SYMBOL(SnnjaxTake);     // deliver.cc
+XLA_FFI_DECLARE_HANDLER_SYMBOL(SnnjaxDeliverPlastic);  // plastic.cc
 
 namespace {
 
@@ -288,6 +290,7 @@ PyObject* Handlers(PyObject*, PyObject*) {
   PyObject* out = PyDict_New();
   const std::pair<const char*, void*> handlers[] = {
       {"snnjax_deliver", reinterpret_cast<void*>(SnnjaxDeliver)},
+      {"snnjax_deliver_plastic", reinterpret_cast<void*>(SnnjaxDeliverPlastic)},
       {"snnjax_emit", reinterpret_cast<void*>(SnnjaxEmit)},
       {"snnjax_poisson", reinterpret_cast<void*>(SnnjaxPoisson)},
       {"snnjax_take", reinterpret_cast<void*>(SnnjaxTake)},
