@@ -22,6 +22,7 @@ to). The rate functions :math:`x/(e^{x/c} - 1)` are evaluated with ``expm1`` and
 limit at 0 (float32).
 """
 
+import math
 from typing import NamedTuple
 
 import jax.numpy as jnp
@@ -66,8 +67,8 @@ def _rates_traub(v, xp=jnp):
     )
 
 
-def _steady(rates, v) -> dict[str, float]:
-    (am, bm), (ah, bh), (an, bn) = rates(np.float64(v), np)
+def _steady(rates, v: float, xp=np) -> dict[str, float]:
+    (am, bm), (ah, bh), (an, bn) = rates(np.float64(v) if xp is np else v, xp)
     return {"Act_m": float(am / (am + bm)), "Inact_h": float(ah / (ah + bh)),
             "Act_n": float(an / (an + bn))}  # fmt: skip
 
@@ -155,9 +156,23 @@ TRAUB_DEFAULTS = {
     "E_L": -60.0, "V_T": -63.0, "E_ex": 0.0, "E_in": -80.0, "tau_syn_ex": 5.0,
     "tau_syn_in": 10.0, "t_ref": 2.0, "I_e": 0.0,
 }  # fmt: skip
+
+
+def _rates_squid_nest(v: float, xp):
+    """:func:`_rates_squid` written as NEST's ``hh_psc_alpha::State_`` constructor writes
+    them (``1 - exp`` over the expm1 form, libm's ``exp``): its initial gates to the bit."""
+    return (
+        ((0.1 * (v + 40.0)) / (1.0 - xp.exp(-(v + 40.0) / 10.0)),
+         4.0 * xp.exp(-(v + 65.0) / 18.0)),
+        (0.07 * xp.exp(-(v + 65.0) / 20.0), 1.0 / (1.0 + xp.exp(-(v + 35.0) / 10.0))),
+        ((0.01 * (v + 55.0)) / (1.0 - xp.exp(-(v + 55.0) / 10.0)),
+         0.125 * xp.exp(-(v + 65.0) / 80.0)),
+    )  # fmt: skip
+
+
 # NEST computes the gates' steady state at its default initial V_m (traub: the raw V_m in
 # the rates of V_m - V_T, as NEST's State_ constructor does).
-PSC_INITIAL = {"V_m": -65.0, **_steady(_rates_squid, -65.0)}
+PSC_INITIAL = {"V_m": -65.0, **_steady(_rates_squid_nest, -65.0, math)}
 TRAUB_INITIAL = {"V_m": -60.0, **_steady(_rates_traub, -60.0)}
 
 
