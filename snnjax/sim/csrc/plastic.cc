@@ -111,20 +111,26 @@ struct Lanes {
   alignas(64) int32_t on[kLanes];
 };
 
-// _stdp.facilitate (alpha unused) or _stdp.depress of every lane where `on`: a loop without
-// branches or calls, which the compiler vectorises (-fno-trapping-math).
+// _stdp.facilitate and _stdp.depress of one synapse (inline: Rule's loop vectorises).
+inline __attribute__((always_inline)) float Facilitate(float w, float k, float wm, float lam,
+                                                       float mu) {
+  const float q = w / wm, norm = q + lam * PowUnit(1.0f - q, mu) * k;
+  return norm < 1.0f ? norm * wm : wm;
+}
+inline __attribute__((always_inline)) float Depress(float w, float k, float wm, float lam,
+                                                    float mu, float alpha) {
+  const float q = w / wm, norm = q - alpha * lam * PowUnit(q, mu) * k;
+  return norm > 0.0f ? norm * wm : 0.0f;
+}
+
+// Facilitate (alpha unused) or Depress every lane where `on`: a loop without branches or
+// calls, which the compiler vectorises (-fno-trapping-math).
 template <bool kFacilitate>
 SNNJAX_CLONES void Rule(Lanes& t) {
   for (int k = 0; k < kLanes; ++k) {
-    const float wm = t.wmax[k], q = t.w[k] / wm;
-    float out;
-    if (kFacilitate) {
-      const float norm = q + t.lam[k] * PowUnit(1.0f - q, t.mu[k]) * t.k[k];
-      out = norm < 1.0f ? norm * wm : wm;
-    } else {
-      const float norm = q - t.alpha[k] * t.lam[k] * PowUnit(q, t.mu[k]) * t.k[k];
-      out = norm > 0.0f ? norm * wm : 0.0f;
-    }
+    const float out = kFacilitate ? Facilitate(t.w[k], t.k[k], t.wmax[k], t.lam[k], t.mu[k])
+                                  : Depress(t.w[k], t.k[k], t.wmax[k], t.lam[k], t.mu[k],
+                                            t.alpha[k]);
     t.w[k] = t.on[k] ? out : t.w[k];
   }
 }
@@ -221,9 +227,7 @@ struct Plastic {
         for (int32_t i = 1, o = ordinal[k]; i < n_in[k]; ++i) {
           o = o + 1 == H ? 0 : o + 1;
           const float f = scale[k] * Plus(-std::min<int64_t>(int64_t{lo[k]} - entries[o], 0));
-          const float q = fac.w[k] / fac.wmax[k];
-          const float norm = q + fac.lam[k] * PowUnit(1.0f - q, fac.mu[k]) * f;
-          fac.w[k] = norm < 1.0f ? norm * fac.wmax[k] : fac.wmax[k];
+          fac.w[k] = Facilitate(fac.w[k], f, fac.wmax[k], fac.lam[k], fac.mu[k]);
         }
       }
     }
