@@ -164,6 +164,9 @@ class _Builder:
         # h / tau_plus of each plastic projection (None: drawn per synapse)
         h_tau_plus = tuple(p.params.h_tau_plus[0] if p.params.h_tau_plus.shape[0] == 1
                            else None for p in arrays[0].plastic)  # fmt: skip
+        recorded = tuple(
+            p.plastic["weight_recorder"] is not None for p in self.projections if p.plastic
+        )
         layout = Layout(
             models=tuple(get_model(g.model, substeps=self.substeps) for g in populations),
             slices=tuple((int(base[i]), int(base[i + 1])) for i in range(len(populations))),
@@ -185,13 +188,11 @@ class _Builder:
             max_route=min(send, n_local * m),
             plastic=tuple(p.plastic["model"] for p in self.projections if p.plastic),
             H=H,
-            recorded=tuple(
-                p.plastic["weight_recorder"] is not None for p in self.projections if p.plastic
-            ),
+            recorded=recorded,
             max_events=max(64, math.ceil(expected)),
             native=self.native,
             threads=self.threads,
-            plastic_native=self._plastic_tables(populations, h_tau_plus),
+            plastic_native=self._plastic_tables(populations, h_tau_plus, recorded),
         )
         arrays, state = self._put(arrays), self._put(states)
         self._built = {"arrays": arrays, "layout": layout, "N": N, "h_tau_plus": h_tau_plus,
@@ -301,18 +302,17 @@ class _Builder:
                 raise ValueError(f"Connect call {p} (drawn per synapse): {err}") from None
         return syn
 
-    def _plastic_tables(self, populations, h_tau_plus: tuple) -> tuple:
+    def _plastic_tables(self, populations, h_tau_plus: tuple, recorded: tuple) -> tuple:
         """:attr:`Layout.plastic_native`: the native kernel updates a plastic projection
-        that no ``weight_recorder`` records and that has one ``tau_plus`` (``h_tau_plus``:
-        per projection, ``h / tau_plus`` or None), when all neurons share one ``tau_minus``
+        that no ``weight_recorder`` records (``recorded``, per projection) and that has one
+        ``tau_plus`` (``h_tau_plus``: per projection, ``h / tau_plus`` or None), when all
+        neurons share one ``tau_minus``
         (its exponentials are tables of :math:`e^{-k h/\tau}` up to float32's underflow,
         ``k`` in steps, of at most :data:`_MAX_TABLE` entries)."""
         if not self.native or not h_tau_plus:
             return ()
         tau_minus = np.unique(np.concatenate(
             [np.ravel(g.values["tau_minus"]) for g in populations]))  # fmt: skip
-        recorded = [p.plastic["weight_recorder"] is not None
-                    for p in self.projections if p.plastic]  # fmt: skip
 
         def last(h_tau) -> int | None:  # XLA's float32 exp is 0 below -87.34
             k = math.ceil(88.0 / float(h_tau)) + 1

@@ -198,10 +198,10 @@ def deliver_plastic_native(model: str, ring, arrays, state, post, h_tau_minus, i
             function's values), ``K`` where XLA's float32 ``exp`` is 0.
         threads: threads, each owning a range of ring slots.
     """
-    k = (jnp.arange(tables[0] + 1, dtype=jnp.int32), jnp.arange(tables[1] + 1, dtype=jnp.int32))
-    plus = jnp.exp(-k[0] * arrays.params.h_tau_plus)
-    minus = jnp.exp(-k[1] * h_tau_minus[:1])
     p, csr = arrays.params, arrays.csr
+    k = (jnp.arange(tables[0] + 1, dtype=jnp.int32), jnp.arange(tables[1] + 1, dtype=jnp.int32))
+    plus = jnp.exp(-k[0] * p.h_tau_plus)  # XLA hoists both out of the block loop
+    minus = jnp.exp(-k[1] * h_tau_minus[:1])
     shapes = tuple(jax.ShapeDtypeStruct(x.shape, x.dtype) for x in (ring, *state))
     ring, *st, lost = _call(
         "snnjax_deliver_plastic",

@@ -177,7 +177,7 @@ class _StateOps:
         self._built["arrays"] = arrays._replace(**self._put(inputs))
         # the native plastic kernel needs one tau_minus for all neurons
         layout = self._built["layout"]
-        tables = self._plastic_tables(populations, self._built["h_tau_plus"])
+        tables = self._plastic_tables(populations, self._built["h_tau_plus"], layout.recorded)
         if tables != layout.plastic_native:
             self._built["layout"] = dataclasses.replace(layout, plastic_native=tables)
         self._sg_steps = self._spike_generator_steps()

@@ -68,7 +68,7 @@ def _rates_traub(v, xp=jnp):
 
 
 def _steady(rates, v: float, xp=np) -> dict[str, float]:
-    (am, bm), (ah, bh), (an, bn) = rates(np.float64(v) if xp is np else v, xp)
+    (am, bm), (ah, bh), (an, bn) = rates(float(v), xp)
     return {"Act_m": float(am / (am + bm)), "Inact_h": float(ah / (ah + bh)),
             "Act_n": float(an / (an + bn))}  # fmt: skip
 
