@@ -103,6 +103,25 @@ def test_emit_matches_jax(rng, t0, live):
     assert not np.array_equal(np.asarray(got), np.asarray(ext))
 
 
+@pytest.mark.parametrize("channel", [-1, 2])
+@pytest.mark.parametrize(("t0", "live"), [(0, 5), (37, 3), (2**31 - 9, 5)])
+def test_emit_rows_matches_jax(rng, t0, live, channel):
+    """The kernel's row path (one slot per step, contiguous targets, one channel or all by
+    sign): the scatter's bits, signed zeros included."""
+    C, Dx = 60, 9
+    ext = jnp.asarray(rng.normal(size=(3, Dx, N)), jnp.float32).at[:, :, 20:40].set(-0.0)
+    value = rng.normal(size=(5, C)).astype(np.float32)
+    value[:, :10] = 0.0
+    value[:, 10:20] = -0.0
+    delay = jnp.asarray(np.where(np.arange(C) % 2, 3, 3 + Dx), jnp.int32)  # one slot mod Dx
+    target = jnp.arange(C, dtype=jnp.int32) + 17  # < N
+    channels = np.full(C, channel, np.int32)
+    want, got = (jax.jit(lambda x, v, t, f=f: f(x, v, delay, target, channels, t, live))(
+        ext, jnp.asarray(value), t0) for f in (emit_scatter, _native.emit_native))  # fmt: skip
+    assert np.array_equal(_bits(got), _bits(want))
+    assert not np.array_equal(np.asarray(got), np.asarray(ext))
+
+
 def _poisson_input(rng, rows):
     c = 300
     tables = [poisson_table(lam) for lam in (0.0, 0.02, 2.0, 30.0)[:rows]]

@@ -204,7 +204,7 @@ class Record(NamedTuple):
     n_recv: jax.Array  #: spikes delivered on this shard per block (capacity ``max_spikes``)
     n_route: jax.Array  #: ``int32[blocks, R]``: spikes routed per destination (``max_route``)
     samples: jax.Array  #: ``[blocks, steps, n_sampled]`` sampled recordables
-    n_bad: jax.Array  #: non-finite neuron state values at the end of each block (solver failure)
+    n_bad: jax.Array  #: neurons with a non-finite state value after each block (solver failure)
     n_lost: jax.Array  #: plastic updates that needed a spike dropped from a history
     weights: tuple = ()  #: a :class:`~snnjax.sim._plastic.WeightEvents` per recorded projection
     spikes: Any = None  #: ``Layout.dense``: ``float32[blocks, steps, n]`` local spikes
@@ -402,8 +402,13 @@ def _block(layout, comm, arrays: NetworkArrays, grouped, steps: int, state: SimS
             out.index, out.count, t0)  # fmt: skip
     if one:  # its own spikes are the delivered ones
         sent = Sent(out.index, out.count, out.n_spikes, jnp.zeros(0, jnp.int32))
-    n_bad = sum(jnp.sum(~jnp.isfinite(x)) for x in jax.tree.leaves(neurons)
-                if jnp.issubdtype(x.dtype, jnp.floating))  # fmt: skip
+    # Neurons with a non-finite state value: the fields of one shape tested together, one
+    # count per shape (a count per field cost three small XLA kernels each, every block).
+    finite = {}
+    for x in jax.tree.leaves(neurons):
+        if jnp.issubdtype(x.dtype, jnp.floating):
+            finite[x.shape] = finite.get(x.shape, True) & jnp.isfinite(x)
+    n_bad = sum(jnp.sum(~ok) for ok in finite.values())
     record = Record(sent.key, sent.count, sent.n_own, out.n_spikes, sent.n_route, samples,
                     jnp.asarray(n_bad, jnp.int32), n_lost, tuple(weights),
                     *((spikes, out.n_synapses) if layout.dense else ()))  # fmt: skip

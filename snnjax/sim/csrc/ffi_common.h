@@ -63,7 +63,9 @@ void ParallelFor(ffi::ThreadPool& pool, int64_t parts, int64_t threads, F fn) {
 }
 
 inline int64_t Threads(ffi::ThreadPool& pool, int64_t requested) {
-  const int64_t cores = std::max<unsigned>(1, std::thread::hardware_concurrency());
+  // Read once: glibc answers hardware_concurrency() by opening and parsing
+  // /sys/devices/system/cpu/online, which cost more than a small block's whole delivery.
+  static const int64_t cores = std::max<unsigned>(1, std::thread::hardware_concurrency());
   const int64_t available = std::min(cores, pool.num_threads() + 1);  // pool + caller
   return requested > 0 ? std::min(requested, available) : available;
 }

@@ -180,6 +180,37 @@ ffi::Error PoissonImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::U32> key,
 }
 
 // ---------------------------------------------------------------- generator output
+// EmitOne's common case, the same sums in the same order: every column lands in the same
+// slot (delays equal mod Dx) and the same channel (or all by sign), its targets contiguous
+// (target[c] = target[0] + c): then each step adds one row, vectorised (by sign: both
+// channel rows read, each value added to one of them). False (nothing done) otherwise.
+SNNJAX_CLONES bool EmitRows(float* ext, int64_t Dx, int64_t n, const float* value, int64_t steps, int64_t C,
+              int32_t dmod, const int32_t* target, int32_t channel, int32_t t0) {
+  const int32_t first = target[0];
+  for (int64_t c = 1; c < C; ++c) {
+    if (target[c] != first + c) return false;
+  }
+  for (int64_t j = 0; j < steps; ++j) {
+    int64_t slot = (int64_t{t0} + j) % Dx + dmod;
+    slot -= slot >= Dx ? Dx : 0;
+    const float* __restrict v = value + j * C;
+    if (channel >= 0) {
+      float* __restrict row = ext + (channel * Dx + slot) * n + first;
+      for (int64_t c = 0; c < C; ++c) row[c] += v[c];
+    } else {
+      float* __restrict ex = ext + slot * n + first;
+      float* __restrict in = ext + (Dx + slot) * n + first;
+      for (int64_t c = 0; c < C; ++c) {
+        const bool neg = v[c] < 0.0f;
+        const float e = ex[c], i = in[c];
+        ex[c] = neg ? e : e + v[c];
+        in[c] = neg ? i + v[c] : i;
+      }
+    }
+  }
+  return true;
+}
+
 // What the generators emit in a block's first `live` steps added into the ring `ext`
 // [3, Dx, n] (snnjax.sim._network._emit's scatter-add, in its order: step, then column):
 // value[j, c] lands in channel[c] (-1: 0 or 1 by the value's sign, 2: current), slot
@@ -196,6 +227,11 @@ void EmitOne(float* ext, int64_t Dx, int64_t n, const float* value, int64_t step
                      int64_t{t0} + steps + max_delay <= INT32_MAX && t0 >= 0;
   std::vector<int32_t> dmod(plain ? C : 0);
   for (int64_t c = 0; c < static_cast<int64_t>(dmod.size()); ++c) dmod[c] = delay[c] % Dx;
+  if (plain && std::all_of(dmod.begin(), dmod.end(), [&](int32_t d) { return d == dmod[0]; }) &&
+      std::all_of(channel, channel + C, [&](int32_t ch) { return ch == channel[0]; }) &&
+      EmitRows(ext, Dx, n, value, std::min(steps, live), C, dmod[0], target, channel[0], t0)) {
+    return;
+  }
   for (int64_t j = 0; j < std::min(steps, live); ++j) {
     const float* v = value + j * C;
     const uint32_t t = static_cast<uint32_t>(t0) + static_cast<uint32_t>(j);
