@@ -184,8 +184,9 @@ ffi::Error PoissonImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::U32> key,
 // slot (delays equal mod Dx) and the same channel (or all by sign), its targets contiguous
 // (target[c] = target[0] + c): then each step adds one row, vectorised (by sign: both
 // channel rows read, each value added to one of them). False (nothing done) otherwise.
-SNNJAX_CLONES bool EmitRows(float* ext, int64_t Dx, int64_t n, const float* value, int64_t steps, int64_t C,
-              int32_t dmod, const int32_t* target, int32_t channel, int32_t t0) {
+SNNJAX_CLONES bool EmitRows(float* ext, int64_t Dx, int64_t n, const float* value,
+                            int64_t steps, int64_t C, int32_t dmod, const int32_t* target,
+                            int32_t channel, int32_t t0) {
   const int32_t first = target[0];
   for (int64_t c = 1; c < C; ++c) {
     if (target[c] != first + c) return false;

@@ -105,7 +105,7 @@ def _adjust(control: Control, y, yerr, yp, h0):
     dec = rmax > 1.1
     inc = rmax < 0.5
     # rmax**(1/q) as exp(log(rmax) / q): XLA vectorises both, its float32 pow is a scalar
-    # libm call per neuron (a third of COBA's step); within a few ulp of pow.
+    # libm call per neuron (a quarter of COBA's time); within a few ulp of pow.
     log_rmax = jnp.log(rmax)
     r_dec = jnp.maximum(0.9 / jnp.exp(log_rmax * (1.0 / _ORDER)), 0.2)
     r_inc = jnp.clip(0.9 / jnp.exp(log_rmax * (1.0 / (_ORDER + 1.0))), 1.0, 5.0)
