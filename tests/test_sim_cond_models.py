@@ -176,9 +176,10 @@ def test_a_non_finite_state_raises_naming_the_neuron(monkeypatch):
 
     monkeypatch.setitem(_registry._SPECS, "iaf_cond_exp", dataclasses.replace(spec, step=broken))
     sim = Simulator(0.1)
+    sim.create("iaf_psc_exp", 2, {"I_e": 500.0})  # another model, other state shapes
     sim.create("iaf_cond_exp", 3, {"I_e": [0.0, 0.0, 300.0]})
     sim.simulate(0.5)
-    with pytest.raises(RuntimeError, match=r"iaf_cond_exp neuron\(s\) \[3\] between t = "):
+    with pytest.raises(RuntimeError, match=r"iaf_cond_exp neuron\(s\) \[5\] between t = "):
         sim.simulate(50.0)
     assert sim.t_steps == 5
 
