@@ -303,7 +303,7 @@ class _Builder:
         return syn
 
     def _plastic_tables(self, populations, h_tau_plus: tuple, recorded: tuple) -> tuple:
-        """:attr:`Layout.plastic_native`: the native kernel updates a plastic projection
+        r""":attr:`Layout.plastic_native`: the native kernel updates a plastic projection
         that no ``weight_recorder`` records (``recorded``, per projection) and that has one
         ``tau_plus`` (``h_tau_plus``: per projection, ``h / tau_plus`` or None), when all
         neurons share one ``tau_minus``

@@ -49,6 +49,15 @@ struct Row {
   const int32_t* wide;  // nullptr: delays packed only
   uint32_t mask, shift, delay_mask;
 
+  // A row view of a CSR whose synapses pack target | delay << shift (shift >= 32: targets
+  // only, the delays all in `wide`).
+  static Row Of(float* ring, int64_t D, int64_t n, const uint32_t* packed,
+                const float* weight, const int32_t* wide, uint32_t shift) {
+    const bool none = shift >= 32;
+    return Row{ring, D, n, packed, weight, wide, none ? ~0u : ((1u << shift) - 1u),
+               none ? 0u : shift, none ? 0u : ~0u};
+  }
+
   // The delay of synapse i (a row is sorted by delay, then target: build_csr's order).
   int64_t Delay(int64_t i) const {
     return static_cast<int64_t>((packed[i] >> shift) & delay_mask) + (wide ? wide[i] : 0);

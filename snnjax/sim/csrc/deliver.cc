@@ -76,15 +76,7 @@ int64_t DeliverTyped(ffi::ThreadPool& pool, int64_t threads, const std::vector<S
   int64_t n_syn = 0;
   for (const Spike& sp : list) n_syn += static_cast<int64_t>(ptr[sp.source + 1] - ptr[sp.source]);
   if (n_syn == 0 || n == 0) return n_syn;
-  const Row r{ring,
-              D,
-              n,
-              packed,
-              weight,
-              wide,
-              shift >= 32 ? ~0u : ((1u << shift) - 1u),
-              shift >= 32 ? 0u : shift,
-              shift >= 32 ? 0u : ~0u};
+  const Row r = Row::Of(ring, D, n, packed, weight, wide, shift);
   const int64_t base = t0 % D;
   const bool small = 2 * D * n < (int64_t{1} << 31) && D < (int64_t{1} << 30);
   // Threads where the block has enough synapses to pay for them.

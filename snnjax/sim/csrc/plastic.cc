@@ -340,9 +340,8 @@ ffi::Error PlasticImpl(
   copy(seen_in, seen);
   const uint32_t sh = static_cast<uint32_t>(shift.typed_data()[0]);
   const Plastic pl{
-      Row{ring->typed_data(), D, n, reinterpret_cast<const uint32_t*>(packed.typed_data()),
-          nullptr, wide.element_count() ? wide.typed_data() : nullptr,
-          sh >= 32 ? ~0u : ((1u << sh) - 1u), sh >= 32 ? 0u : sh, sh >= 32 ? 0u : ~0u},
+      Row::Of(ring->typed_data(), D, n, reinterpret_cast<const uint32_t*>(packed.typed_data()),
+              nullptr, wide.element_count() ? wide.typed_data() : nullptr, sh),
       weight->typed_data(), kplus->typed_data(), tlast->typed_data(), seen->typed_data(),
       ParamOf(lam), ParamOf(alpha), ParamOf(mu_plus), ParamOf(mu_minus), ParamOf(wmax),
       plus.typed_data(), minus.typed_data(),
