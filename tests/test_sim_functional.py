@@ -209,6 +209,23 @@ def test_capacities_raise_inside_compiled_grad_and_vmap():
         jax.block_until_ready(fn.run(q, fn.state, 20))
 
 
+def test_uint8_record_holds_the_same_spikes_and_raises_past_255():
+    sim, _, _ = _network()
+    wide, small = functional(sim), functional(sim, spike_dtype="uint8")
+    a, b = (np.asarray(fn.run(fn.params, fn.state, 400)[1].spikes) for fn in (wide, small))
+    assert b.dtype == np.uint8 and a.sum() > 0 and np.array_equal(a, b)
+    # a parrot neuron repeats a spike of multiplicity 300: more than uint8 holds
+    sim = Simulator(0.1, native=False)
+    sg = sim.create("spike_generator", 1, {"spike_times": [0.3, 2.0],
+                                           "spike_multiplicities": [255, 300]})  # fmt: skip
+    parrot = sim.create("parrot_neuron", 1)
+    sim.connect(sg, parrot)
+    fn = functional(sim, spike_dtype="uint8")
+    assert int(np.asarray(fn.run(fn.params, fn.state, 20)[1].spikes).max()) == 255
+    with pytest.raises(Exception, match="record overflow"):
+        jax.block_until_ready(fn.run(fn.params, fn.state, 40))
+
+
 def test_rates_as_parameters():
     sim, _, _ = _network()
     fn = functional(sim)
@@ -233,7 +250,8 @@ def test_bad_input():
     for kw, match in (({"max_spikes": 0}, "max_spikes"), ({"max_synapses": -1}, "max_synapses"),
                       ({"tile": 2.5}, "tile"), ({"surrogate": "nope"}, "surrogate"),
                       ({"detach_reset": 1}, "detach_reset"),
-                      ({"native": "yes"}, "native")):  # fmt: skip
+                      ({"native": "yes"}, "native"),
+                      ({"spike_dtype": "int8"}, "spike_dtype")):  # fmt: skip
         with pytest.raises(ValueError, match=match):
             functional(sim, **kw)
     fn = functional(sim)

@@ -10,7 +10,7 @@ batched under ``vmap`` and differentiated as their pure-JAX twins) with three di
   reverse-mode differentiation works; capacities are fixed, and a run that exceeds one
   (spikes per block, synapses per block, a Poisson table too short for a rate) raises
   ``RuntimeError`` from inside the compiled call, never silently;
-* spikes are returned densely, ``float32[steps, N]`` in the neuron order of
+* spikes are returned densely, ``float32[steps, N]`` (or ``uint8``) in the neuron order of
   :meth:`~snnjax.sim.Simulator.neuron_ids`, carrying the surrogate gradient of each
   model's spike (:mod:`snnjax.surrogate`; ``'exact'`` for the true, zero derivative);
 * one process: one shard, or a device mesh (``shard_map``, params and state stacked per
@@ -85,7 +85,7 @@ class RunState(NamedTuple):
 class Trace(NamedTuple):
     """What :meth:`Functional.run` records."""
 
-    spikes: jax.Array  #: ``float32[steps, N]`` spike counts per step and neuron
+    spikes: jax.Array  #: ``[steps, N]`` spike counts per step and neuron (``spike_dtype``)
     samples: jax.Array  #: ``float32[steps, k]`` multimeter values (:attr:`Functional.sample_keys`)
 
 
@@ -210,8 +210,10 @@ class Functional:
         max_syn = layout.tiles * layout.tile if layout.tiles else np.inf
         # the capacities' needs, reduced to scalars before they leave the devices
         own = rec.n_own if layout.shards > 1 else jnp.zeros(1, jnp.int32)
+        counts = rec.count if layout.spike_dtype == "uint8" else jnp.zeros(1)  # its range
         need = jnp.stack([jnp.max(x, initial=0).astype(jnp.int32) for x in (
-            rec.n_recv, own, rec.n_route, rec.n_syn, rec.n_bad, short, rec.n_lost)])  # fmt: skip
+            rec.n_recv, own, rec.n_route, rec.n_syn, rec.n_bad, short, rec.n_lost,
+            counts)])  # fmt: skip
         check = functools.partial(_check, layout=layout, max_syn=max_syn, h=self.h)
         jax.debug.callback(check, state.t, need)
 
@@ -251,9 +253,9 @@ def _columns(x: jax.Array, cols: np.ndarray) -> jax.Array:
 def _check(t, need, *, layout, max_syn, h):
     """Raise on an exceeded capacity (a ``jax.debug.callback``; ``need``: the largest spike
     counts received / sent / routed, synapses expanded, non-finite values, short Poisson
-    tables and plastic updates that missed a dropped spike, per block; batched under
-    ``vmap``)."""
-    need = np.asarray(need).reshape(-1, 7).max(0)
+    tables, plastic updates that missed a dropped spike and a neuron's spikes in one step
+    (a ``uint8`` record), per block; batched under ``vmap``)."""
+    need = np.asarray(need).reshape(-1, 8).max(0)
     where = f"in the run from t = {float(np.min(t)) * h:g} ms"
     for what, n, cap in (("spike", need[0], layout.max_spikes), ("send", need[1], layout.max_send),
                          ("routing", need[2], layout.max_route)):  # fmt: skip
@@ -276,11 +278,14 @@ def _check(t, need, *, layout, max_syn, h):
         )
     if need[4]:
         raise RuntimeError(f"numerical failure {where}: a neuron state became non-finite")
+    if need[7] > 255:
+        raise RuntimeError(f"record overflow {where}: a neuron spiked {need[7]} times in "
+                           "one step, more than `spike_dtype='uint8'` holds")  # fmt: skip
 
 
 def functional(sim=None, *, max_spikes: int | None = None, max_synapses: int | None = None,
                tile: int | None = None, surrogate=None, detach_reset: bool | None = None,
-               native: bool | None = None) -> Functional:  # fmt: skip
+               native: bool | None = None, spike_dtype: str = "float32") -> Functional:  # fmt: skip
     """The built network of ``sim`` as a :class:`Functional` (building it first if needed).
 
     Args:
@@ -303,9 +308,13 @@ def functional(sim=None, *, max_spikes: int | None = None, max_synapses: int | N
             instances), differentiated as their pure-JAX twins (the same values bit for
             bit); ``None``: as the simulator (``Simulator(native=...)``), ``False``: pure
             JAX.
+        spike_dtype: dtype of :attr:`Trace.spikes`: ``"float32"`` (carries the surrogate
+            gradient) or ``"uint8"`` (forward runs: a quarter of the memory and of the
+            time spent filling it, which dominates batched runs of small networks; a
+            neuron spiking more than 255 times in one step raises).
 
     Raises:
-        ValueError: MPI ranks, a bad capacity, or ``native=True`` where
+        ValueError: MPI ranks, a bad capacity or ``spike_dtype``, or ``native=True`` where
             the kernels are not built or the devices are not CPUs.
     """
     sim = simulator() if sim is None else sim
@@ -318,6 +327,8 @@ def functional(sim=None, *, max_spikes: int | None = None, max_synapses: int | N
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)
                                   or value < low):  # fmt: skip
             raise ValueError(f"`{name}` must be an int >= {low} or None; got {value!r}")
+    if spike_dtype not in ("float32", "uint8"):
+        raise ValueError(f"`spike_dtype` must be 'float32' or 'uint8'; got {spike_dtype!r}")
     if surrogate is not None or detach_reset is not None:  # checks them
         get_model("iaf_psc_exp", surrogate=surrogate or "fast_sigmoid",
                   detach_reset=False if detach_reset is None else detach_reset)  # fmt: skip
@@ -340,7 +351,7 @@ def functional(sim=None, *, max_spikes: int | None = None, max_synapses: int | N
                                  max_spikes=spikes_cap, tiles=tiles, tile=tile,
                                  max_send=own_cap, max_route=own_cap,
                                  recorded=(False,) * len(layout.plastic),
-                                 plastic_native=())  # fmt: skip
+                                 plastic_native=(), spike_dtype=spike_dtype)  # fmt: skip
     S = sim.shards
     params = SimParams(
         weight=arrays.csr.weight,

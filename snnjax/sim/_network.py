@@ -90,6 +90,8 @@ class Layout:
         dense: a functional run (:mod:`._functional`): record each block's local spikes
             as a dense ``[steps, n]`` array and the synapses it expanded; each block is a
             :func:`jax.checkpoint` (reverse mode recomputes it instead of storing it).
+        spike_dtype: the dense record's dtype (``"float32"``: carries the surrogate
+            gradient; ``"uint8"``: a quarter of the memory, forward runs).
     """
 
     models: tuple[Any, ...]
@@ -116,6 +118,7 @@ class Layout:
     tiles: int = 0
     dense: bool = False
     plastic_native: tuple = ()
+    spike_dtype: str = "float32"
 
 
 class PoissonInput(NamedTuple):
@@ -207,7 +210,7 @@ class Record(NamedTuple):
     n_bad: jax.Array  #: neurons with a non-finite state value after each block (solver failure)
     n_lost: jax.Array  #: plastic updates that needed a spike dropped from a history
     weights: tuple = ()  #: a :class:`~snnjax.sim._plastic.WeightEvents` per recorded projection
-    spikes: Any = None  #: ``Layout.dense``: ``float32[blocks, steps, n]`` local spikes
+    spikes: Any = None  #: ``Layout.dense``: ``[blocks, steps, n]`` local spikes (``spike_dtype``)
     n_syn: Any = None  #: ``Layout.dense``: synapses expanded per block
 
 
@@ -411,7 +414,8 @@ def _block(layout, comm, arrays: NetworkArrays, grouped, steps: int, state: SimS
     n_bad = sum(jnp.sum(~ok) for ok in finite.values())
     record = Record(sent.key, sent.count, sent.n_own, out.n_spikes, sent.n_route, samples,
                     jnp.asarray(n_bad, jnp.int32), n_lost, tuple(weights),
-                    *((spikes, out.n_synapses) if layout.dense else ()))  # fmt: skip
+                    *((spikes.astype(layout.spike_dtype), out.n_synapses)
+                      if layout.dense else ()))  # fmt: skip
     return SimState(neurons, ring, ext, tuple(plastic), post), record
 
 
@@ -521,18 +525,56 @@ def run_blocks(
     if layout.dense:  # a functional run: reverse mode keeps each block's start, not its insides
         block = jax.checkpoint(block)
 
+    capacity = sg_counts.shape[0]
+    state = state._replace(neurons=_merge(state.neurons, groups))
+    shapes, tree = jax.tree.flatten(jax.eval_shape(block, state, jnp.int32(0))[1])
+    packing = _packing(shapes)
+
     def body(i, carry):  # a loop over the blocks needed (no per-block branch)
         state, records = carry
         state, record = block(state, i)
-        return state, jax.tree.map(lambda rs, r: rs.at[i].set(r), records, record)
+        packed = _pack(jax.tree.leaves(record), packing)  # i < capacity: no bounds check
+        return state, [jax.lax.dynamic_update_index_in_dim(rs, r, i, 0)
+                       for rs, r in zip(records, packed, strict=True)]  # fmt: skip
 
-    capacity = sg_counts.shape[0]
-    state = state._replace(neurons=_merge(state.neurons, groups))
-    shapes = jax.eval_shape(block, state, jnp.int32(0))[1]
-    records = jax.tree.map(lambda a: jnp.zeros((capacity, *a.shape), a.dtype), shapes)
+    records = [jnp.zeros((capacity, *a.shape), a.dtype) for a in _pack(shapes, packing)]
     n_blocks = (min if isinstance(n_steps, int) else jnp.minimum)(-(-n_steps // steps), capacity)
     state, records = jax.lax.fori_loop(0, n_blocks, body, (state, records))
+    records = jax.tree.unflatten(tree, _unpack(records, packing, shapes))
     return state._replace(neurons=_split(layout, state.neurons, groups)), records
+
+
+def _packing(leaves) -> list[list[int]]:
+    """Groups of a block record's leaves stored as one array (leaves of one shape and of
+    32-bit types): one in-place update per group and block instead of one per leaf (each
+    a small XLA kernel, a fixed cost that small networks pay every block)."""
+    groups = {}
+    for k, x in enumerate(leaves):
+        groups.setdefault(x.shape if x.dtype.itemsize == 4 else k, []).append(k)
+    return list(groups.values())
+
+
+def _pack(leaves, packing) -> list:
+    """``leaves`` as :func:`_packing`'s groups (a group of several: ``int32[k, *shape]``);
+    shape-dtype structs as the structs of the packed arrays."""
+    out = []
+    for g in packing:
+        if len(g) == 1:
+            out.append(leaves[g[0]])
+        elif isinstance(leaves[g[0]], jax.ShapeDtypeStruct):
+            out.append(jax.ShapeDtypeStruct((len(g), *leaves[g[0]].shape), jnp.int32))
+        else:
+            out.append(jnp.stack([jax.lax.bitcast_convert_type(leaves[k], jnp.int32) for k in g]))
+    return out
+
+
+def _unpack(packed, packing, like) -> list:
+    """The leaves (with a leading block axis) back from :func:`_pack`'s arrays."""
+    out = [None] * len(like)
+    for p, g in zip(packed, packing, strict=True):
+        for j, k in enumerate(g):
+            out[k] = p if len(g) == 1 else jax.lax.bitcast_convert_type(p[:, j], like[k].dtype)
+    return out
 
 
 def exchange_blocks(layout: Layout, arrays: NetworkArrays, spikes: jax.Array, comm=None):
