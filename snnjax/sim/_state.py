@@ -204,6 +204,8 @@ class _StateOps:
                 for key in keys:
                     field = RECORDABLES[group.model][key] or "v"
                     fields[field][slot] = np.asarray(fresh[field])
+                    if f"{field}_lo" in fields:  # a compensated variable: set exactly
+                        fields[f"{field}_lo"][slot] = 0.0
                 if "v" in fields and "V_m" not in keys:  # E_L changed: same absolute V_m
                     delta = group.values["E_L"][q] - old_values["E_L"][q]
                     fields["v"][slot] = fields["v"][slot] - delta.astype(np.float32)

@@ -15,8 +15,10 @@ r"""Hodgkin-Huxley neurons as NEST has them: ``hh_psc_alpha`` and ``hh_cond_exp_
   local maximum.
 
 Both: GSL's RKF45, absolute tolerance 1e-3 (:mod:`._rkf45`), the internal step carried
-over; then the step's spikes are added to the synapses, the refractory count or spike
-check, and the step's current becomes ``I_stim``. The gating variables start at their
+over, the state compensated (each variable also carries its float32 rounding error,
+``*_lo``: a fast swing of ``V_m`` then follows NEST's double to ~6e-4 mV, not 1e-2);
+then the step's spikes are added to the synapses, the refractory count or spike check,
+and the step's current becomes ``I_stim``. The gating variables start at their
 steady state for NEST's default initial ``V_m`` (as NEST does, whatever ``V_m`` is set
 to). The rate functions :math:`x/(e^{x/c} - 1)` are evaluated with ``expm1`` and their
 limit at 0 (float32).
@@ -103,6 +105,14 @@ class HHPscAlphaState(NamedTuple):
     i_0: Array  #: the previous step's current (pA)
     r: Array  #: pseudo-refractory steps left
     step: Array  #: the integrator's current step size (ms)
+    V_m_lo: Array  #: float32 rounding error of ``V_m`` (compensated integration), etc.
+    Act_m_lo: Array
+    Inact_h_lo: Array
+    Act_n_lo: Array
+    dI_ex_lo: Array
+    I_ex_lo: Array
+    dI_in_lo: Array
+    I_in_lo: Array
 
 
 class HHCondExpTraubParams(NamedTuple):
@@ -136,6 +146,12 @@ class HHCondExpTraubState(NamedTuple):
     i_0: Array  #: the previous step's current (pA)
     r: Array  #: pseudo-refractory steps left
     step: Array  #: the integrator's current step size (ms)
+    V_m_lo: Array  #: float32 rounding error of ``V_m`` (compensated integration), etc.
+    Act_m_lo: Array
+    Inact_h_lo: Array
+    Act_n_lo: Array
+    g_ex_lo: Array
+    g_in_lo: Array
 
 
 class HHProps(NamedTuple):
@@ -243,7 +259,7 @@ def _step(traub, props, params, state, in_ex, in_in, i_stim, surrogate, detach_r
     shape = _check_step(name, classes, props, params, state, inputs)
     p, q = _read(params, props, len(shape))
     stim = state.i_0 + p.I_e
-    names = [f for f in state._fields if f not in ("i_0", "r", "step")]
+    names = [f for f in state._fields if f not in ("i_0", "r", "step") and f[-3:] != "_lo"]
 
     def rhs(y, aux, ctx):  # per-neuron values from ctx only (evolve compacts them)
         del aux
@@ -267,11 +283,12 @@ def _step(traub, props, params, state, in_ex, in_in, i_stim, surrogate, detach_r
 
     fields = state._asdict()
     step = jnp.where(jnp.isnan(state.step), q.h, state.step)
-    y, step, failed, _ = evolve(
+    y, step, failed, _, lo = evolve(
         rhs, tuple(fields[f] for f in names), step, q.h, CONTROL_Y, substeps=substeps,
-        ctx=(p, stim),
+        ctx=(p, stim), lo=tuple(fields[f"{f}_lo"] for f in names),
     )  # fmt: skip
     fields.update(zip(names, y, strict=True), step=step)
+    fields.update((f"{f}_lo", x) for f, x in zip(names, lo, strict=True))
     w_ex, w_in = _input(in_ex, shape), _input(in_in, shape)
     if traub:
         fields.update(g_ex=fields["g_ex"] + w_ex, g_in=fields["g_in"] - w_in)
