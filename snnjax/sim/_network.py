@@ -537,7 +537,8 @@ def run_blocks(
         return state, [jax.lax.dynamic_update_index_in_dim(rs, r, i, 0)
                        for rs, r in zip(records, packed, strict=True)]  # fmt: skip
 
-    records = [jnp.zeros((capacity, *a.shape), a.dtype) for a in _pack(shapes, packing)]
+    packed_shapes = jax.eval_shape(lambda *leaves: _pack(leaves, packing), *shapes)
+    records = [jnp.zeros((capacity, *a.shape), a.dtype) for a in packed_shapes]
     n_blocks = (min if isinstance(n_steps, int) else jnp.minimum)(-(-n_steps // steps), capacity)
     state, records = jax.lax.fori_loop(0, n_blocks, body, (state, records))
     records = jax.tree.unflatten(tree, _unpack(records, packing, shapes))
@@ -555,17 +556,10 @@ def _packing(leaves) -> list[list[int]]:
 
 
 def _pack(leaves, packing) -> list:
-    """``leaves`` as :func:`_packing`'s groups (a group of several: ``int32[k, *shape]``);
-    shape-dtype structs as the structs of the packed arrays."""
-    out = []
-    for g in packing:
-        if len(g) == 1:
-            out.append(leaves[g[0]])
-        elif isinstance(leaves[g[0]], jax.ShapeDtypeStruct):
-            out.append(jax.ShapeDtypeStruct((len(g), *leaves[g[0]].shape), jnp.int32))
-        else:
-            out.append(jnp.stack([jax.lax.bitcast_convert_type(leaves[k], jnp.int32) for k in g]))
-    return out
+    """``leaves`` as :func:`_packing`'s groups (a group of several: ``int32[k, *shape]``)."""
+    return [leaves[g[0]] if len(g) == 1 else
+            jnp.stack([jax.lax.bitcast_convert_type(leaves[k], jnp.int32) for k in g])
+            for g in packing]  # fmt: skip
 
 
 def _unpack(packed, packing, like) -> list:
