@@ -259,6 +259,57 @@ def test_bad_input():
         fn.run(fn.params, fn.state, 0)
 
 
+_MPI_RUN = """
+import json, sys
+import jax, numpy as np
+sys.path.insert(0, "tests")
+from test_sim_functional import _network
+from snnjax.sim import functional
+from snnjax.sim._mpi import abort_on_error, mpi
+abort_on_error()
+world = mpi().COMM_WORLD
+fn = functional(_network(mpi=world)[0])
+trace = fn.run(fn.params, fn.state, 600)[1]
+steps, cols = np.nonzero(np.asarray(trace.spikes))
+events = sorted(zip(steps.tolist(), fn.neuron_ids[cols].tolist()))
+samples = {str(k): np.asarray(trace.samples[:, i]).tolist() for i, k in enumerate(fn.sample_keys)}
+try:
+    jax.grad(lambda q: fn.run(q, fn.state, 30)[1].spikes.sum())(fn.params)
+    error = ""
+except NotImplementedError as err:
+    error = str(err)
+parts = world.gather((events, samples, error, fn.neuron_ids.tolist()))
+if world.Get_rank() == 0:
+    json.dump({"events": sorted(e for p in parts for e in p[0]),
+               "samples": {k: v for p in parts for k, v in p[1].items()},
+               "errors": [p[2] for p in parts], "ids": [p[3] for p in parts]},
+              open(sys.argv[1], "w"))
+"""
+
+
+def test_mpirun_functional_runs_give_the_spikes_of_one_process(tmp_path):
+    """Under ``mpirun -np 2`` each rank runs its shard; together the spikes and samples of
+    the same network run in one process; reverse mode raises a clear error."""
+    from test_sim_distributed import _mpirun
+
+    fn = functional(_network()[0])
+    trace = fn.run(fn.params, fn.state, 600)[1]
+    steps, cols = np.nonzero(np.asarray(trace.spikes))
+    (tmp_path / "run.py").write_text(_MPI_RUN)
+    proc = _mpirun(2, str(tmp_path / "run.py"), str(tmp_path / "out.json"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    got = json.loads((tmp_path / "out.json").read_text())
+    assert len(got["events"]) > 100
+    events = sorted(zip(steps.tolist(), fn.neuron_ids[cols].tolist(), strict=True))
+    assert got["events"] == [list(e) for e in events]
+    assert sorted(got["ids"][0] + got["ids"][1]) == sorted(fn.neuron_ids.tolist())
+    assert len(got["ids"][0]) > 0 and len(got["ids"][1]) > 0  # both ranks hold neurons
+    assert sorted(got["samples"]) == sorted(str(k) for k in fn.sample_keys)
+    for i, k in enumerate(fn.sample_keys):
+        assert got["samples"][str(k)] == np.asarray(trace.samples[:, i]).tolist(), k
+    assert all("gradients under MPI" in e for e in got["errors"]), got["errors"]
+
+
 def test_fit_rates_and_sweep_run_small(tmp_path):
     # The full fit (order 100, 100 steps) and sweep (8 x 8) are in benchmarks/RESULTS.md.
     p = FitParams(order=10, simtime=100.0, presim=20.0, steps=4, target_E=5.0, target_I=5.0)

@@ -289,7 +289,7 @@ def test_native_plastic_kernel_matches_the_pure_update(model, rng):
 
     for mu in (0.0, 1.0, 0.4):
         args, K = _plastic_block(rng, mu)
-        (ring_p, st_p, lost_p, _), (ring_n, st_n, lost_n, _) = (
+        (ring_p, st_p, lost_p, _, _), (ring_n, st_n, lost_n, _, _) = (
             jax.jit(functools.partial(deliver_plastic, model, tile=256, native=tables,
                                       threads=2))(*args)
             for tables in (None, (K, K))
@@ -302,10 +302,32 @@ def test_native_plastic_kernel_matches_the_pure_update(model, rng):
         assert not np.array_equal(st_n.weight, args[2].weight)  # the weights moved
 
 
+@pytest.mark.parametrize("static", [False, True])
+def test_histories_keep_each_neurons_last_spikes(static):
+    """record_post with more spikes of one neuron in a block than the history holds (a
+    multiplicity of 10, then one more spike, H = 4): the last four, with NEST's K_-."""
+    from snnjax.sim._plastic import empty_history, record_post
+
+    H, D, t0, h_tau = 4, 8, 16, 0.1
+    spikes = np.zeros((3, 2), np.float32)
+    spikes[0, 0], spikes[1, 0], spikes[2, 1] = 10.0, 1.0, 1.0
+    post = jax.tree.map(jnp.asarray, empty_history(2, H, D))
+    out = jax.jit(functools.partial(record_post, cap=6, static=static))(
+        post, jnp.asarray(spikes), jnp.int32(t0), jnp.full(2, h_tau, jnp.float32)
+    )
+    assert np.asarray(out.total).tolist() == [11, 1]
+    # ordinal o at o % H: 7, 8, 9 of step t0 (K_- = 8, 9, 10), 10 of step t0 + 1
+    assert np.asarray(out.step[0]).tolist() == [t0, t0, t0 + 1, t0]
+    k10 = 10.0 * np.exp(-h_tau) + 1.0
+    np.testing.assert_allclose(out.k_at[0], [9.0, 10.0, k10, 8.0], rtol=1e-6)
+    assert np.asarray(out.step[1]).tolist()[0] == t0 + 2
+
+
 @pytest.mark.parametrize("devices", [1, 2])
 def test_functional_runs_with_plastic_synapses(devices):
     """functional(): the spikes and final plastic weights of Simulate bit for bit, rule
-    parameters under vmap (each instance = run alone), reverse mode and overflow raise."""
+    parameters under vmap (each instance = run alone), gradients through the rule; reverse
+    mode raises with ``max_synapses=0`` (dynamic loops)."""
     from snnjax.sim import functional
 
     ref, rec = _recurrent(devices)
@@ -332,10 +354,53 @@ def test_functional_runs_with_plastic_synapses(devices):
     for b, x in enumerate(scales):
         assert np.array_equal(np.asarray(batched[b]), np.asarray(final_weights(x)))
     assert not np.array_equal(np.asarray(batched[0]), np.asarray(batched[1]))
+    g = jax.grad(lambda q: jnp.sum(fn.run(q, fn.state, 200)[0].sim.plastic[0].weight))(fn.params)
+    for name in ("lam", "alpha", "Wmax", "h_tau_plus"):
+        assert np.isfinite(g.plastic[0][name]).all() and np.all(g.plastic[0][name] != 0), name
+    dynamic = functional(ref, max_synapses=0)
     with pytest.raises(NotImplementedError, match="gradients through plastic synapses"):
-        jax.grad(lambda w: fn.run(fn.params._replace(weight=w), fn.state, 30)[1].spikes.sum())(
-            fn.params.weight
+        jax.grad(lambda w: dynamic.run(dynamic.params._replace(weight=w), dynamic.state, 30)[
+            1].spikes.sum())(dynamic.params.weight)  # fmt: skip
+
+
+def test_gradients_through_plastic_synapses_match_finite_differences():
+    """d(sum of a projection's final weights) / d(its rule parameters and initial weights)
+    in float64 with the exact spike derivative: autodiff = central finite differences at
+    steps that move no spike."""
+    from snnjax.sim import functional
+    from snnjax.sim.models import step_precision
+
+    ref, _ = _recurrent()
+    fn = functional(ref, surrogate="exact", native=False)  # the kernels are float32
+    names = ("lam", "alpha", "Wmax", "h_tau_plus")
+    with jax.enable_x64(True), step_precision(jnp.float64):
+        q0, s0 = jax.tree.map(
+            lambda x: x.astype(jnp.float64) if jnp.issubdtype(x.dtype, jnp.floating) else x,
+            (fn.params, fn.state),
         )
+
+        def run(theta):  # log-scales of the rule's parameters and of the initial weights
+            rule = {**q0.plastic[0], **{n: q0.plastic[0][n] * jnp.exp(theta[k])
+                                        for k, n in enumerate(names)}}  # fmt: skip
+            first = s0.sim.plastic[0]
+            sim = s0.sim._replace(plastic=(first._replace(
+                weight=first.weight * jnp.exp(theta[-1])), *s0.sim.plastic[1:]))  # fmt: skip
+            state, trace = fn.run(q0._replace(plastic=(rule, *q0.plastic[1:])),
+                                  s0._replace(sim=sim), 200)  # fmt: skip
+            return jnp.sum(state.sim.plastic[0].weight), trace.spikes
+
+        theta = jnp.zeros(len(names) + 1, jnp.float64)
+        grad = np.asarray(jax.grad(lambda th: run(th)[0])(theta))
+        base = np.asarray(run(theta)[1])
+        assert base.sum() > 100  # the weights move with the spikes
+        for k in range(len(theta)):
+            h = 1e-6
+            while not all(np.array_equal(np.asarray(run(theta.at[k].set(s * h))[1]), base)
+                          for s in (1.0, -1.0)):  # fmt: skip
+                h /= 10.0
+                assert h > 1e-10, f"every step moves a spike ({k})"
+            fd = (float(run(theta.at[k].set(h))[0]) - float(run(theta.at[k].set(-h))[0])) / (2 * h)
+            assert abs(grad[k] - fd) <= 1e-6 * abs(fd), (k, grad[k], fd)
 
 
 def test_functional_plastic_history_overflow_raises():

@@ -14,14 +14,18 @@ batched under ``vmap`` and differentiated as their pure-JAX twins) with three di
   :meth:`~snnjax.sim.Simulator.neuron_ids`, carrying the surrogate gradient of each
   model's spike (:mod:`snnjax.surrogate`; ``'exact'`` for the true, zero derivative);
 * one process: one shard, or a device mesh (``shard_map``, params and state stacked per
-  shard, the same spikes); plastic synapses forward only (``jit``, ``vmap``: their weights
-  are state, their rules' parameters in :attr:`SimParams.plastic`; reverse mode raises);
-  MPI: not yet.
+  shard, the same spikes); or one shard per ``mpirun`` rank (``mpi4jax``: each rank runs
+  its own part, its own neurons' spikes; forward only, ``jit``: ``mpi4jax``'s collectives
+  have no transpose, so reverse mode raises, and no batching rule); plastic synapses too
+  (their weights are state, their rules' parameters in :attr:`SimParams.plastic`; reverse
+  mode needs ``max_synapses > 0``).
 
 Gradients: exact through integration and delivery with respect to synaptic weights,
 neuron parameters that enter the step (``I_e``, ``V_th``, ``V_reset``, ``E_L``, …),
 propagators (``props``; time constants and ``C_m`` enter only through them, computed on
-the host) and generator weights and amplitudes; through spikes by the surrogate. Poisson
+the host), generator weights and amplitudes, and plastic synapses' rule parameters and
+initial weights (through a twin of their loops with static trip counts); through spikes
+by the surrogate (the pairings' timing is discrete: no gradient). Poisson
 rates are parameters too (per instance under ``vmap``; a changed rate's table is computed
 in JAX, :func:`poisson_table_jax`), but discrete: their gradient is zero.
 
@@ -39,9 +43,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._connect import build_csr
+from ._exchange import MPIComm
 from ._native import use_native
 from ._nest import simulator
-from ._network import NetworkArrays, SimState, on_mesh, run_blocks
+from ._network import NetworkArrays, SimState, forward_only, on_mesh, run_blocks
 from .models import get_model
 
 __all__ = ["Functional", "RunState", "SimParams", "Trace", "functional", "poisson_table_jax"]
@@ -135,7 +140,8 @@ class Functional:
             the calls between neurons in order; -1: padding, or any once synapses were
             changed).
         h: resolution (ms).
-        mesh: the simulator's device mesh (``None``: one shard). With ``S`` shards every
+        mesh: the simulator's device mesh (``None``: one shard, or this rank's under
+            MPI: then :attr:`neuron_ids`, the columns, are this rank's). With ``S`` shards every
             leaf of :attr:`params` and :attr:`state` is stacked ``[S, ...]`` (each shard's
             own neurons and incoming synapses, padded), :attr:`projection` too.
     """
@@ -148,6 +154,7 @@ class Functional:
     projection: np.ndarray
     h: float
     mesh: Any
+    _comm: MPIComm | None  # the collectives between MPI ranks (None: one process)
     _arrays: NetworkArrays
     _order: np.ndarray  # column of each neuron in the shards' concatenated slots
     _sample_cols: np.ndarray
@@ -202,7 +209,10 @@ class Functional:
 
         built = tuple(q["rate"] for q in self.params.poisson)  # the rates as built
         if self.mesh is None:
-            sim, rec, short = shard(self._arrays, state.sim, params, built, state.t, sg)
+            run = shard if self._comm is None else forward_only(
+                functools.partial(shard, comm=self._comm), "gradients under MPI",
+                "forward runs are; or use devices=")  # fmt: skip
+            sim, rec, short = run(self._arrays, state.sim, params, built, state.t, sg)
             rec, short = jax.tree.map(lambda x: x[None], (rec, short))  # the shard axis
         else:
             sim, rec, short = on_mesh(shard, self.mesh, 4)(
@@ -214,6 +224,8 @@ class Functional:
         need = jnp.stack([jnp.max(x, initial=0).astype(jnp.int32) for x in (
             rec.n_recv, own, rec.n_route, rec.n_syn, rec.n_bad, short, rec.n_lost,
             counts)])  # fmt: skip
+        if self._comm is not None:  # every rank's: every rank raises the same error
+            need = jnp.max(self._comm.all_gather(need), axis=0)
         check = functools.partial(_check, layout=layout, max_syn=max_syn, h=self.h)
         jax.debug.callback(check, state.t, need)
 
@@ -289,12 +301,13 @@ def functional(sim=None, *, max_spikes: int | None = None, max_synapses: int | N
     """The built network of ``sim`` as a :class:`Functional` (building it first if needed).
 
     Args:
-        sim: a :class:`~snnjax.sim.Simulator` with static synapses on one process (one
-            shard, or several devices: ``shard_map``, the same spikes); ``None``: the
-            PyNEST facade's (``import snnjax.sim as nest``).
+        sim: a :class:`~snnjax.sim.Simulator` (one shard, several devices: ``shard_map``,
+            or one shard per MPI rank; the same spikes); ``None``: the PyNEST facade's
+            (``import snnjax.sim as nest``).
         max_spikes: spikes per block the runs hold (``None``: 4x the simulator's first
             guess, room for an onset burst).
-        max_synapses: synapses per block the delivery expands (``None``: ``max_spikes``
+        max_synapses: synapses per block the delivery expands (the static ones, and each
+            plastic projection's per pass over the spikes; ``None``: ``max_spikes``
             times the largest out-degree, which cannot overflow before the spikes do; 0:
             as many as the spikes need, a dynamic loop: fast for forward runs and ``vmap``
             but not reverse-differentiable).
@@ -314,13 +327,11 @@ def functional(sim=None, *, max_spikes: int | None = None, max_synapses: int | N
             neuron spiking more than 255 times in one step raises).
 
     Raises:
-        ValueError: MPI ranks, a bad capacity or ``spike_dtype``, or ``native=True`` where
-            the kernels are not built or the devices are not CPUs.
+        ValueError: a bad capacity or ``spike_dtype``, or ``native=True`` where the kernels
+            are not built or the devices are not CPUs.
     """
     sim = simulator() if sim is None else sim
     native = sim.native if native is None else use_native(native, jax.devices()[0].platform)
-    if sim.comm is not None:
-        raise ValueError("functional runs under MPI are not supported yet (use devices=)")
     for name, value in (("max_spikes", max_spikes), ("max_synapses", max_synapses),
                         ("tile", tile)):  # fmt: skip
         low = 0 if name == "max_synapses" else 1
@@ -334,10 +345,15 @@ def functional(sim=None, *, max_spikes: int | None = None, max_synapses: int | N
                   detach_reset=False if detach_reset is None else detach_reset)  # fmt: skip
     sim.prepare()
     arrays, layout = sim._built["arrays"], sim._built["layout"]
-    ptr = np.asarray(arrays.csr.ptr).reshape(sim.shards, -1)
+    mine = [sim.rank] if sim.comm is not None else list(range(sim.shards))  # shards here
     spikes_cap = max_spikes or min(4 * layout.max_spikes, max(1, layout.N * layout.m))
-    out_degree = int(np.diff(ptr, axis=1).max(initial=0))
-    syn_cap = max(1, min(spikes_cap * out_degree, int(ptr[:, -1].max()) * layout.m))
+    syn_cap = 1  # the static and each plastic projection's CSR: delivered in tiles alike
+    for csr in (arrays.csr, *(p.csr for p in arrays.plastic)):
+        ptr = np.asarray(csr.ptr).reshape(len(mine), -1)
+        out_degree = int(np.diff(ptr, axis=1).max(initial=0))
+        syn_cap = max(syn_cap, min(spikes_cap * out_degree, int(ptr[:, -1].max()) * layout.m))
+    if sim.comm is not None:  # one layout on every rank
+        syn_cap = max(sim.comm.allgather(syn_cap))
     tile = tile or layout.tile
     tiles = 0 if max_synapses == 0 else -(-(max_synapses or syn_cap) // tile)
     models = layout.models
@@ -360,7 +376,7 @@ def functional(sim=None, *, max_spikes: int | None = None, max_synapses: int | N
         poisson=tuple(
             {
                 "weight": p.weight,
-                "rate": jnp.asarray(r if S == 1 else np.tile(r, (S, 1)), jnp.float32),
+                "rate": jnp.asarray(r if len(mine) == 1 else np.tile(r, (S, 1)), jnp.float32),
             }
             for p, r in zip(arrays.poisson, _rates(sim), strict=True)
         ),
@@ -368,21 +384,27 @@ def functional(sim=None, *, max_spikes: int | None = None, max_synapses: int | N
         current=arrays.current.value,
         plastic=tuple(_floats(p.params) for p in arrays.plastic),
     )
-    n = layout.n  # each shard's neurons are columns s * n .. s * n + n - 1 of the run
-    order = np.array([s * n + sim._slots[s][0][k] for k, s in enumerate(sim.owner)], np.int64)
+    # each shard here holds columns i * n .. i * n + n - 1 of the run (i: its place in `mine`)
+    n, place = layout.n, {s: i for i, s in enumerate(mine)}
+    local = np.flatnonzero(np.isin(sim.owner, mine))  # the neurons of the shards here
+    order = np.array([place[sim.owner[k]] * n + sim._slots[sim.owner[k]][0][k] for k in local],
+                     np.int64)  # fmt: skip
     keys, cols = (), np.zeros(0, np.int64)
-    if sim._sample_order is not None:  # each shard's samples: columns s * k .. s * k + k - 1
+    if sim._sample_order is not None:  # each shard's samples: columns i * k .. i * k + k - 1
         keys, shard, col = sim._sample_order
+        here = np.isin(shard, mine)
         k = sum(len(names) * np.shape(i)[-1]
                 for names, i in zip(layout.sampled, arrays.sample_index, strict=True))  # fmt: skip
-        cols = shard * k + col
+        keys = [key for key, h in zip(keys, here, strict=True) if h]
+        cols = np.array([place[x] for x in shard[here]], np.int64) * k + col[here]
     T = max((int(s.max()) + 1 for s, _ in sim._sg_steps if len(s)), default=0)
     sg = np.asarray(sim._sg_counts(0, 1, T)[0]) if T else np.zeros((0, len(sim._sg_steps)))
-    projection = _projection(sim, np.shape(params.weight))
+    projection = _projection(sim, mine, np.shape(params.weight))
+    comm = MPIComm(sim.comm, sim.shards, sim.rank) if sim.comm is not None else None
     return Functional(
         params=params, state=RunState(sim.state, jnp.int32(sim.t_steps)), layout=layout,
-        neuron_ids=sim.neuron_ids(), sample_keys=tuple(keys), projection=projection,
-        h=sim.h, mesh=sim.mesh, _arrays=arrays, _order=order, _sample_cols=cols,
+        neuron_ids=sim.neuron_ids()[local], sample_keys=tuple(keys), projection=projection,
+        h=sim.h, mesh=sim.mesh, _comm=comm, _arrays=arrays, _order=order, _sample_cols=cols,
         _sg_table=jnp.asarray(sg, jnp.float32),
     )  # fmt: skip
 
@@ -393,14 +415,15 @@ def _rates(sim) -> list[np.ndarray]:
     return [rates[np.unique(c.device)] for c in sim.device_conns if c.kind == "poisson_generator"]
 
 
-def _projection(sim, shape: tuple[int, ...]) -> np.ndarray:
+def _projection(sim, mine: list[int], shape: tuple[int, ...]) -> np.ndarray:
     """The ``Connect`` call of each static synapse in CSR order (``shape``: the weights',
-    ``[S, nnz]`` with several shards, padding -1): each shard's CSR built again from the
-    same keyed draws with the call's index as the weight (same stable order)."""
+    ``[S, nnz]`` with several shards here, padding -1): each shard's (of ``mine``) CSR built
+    again from the same keyed draws with the call's index as the weight (same stable
+    order)."""
     out = np.full(shape, -1, np.int32)
     if sim._modified:
         return out  # carried-over synapses: their origin is unknown
-    for s in range(sim.shards):
+    for i, s in enumerate(mine):
         slot_of, gid, _ = sim._slots[s]
 
         def parts(s=s):  # one static Connect call at a time, as the build draws them
@@ -409,5 +432,5 @@ def _projection(sim, shape: tuple[int, ...]) -> np.ndarray:
                 yield dataclasses.replace(syn, weight=np.full(len(syn.weight), p, np.float32))
 
         ids = build_csr(sim.n_neurons, parts(), slot_of, n_slots=len(gid)).weight
-        out.reshape(sim.shards, -1)[s, : len(ids)] = ids
+        out.reshape(len(mine), -1)[i, : len(ids)] = ids
     return out

@@ -396,13 +396,19 @@ def _block(layout, comm, arrays: NetworkArrays, grouped, steps: int, state: SimS
                         tile=layout.tile, native=layout.native, threads=layout.threads,
                         max_tiles=layout.tiles)  # fmt: skip
     plastic, post, n_lost, weights = state.plastic, state.post, jnp.int32(0), ()
+    n_syn = out.n_synapses
     if layout.plastic:
-        update = functools.partial(_plastic, layout)  # every array an argument (custom_vjp)
-        if layout.dense:  # a functional run: its loops are not reverse-differentiable
-            update = _forward_only(update, "gradients through plastic synapses")
-        ring, plastic, post, n_lost, weights = update(
+        # every array an argument (custom_vjp); dynamic loops, not reverse-differentiable
+        update = functools.partial(_plastic, dataclasses.replace(layout, tiles=0))
+        if layout.dense and layout.tiles:  # a functional run: the static loops' derivatives
+            update = _twin_vjp(update, functools.partial(_plastic, layout))
+        elif layout.dense:
+            update = forward_only(update, "gradients through plastic synapses with "
+                                   "`max_synapses=0`")  # fmt: skip
+        ring, plastic, post, n_lost, weights, n_plastic = update(
             arrays.h_tau_minus, ring, arrays.plastic, state.plastic, post, dense, spikes,
             out.index, out.count, t0)  # fmt: skip
+        n_syn = jnp.maximum(n_syn, n_plastic.astype(n_syn.dtype))
     if one:  # its own spikes are the delivered ones
         sent = Sent(out.index, out.count, out.n_spikes, jnp.zeros(0, jnp.int32))
     # Neurons with a non-finite state value: the fields of one shape tested together, one
@@ -414,7 +420,7 @@ def _block(layout, comm, arrays: NetworkArrays, grouped, steps: int, state: SimS
     n_bad = sum(jnp.sum(~ok) for ok in finite.values())
     record = Record(sent.key, sent.count, sent.n_own, out.n_spikes, sent.n_route, samples,
                     jnp.asarray(n_bad, jnp.int32), n_lost, tuple(weights),
-                    *((spikes.astype(layout.spike_dtype), out.n_synapses)
+                    *((spikes.astype(layout.spike_dtype), n_syn)
                       if layout.dense else ()))  # fmt: skip
     return SimState(neurons, ring, ext, tuple(plastic), post), record
 
@@ -422,31 +428,34 @@ def _block(layout, comm, arrays: NetworkArrays, grouped, steps: int, state: SimS
 def _plastic(layout: Layout, h_tau_minus, ring, arrays, states, post, dense, spikes, index,
              count, t0):  # fmt: skip
     """Every plastic projection updated and delivered for a block, then the block's local
-    ``spikes`` into the histories: ``(ring, states, post, lost, weight events)``."""
-    new, n_lost, weights = [], jnp.int32(0), []
+    ``spikes`` into the histories: ``(ring, states, post, lost, weight events, n_syn)``
+    (the most synapses a pass expanded). With ``layout.tiles``: static loops (reverse-mode
+    differentiable; the same values)."""
+    new, n_lost, weights, n_syn = [], jnp.int32(0), [], jnp.int32(0)
     tables = layout.plastic_native or (None,) * len(layout.plastic)
     for model, pa, ps, rec, native in zip(layout.plastic, arrays, states, layout.recorded,
                                           tables, strict=True):  # fmt: skip
-        ring, ps, lost, events = deliver_plastic(
+        ring, ps, lost, events, n = deliver_plastic(
             model, ring, pa, ps, post, h_tau_minus, dense, index, count, t0,
             tile=layout.tile, record=layout.max_events if rec else 0, native=native,
-            threads=layout.threads)  # fmt: skip
+            threads=layout.threads, max_tiles=layout.tiles)  # fmt: skip
         new.append(ps)
         n_lost += lost
+        n_syn = jnp.maximum(n_syn, n)
         if rec:
             weights.append(events)
     cap = layout.max_spikes if layout.shards == 1 else layout.max_send  # the spiking neurons
-    post = record_post(post, spikes, t0, h_tau_minus, cap)
-    return ring, tuple(new), post, n_lost, tuple(weights)
+    post = record_post(post, spikes, t0, h_tau_minus, cap, static=layout.tiles > 0)
+    return ring, tuple(new), post, n_lost, tuple(weights), n_syn
 
 
-def _forward_only(fn, what: str):
+def forward_only(fn, what: str, works: str = "forward runs and vmap are"):
     """``fn`` with a reverse-mode rule that raises ``NotImplementedError`` naming ``what``
-    (instead of JAX's error about a loop deep inside)."""
+    and what ``works`` (instead of JAX's error from a loop or collective deep inside)."""
     f = jax.custom_vjp(fn)
 
     def bwd(_, ct):
-        raise NotImplementedError(f"{what} are not supported yet (forward runs and vmap are)")
+        raise NotImplementedError(f"{what} are not supported yet ({works})")
 
     f.defvjp(lambda *args: (fn(*args), None), bwd)
     return f
@@ -457,12 +466,14 @@ def _exchange(layout: Layout, comm, arrays: NetworkArrays, spikes: jax.Array):
                     layout.N, layout.max_send, layout.max_route)  # fmt: skip
 
 
-def _pure_vjp(native, pure):
-    """``native`` (a function with native kernels) differentiated as ``pure``, its pure-JAX
-    twin of the same values bit for bit: reverse mode runs ``pure``'s VJP at the inputs
-    (recomputing its forward pass); the kernels have no derivatives of their own."""
-    f = jax.custom_vjp(native)
-    f.defvjp(lambda *args: (native(*args), args), lambda args, ct: jax.vjp(pure, *args)[1](ct))
+def _twin_vjp(fast, twin):
+    """``fast`` differentiated as ``twin``, the same computation in a form reverse mode can
+    go through (the native kernels' pure-JAX twin: the same values bit for bit; the plastic
+    synapses' static loops for their dynamic ones: the same algorithm, XLA may contract
+    its float operations otherwise): reverse mode runs ``twin``'s VJP at the inputs,
+    recomputing its forward pass."""
+    f = jax.custom_vjp(fast)
+    f.defvjp(lambda *args: (fast(*args), args), lambda args, ct: jax.vjp(twin, *args)[1](ct))
     return f
 
 
@@ -516,7 +527,7 @@ def run_blocks(
 
     run = of(layout)
     if layout.dense and layout.native:  # the kernels' values, the pure-JAX twin's derivatives
-        run = _pure_vjp(run, of(dataclasses.replace(layout, native=False)))
+        run = _twin_vjp(run, of(dataclasses.replace(layout, native=False)))
 
     def block(state, i):
         live = jnp.clip(n_steps - i * steps, 0, steps)

@@ -28,7 +28,10 @@ neither on the block length nor on the split (every synapse lives with its targe
 
 On CPU a native kernel (:func:`~snnjax.sim._native.deliver_plastic_native`) does the
 same for a projection that no ``weight_recorder`` records, when all neurons share one
-``tau_minus``; it equals this path to float32 rounding, not bit for bit.
+``tau_minus``; it equals this path to float32 rounding, not bit for bit. Functional runs
+(:mod:`._functional`) run this path and differentiate its twin with static trip counts
+(``max_tiles``, ``record_post(static=True)``: the same algorithm, reverse-mode
+differentiable).
 
 An update whose window's spikes were already dropped from the ``H`` kept (a neuron that
 spiked more than ``H`` times since the synapse's last presynaptic spike) is counted
@@ -37,6 +40,7 @@ silently missed. A ``weight_recorder`` gets every update of the projections it r
 (:class:`WeightEvents`, a fixed buffer per block, grown the same way).
 """
 
+import functools
 from typing import NamedTuple
 
 import jax
@@ -130,7 +134,7 @@ class WeightEvents(NamedTuple):
 def deliver_plastic(model: str, ring, arrays: PlasticArrays, state: PlasticState,
                     post: PostHistory, h_tau_minus, spikes, index, count, t0, *,
                     tile: int, record: int = 0, native: tuple[int, int] | None = None,
-                    threads: int = 1):  # fmt: skip
+                    threads: int = 1, max_tiles: int = 0):  # fmt: skip
     """Update and deliver the synapses of one plastic projection for a block's spikes.
 
     Args:
@@ -149,11 +153,16 @@ def deliver_plastic(model: str, ring, arrays: PlasticArrays, state: PlasticState
             deliver_plastic_native`: the same algorithm, equal to float32 rounding; not
             with ``record``): the last entries of its exponential tables (``tables``).
         threads: threads of the native kernel.
+        max_tiles: ``> 0``: every loop with a static trip count, reverse-mode
+            differentiable (the twin whose derivatives a functional run takes): one pass
+            or one per step chosen by a ``cond``, ``max_tiles`` tiles each (synapses past
+            them are left out: compare ``n_syn``), the window's pairings up to the
+            history's length; 0: loops as long as the block needs.
 
     Returns:
-        ``(ring, state, lost, events)``: ``lost`` counts updates that missed a dropped
-        spike; ``events`` (:class:`WeightEvents`, ``None`` without ``record``) are exact if
-        ``events.n <= record``.
+        ``(ring, state, lost, events, n_syn)``: ``lost`` counts updates that missed a
+        dropped spike; ``events`` (:class:`WeightEvents`, ``None`` without ``record``) are
+        exact if ``events.n <= record``; ``n_syn`` the most synapses one pass expanded.
     """
     csr = arrays.csr
     events = (
@@ -167,12 +176,12 @@ def deliver_plastic(model: str, ring, arrays: PlasticArrays, state: PlasticState
         else None
     )
     if csr.packed.shape[0] == 0:
-        return ring, state, jnp.int32(0), events
+        return ring, state, jnp.int32(0), events, jnp.int32(0)
     if native is not None and not record:
         ring, state, lost = deliver_plastic_native(
             model, ring, arrays, state, post, h_tau_minus, index, count, t0, tables=native,
             threads=threads)  # fmt: skip
-        return ring, state, lost, events
+        return ring, state, lost, events, jnp.int32(0)
     D, H = ring.shape[1], post.step.shape[1]
     n_src = spikes.shape[1]
     step_of, src = index // n_src, index % n_src
@@ -193,7 +202,7 @@ def deliver_plastic(model: str, ring, arrays: PlasticArrays, state: PlasticState
         w, kplus_new, seen_new = pre_spike(
             model, p, st.weight[syn], kplus, tlast, seen, j, delay,
             post.count[hi, target], post.last[before, target], post.k[before, target],
-            entry, h_tau_minus[target])  # fmt: skip
+            entry, h_tau_minus[target], window=H if max_tiles else 0)  # fmt: skip
         bad = live & (seen < post.total[target] - H) & needs_window(model, kplus)
         at = jnp.where(live, syn, st.weight.shape[0])  # past the end: dropped
         # every new value depends on the values read, so XLA writes the (large) state
@@ -213,23 +222,32 @@ def deliver_plastic(model: str, ring, arrays: PlasticArrays, state: PlasticState
 
     # One pass over all the block's spikes when no source spiked twice (no synapse is
     # updated twice), else one pass per step. (A loop, not a cond: XLA then updates the
-    # large state arrays in place.)
+    # large state arrays in place; static loops need the cond.)
     twice = jnp.any(jnp.sum(spikes > 0, axis=0) > 1)
 
     def one_pass(k, carry):
+        *carry, n_syn = carry
         mine = (count > 0) & (~twice | (step_of == k))
-        return for_synapses(csr.ptr, src, mine, tile, update, carry)[0]
+        carry, n = for_synapses(csr.ptr, src, mine, tile, update, tuple(carry), max_tiles)
+        return *carry, jnp.maximum(n_syn, n.astype(jnp.int32))
 
+    carry = (ring, state, jnp.int32(0), events, jnp.int32(0))
+    if max_tiles:
+        per_step = functools.partial(jax.lax.fori_loop, 0, spikes.shape[0], one_pass)
+        return jax.lax.cond(twice, per_step, functools.partial(one_pass, 0), carry)
     passes = jnp.where(twice, spikes.shape[0], 1)
-    return jax.lax.fori_loop(0, passes, one_pass, (ring, state, jnp.int32(0), events))
+    return jax.lax.fori_loop(0, passes, one_pass, carry)
 
 
-def record_post(post: PostHistory, spikes, t0, h_tau_minus, cap: int) -> PostHistory:
+def record_post(post: PostHistory, spikes, t0, h_tau_minus, cap: int,
+                static: bool = False) -> PostHistory:  # fmt: skip
     """Add a block's local spikes (``[m, n]`` counts; a count ``c`` is ``c`` spikes, as
     NEST's parrot neuron) to the histories: their steps by ordinal, and per step the count,
     the last spike and NEST's trace :math:`K_- \\leftarrow K_- e^{-(t - t_{last})/\\tau_-}
     + 1` per spike. At most ``cap`` spikes per block (a bound the caller checks through
-    the block's spike count)."""
+    the block's spike count). Only the spikes kept (each neuron's last ``H``) are written,
+    in rounds over a multiplicity's spikes: ``H`` with ``static`` (a static trip count,
+    reverse-mode differentiable), else as many as needed; the same values."""
     m, n = spikes.shape
     D, H = post.count.shape[0], post.step.shape[1]
     c = spikes.astype(jnp.int32)
@@ -246,7 +264,9 @@ def record_post(post: PostHistory, spikes, t0, h_tau_minus, cap: int) -> PostHis
         return (total + cj, last, k), (total, total + cj, last, k, decayed)
 
     init = (post.total, post.last[prev], post.k[prev])
-    _, (first, totals, lasts, ks, decayed) = jax.lax.scan(one_step, init, (jnp.arange(m), c))
+    _, (first, totals, lasts, ks, decayed) = jax.lax.scan(
+        one_step, init, (jnp.arange(m, dtype=jnp.int32), c)
+    )
     slots = (t0 + jnp.arange(m)) % D
     # the steps by ordinal: spike (j, i) with count c holds ordinals first[j, i] + 0 .. c - 1
     flat = c.reshape(-1)
@@ -254,12 +274,17 @@ def record_post(post: PostHistory, spikes, t0, h_tau_minus, cap: int) -> PostHis
     ok = idx < m * n
     j, i = jnp.minimum(idx, m * n - 1) // n, jnp.minimum(idx, m * n - 1) % n
     reps, base = jnp.where(ok, flat[jnp.minimum(idx, m * n - 1)], 0), first[j, i]
+    # only the ordinals kept after the block, each neuron's last H: distinct slots, so the
+    # writes need no order (the older ones of a multiplicity would be overwritten)
+    skip = jnp.maximum(totals[-1][i] - H - base, 0)
 
     def write(r, hist):  # the r-th spike of each multiplicity: K_- grows by 1 per spike
+        r = r + skip
         at_i, at_h = jnp.where(r < reps, i, n), (base + r) % H  # row n: dropped
-        return (hist[0].at[at_i, at_h].set(t0 + j, mode="drop"),
+        return (hist[0].at[at_i, at_h].set((t0 + j).astype(jnp.int32), mode="drop"),
                 hist[1].at[at_i, at_h].set(decayed[j, i] + r + 1, mode="drop"))  # fmt: skip
 
-    step, k_at = jax.lax.fori_loop(0, jnp.max(reps, initial=0), write, (post.step, post.k_at))
+    rounds = H if static else jnp.clip(jnp.max(reps - skip, initial=0), 0, H)
+    step, k_at = jax.lax.fori_loop(0, rounds, write, (post.step, post.k_at))
     return PostHistory(step, k_at, totals[-1], post.count.at[slots].set(totals),
                        post.last.at[slots].set(lasts), post.k.at[slots].set(ks))  # fmt: skip

@@ -120,7 +120,7 @@ def depress(w, k, p: StdpParams):
 
 
 def pre_spike(model: str, p: StdpParams, w, kplus, tlast, seen, j, d, n_upto, last, k_last,
-              entry, h_tau_minus):  # fmt: skip
+              entry, h_tau_minus, window: int = 0):  # fmt: skip
     """NEST's update of synapses through which a presynaptic spike (step ``j``) passes.
 
     The target's spikes are numbered from 0 in time order (its *ordinals*); its recent
@@ -140,6 +140,9 @@ def pre_spike(model: str, p: StdpParams, w, kplus, tlast, seen, j, d, n_upto, la
             none) and :math:`K_-` just after it.
         entry: ``entry(ordinals) -> steps`` of the target's spikes (``int32[B]``).
         h_tau_minus: ``float32[B]`` resolution / the target's ``tau_minus``.
+        window: a static bound on the window's spikes (the kept history's length: its
+            loop then has a static trip count, reverse-mode differentiable); 0: the
+            largest window of ``B``.
 
     Returns:
         ``(w, kplus, n_upto)``: the new weight, trace and ``seen``.
@@ -157,7 +160,7 @@ def pre_spike(model: str, p: StdpParams, w, kplus, tlast, seen, j, d, n_upto, la
         return jnp.where(i < n_in, new, w)
 
     if model in ("stdp_synapse", "stdp_nn_symm_synapse"):  # every post spike of the window
-        w = jax.lax.fori_loop(0, jnp.max(n_in, initial=0), pair, w)
+        w = jax.lax.fori_loop(0, window or jnp.max(n_in, initial=0), pair, w)
     else:  # the first one
         w = pair(0, w)
     if model == "stdp_synapse":
