@@ -430,7 +430,7 @@ def _plastic(layout: Layout, h_tau_minus, ring, arrays, states, post, dense, spi
     """Every plastic projection updated and delivered for a block, then the block's local
     ``spikes`` into the histories: ``(ring, states, post, lost, weight events, n_syn)``
     (the most synapses a pass expanded). With ``layout.tiles``: static loops (reverse-mode
-    differentiable; the same values)."""
+    differentiable; the same algorithm)."""
     new, n_lost, weights, n_syn = [], jnp.int32(0), [], jnp.int32(0)
     tables = layout.plastic_native or (None,) * len(layout.plastic)
     for model, pa, ps, rec, native in zip(layout.plastic, arrays, states, layout.recorded,
