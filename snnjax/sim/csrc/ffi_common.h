@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
@@ -11,6 +12,10 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
 
 #include "xla/ffi/api/ffi.h"
 
@@ -21,7 +26,8 @@ namespace ffi = xla::ffi;
 // ---------------------------------------------------------------- parallel for
 // Runs fn(part) for part in [0, parts) on the caller and on XLA's intra-op pool. The caller
 // takes parts too and waits only for parts already taken, so it never waits on a task that
-// the pool has not started (no deadlock when every pool thread is busy).
+// the pool has not started (no deadlock when every pool thread is busy); it spins for them
+// up to kSpinUs before it sleeps.
 struct ForState {
   std::atomic<int64_t> next{0};
   int64_t parts = 0;
@@ -45,6 +51,19 @@ void Drain(ForState& st, const F& fn) {
   }
 }
 
+// How long the caller spins for the pool's parts before it sleeps: on some VMs waking a
+// sleeping thread costs tens of microseconds (Brunel order 500 on an Intel VM: 13 % of the
+// simulate time, order 2500: 4 %), which the caller would pay after most parallel fors.
+constexpr int64_t kSpinUs = 200;
+
+inline void CpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  _mm_pause();
+#else
+  std::this_thread::yield();
+#endif
+}
+
 template <typename F>
 void ParallelFor(ffi::ThreadPool& pool, int64_t parts, int64_t threads, F fn) {
   if (parts <= 1 || threads <= 1) {
@@ -58,6 +77,14 @@ void ParallelFor(ffi::ThreadPool& pool, int64_t parts, int64_t threads, F fn) {
     pool.Schedule([st, shared_fn] { Drain(*st, *shared_fn); });
   }
   Drain(*st, *shared_fn);
+  const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(kSpinUs);
+  do {
+    {
+      std::lock_guard<std::mutex> lock(st->mu);
+      if (st->running == 0) return;
+    }
+    for (int i = 0; i < 32; ++i) CpuRelax();
+  } while (std::chrono::steady_clock::now() < until);
   std::unique_lock<std::mutex> lock(st->mu);
   st->done.wait(lock, [&] { return st->running == 0; });
 }
