@@ -45,9 +45,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
     a = parser.parse_args(argv)
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
+        folder = a.out or pathlib.Path(tmp)
+        folder.mkdir(parents=True, exist_ok=True)
         for seed in tqdm(a.seeds, desc="seeds"):
-            out = (a.out or pathlib.Path(tmp)) / f"pd14_seed{seed}.json"
-            out.parent.mkdir(parents=True, exist_ok=True)
+            out = folder / f"pd14_seed{seed}.json"
             cmd = [sys.executable, str(ROOT / "simulation" / "microcircuit.py"), "--no-plot",
                    "--scale", str(a.scale), "--k-scale", str(a.k_scale), "--simtime",
                    str(a.simtime), "--presim", str(a.presim), "--seed", str(seed),

@@ -94,7 +94,7 @@ class _Builder:
         caps = np.maximum(1, counts.max(0)) if N else np.zeros(0, np.int64)
         base = np.concatenate([[0], np.cumsum(caps)]).astype(np.int64)
         n_local = int(base[-1])
-        mine = [self.rank] if self.comm is not None else list(range(S))
+        mine = self._local_shards()
         sampled, sample_index, columns = self._sampling(populations)
         keys = sorted(columns)  # (recordable, neuron) in the host's order; their place per shard
         self._sample_order = (keys, *(np.array(x, np.int64) for x in zip(
@@ -222,6 +222,10 @@ class _Builder:
 
     def _local_shards(self) -> list[int]:
         return [self.rank] if self.comm is not None else list(range(self.shards))
+
+    def _mpi_comm(self) -> MPIComm | None:
+        """The exchange's collectives between MPI ranks (``None``: one process)."""
+        return MPIComm(self.comm, self.shards, self.rank) if self.comm is not None else None
 
     def _build_shard(self, s, populations, caps, base, table, first) -> dict:
         """One shard's arrays: its neurons' parameters and state, incoming CSR, inputs."""
@@ -413,8 +417,7 @@ class _Builder:
             if self.mesh is not None:
                 fn = on_mesh(functools.partial(run_blocks, layout, steps), self.mesh, 2)
             else:
-                comm = MPIComm(self.comm, self.shards, self.rank) if self.comm else None
-                fn = functools.partial(run_blocks, layout, steps, comm=comm)
+                fn = functools.partial(run_blocks, layout, steps, comm=self._mpi_comm())
             counts = jnp.zeros((blocks, steps, len(self._sg_steps)), jnp.float32)
             args = (self._built["arrays"], self.state, jnp.int32(0), counts,
                     jnp.int32(blocks * steps))  # fmt: skip

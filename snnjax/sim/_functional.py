@@ -345,7 +345,7 @@ def functional(sim=None, *, max_spikes: int | None = None, max_synapses: int | N
                   detach_reset=False if detach_reset is None else detach_reset)  # fmt: skip
     sim.prepare()
     arrays, layout = sim._built["arrays"], sim._built["layout"]
-    mine = [sim.rank] if sim.comm is not None else list(range(sim.shards))  # shards here
+    mine = sim._local_shards()  # the shards of this process
     spikes_cap = max_spikes or min(4 * layout.max_spikes, max(1, layout.N * layout.m))
     syn_cap = 1  # the static and each plastic projection's CSR: delivered in tiles alike
     for csr in (arrays.csr, *(p.csr for p in arrays.plastic)):
@@ -400,12 +400,11 @@ def functional(sim=None, *, max_spikes: int | None = None, max_synapses: int | N
     T = max((int(s.max()) + 1 for s, _ in sim._sg_steps if len(s)), default=0)
     sg = np.asarray(sim._sg_counts(0, 1, T)[0]) if T else np.zeros((0, len(sim._sg_steps)))
     projection = _projection(sim, mine, np.shape(params.weight))
-    comm = MPIComm(sim.comm, sim.shards, sim.rank) if sim.comm is not None else None
     return Functional(
         params=params, state=RunState(sim.state, jnp.int32(sim.t_steps)), layout=layout,
         neuron_ids=sim.neuron_ids()[local], sample_keys=tuple(keys), projection=projection,
-        h=sim.h, mesh=sim.mesh, _comm=comm, _arrays=arrays, _order=order, _sample_cols=cols,
-        _sg_table=jnp.asarray(sg, jnp.float32),
+        h=sim.h, mesh=sim.mesh, _comm=sim._mpi_comm(), _arrays=arrays, _order=order,
+        _sample_cols=cols, _sg_table=jnp.asarray(sg, jnp.float32),
     )  # fmt: skip
 
 

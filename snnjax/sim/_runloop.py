@@ -18,7 +18,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .._errors import check_range
-from ._exchange import KEY_BYTES, MPIComm
+from ._exchange import KEY_BYTES
 from ._network import Layout, exchange_blocks, on_mesh
 from ._plastic import rehash
 
@@ -259,8 +259,7 @@ class _Runner:
             fn = on_mesh(functools.partial(exchange_blocks, layout), self.mesh, 2)
             spikes = jax.device_put(spikes, self._built["arrays"].gid.sharding)
         else:
-            comm = MPIComm(self.comm, self.shards, self.rank) if self.comm else None
-            fn = functools.partial(exchange_blocks, layout, comm=comm)
+            fn = functools.partial(exchange_blocks, layout, comm=self._mpi_comm())
             spikes = spikes[0]
         fn = jax.jit(fn)
         jax.block_until_ready(fn(self._built["arrays"], spikes))  # compile + warm up
