@@ -16,6 +16,7 @@ from snnjax.sim._connect import (
     delay_steps,
     to_csr,
 )
+from snnjax.sim._native import native_available
 from snnjax.sim._prng import PRNG
 from snnjax.sim._random import lognormal, normal, redraw, uniform
 
@@ -334,6 +335,33 @@ def test_redraw_per_synapse_compacted_equals_the_vectorised_loop():
     assert np.isnan(got).all()  # uniform [0, 1) never reaches 2: every attempt fails
 
 
+@pytest.mark.skipif(not native_available(), reason="native kernels not built")
+@pytest.mark.parametrize("dtype", [np.int32, np.int64])
+def test_native_keys_give_the_values_of_jax_keys(dtype):
+    """Values drawn from keys hashed by the native kernel (``synapse_keys``) equal the ones
+    drawn from JAX's keys (``_sample_per_synapse`` / ``_sample_attempt``) bit for bit: every
+    distribution kind, plain and redrawn (later attempts folded in), int32 and int64 ids."""
+    from snnjax.sim import _connect
+
+    owner = np.repeat(np.arange(40, 140), 57).astype(dtype)
+    index = np.tile(np.arange(57), 100).astype(dtype)
+    base = _connect._keys(9, 4, 1)
+    got = _connect._native_keys(base, owner, index, 3)
+    want = jax.vmap(lambda k: jax.random.fold_in(k, 3))(_connect._synapse_keys(base, owner, index))
+    np.testing.assert_array_equal(got, jax.random.key_data(want))
+    specs = (
+        normal(87.8, 8.78),
+        uniform(0.5, 2.0),
+        lognormal(0.0, 1.0),
+        redraw(normal(1.5, 0.75), min=1.4, max=1.6),
+        redraw(uniform(0, 1), min=2.0),
+    )
+    for spec in specs:
+        fast, ref = (_connect._values(spec, 9, 4, 1, owner, index, native=k) for k in (True, False))
+        np.testing.assert_array_equal(fast, ref, err_msg=repr(spec))
+    assert np.isnan(fast).all()  # the last spec: no attempt fits
+
+
 def test_chunked_draws_in_flight_equal_one_call(monkeypatch):
     """Draws split into chunks, several dispatched before the first is read (``_collect``),
     land in order: the same values as one call, for per-synapse and per-target draws."""
@@ -381,16 +409,16 @@ def test_native_source_draws_equal_jax(rng, n_src):
 
 
 @pytest.mark.parametrize("conn", RULES, ids=lambda c: f"{c.rule}-{c.allow_multapses}")
-def test_connect_sources_are_connects_sources(conn):
-    """``connect_sources`` (the CSR's row lengths, drawn before the synapses) gives
-    ``connect``'s sources in its order, on any shard, without drawing weights or delays."""
-    from snnjax.sim._connect import connect_sources
+def test_source_counts_are_connects_sources(conn):
+    """``source_counts`` (the CSR's row lengths, drawn before the synapses) counts
+    ``connect``'s synapses per source id, on any shard, without drawing weights or delays."""
+    from snnjax.sim._connect import source_counts
 
-    sources = np.arange(50)
+    sources = np.arange(10, 60)
     for local in (sources[::3], sources[1::3]):
         syn = connect(3, 7, sources, sources, local, conn, normal(1.0, 0.3), 1.5, H)
-        got = connect_sources(3, 7, sources, sources, local, conn)
-        np.testing.assert_array_equal(got, syn.source)
+        got = source_counts(3, 7, sources, sources, local, conn, 64)
+        np.testing.assert_array_equal(got, np.bincount(syn.source, minlength=64))
 
 
 def test_delay_steps_chunked_catches_any_chunk(monkeypatch):

@@ -21,7 +21,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._connect import Synapses, build_csr, clear_caches, connect, connect_sources
+from ._connect import (
+    Synapses,
+    build_csr,
+    clear_caches,
+    connect,
+    mean_indegree,
+    source_counts,
+)
 from ._delivery import DeviceCSR
 from ._exchange import MPIComm
 from ._native import native_available
@@ -51,6 +58,8 @@ _BUILT = ("_built", "_stale", "state", "owner", "_slots", "stats", "_sg_steps", 
           "_recorded_ends", "connectivity_bytes")  # fmt: skip
 _NEVER = 2**30  # "stop = inf" in steps
 _EXECUTABLES = 4  # compiled chunks kept (per layout: grown buffers, rebuilt shapes)
+#: synapses per part of a projection's build (its targets in groups; :meth:`_projection_parts`)
+_PART = 1 << 21
 
 
 class _Builder:
@@ -247,25 +256,25 @@ class _Builder:
             states.append(get_model(g.model).init_state(par, int(caps[p]), **init))
         self._slots[s] = (slot_of, gid, real)
 
-        def parts(sources_only=False):  # one Connect call at a time: placed, then dropped
+        def parts(counts_only=False):  # one Connect call at a time: placed, then dropped
             if table is not None:  # carried-over synapses (changed by SynapseCollection.set)
                 keep = owner[table.target] == s
-                if sources_only:
-                    yield table.source[keep]
+                if counts_only:
+                    yield np.bincount(table.source[keep], minlength=N)
                 else:
                     fields = ("source", "target", "weight", "delay")
                     yield Synapses(*(getattr(table, f)[keep] for f in fields))
             for p, pr in enumerate(self.projections):
                 if (table is None or p >= first) and not pr.plastic:
-                    yield self._connect_projection(s, p, sources_only)
+                    yield from self._projection_parts(s, p, N if counts_only else None)
 
         # Natively the parts go straight into their rows (8 bytes per synapse at the peak,
         # not 20): their lengths first, from the sources alone (drawn twice).
         counts = None
         if native_available():
             counts = np.zeros(N, np.int64)
-            for src in parts(sources_only=True):
-                counts += np.bincount(src, minlength=N)
+            for part_counts in parts(counts_only=True):
+                counts += part_counts
 
         plastic = []  # (CSR, rule parameters: numbers or per synapse in the CSR's order)
         for p, pr in enumerate(self.projections):
@@ -287,14 +296,29 @@ class _Builder:
             "real": real,
         }
 
-    def _connect_projection(self, s: int, p: int, sources_only: bool = False):
-        """Projection ``p``'s synapses onto shard ``s``'s neurons (with the random rule
-        parameters of a plastic one drawn per synapse, then checked); ``sources_only``:
-        their source ids alone (:func:`~snnjax.sim._connect.connect_sources`)."""
+    def _projection_parts(self, s: int, p: int, counts_of: int | None = None):
+        """:meth:`_connect_projection` in parts of about :data:`_PART` synapses: shard
+        ``s``'s targets in consecutive groups (each target's synapses are drawn from its
+        own keys: the same synapses in the same order), so that the build's temporaries
+        stay small enough for the allocator to reuse (not fresh pages to be zeroed).
+        ``fixed_outdegree`` (drawn per source) comes in one part."""
+        pr = self.projections[p]
+        local = pr.post[self.owner[pr.post] == s]
+        per_target = mean_indegree(pr.conn, len(pr.pre), len(pr.post))
+        group = len(local) if per_target is None else max(1, int(_PART / max(per_target, 1.0)))
+        for i in range(0, max(len(local), 1), max(group, 1)):
+            yield self._connect_projection(s, p, counts_of, local[i : i + group])
+
+    def _connect_projection(self, s: int, p: int, counts_of: int | None = None, local=None):
+        """Projection ``p``'s synapses onto shard ``s``'s neurons (``local``: onto these of
+        them; with the random rule parameters of a plastic one drawn per synapse, then
+        checked); with ``counts_of`` = N: the synapses each of the N neurons sends, alone
+        (:func:`~snnjax.sim._connect.source_counts`)."""
         pr, owner = self.projections[p], self.owner
-        local = pr.post[owner[pr.post] == s]
-        if sources_only:
-            return connect_sources(self.seed, p, pr.pre, pr.post, local, pr.conn)
+        if local is None:
+            local = pr.post[owner[pr.post] == s]
+        if counts_of is not None:
+            return source_counts(self.seed, p, pr.pre, pr.post, local, pr.conn, counts_of)
         random = {k: v for k, v in (pr.plastic or {}).items() if isinstance(v, Parameter)}
         syn = connect(self.seed, p, pr.pre, pr.post, local, pr.conn, pr.weight, pr.delay,
                       self.h, extra=random)  # fmt: skip

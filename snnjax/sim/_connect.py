@@ -105,6 +105,7 @@ class Synapses:
     extra: dict | None = None  # other per-synapse values drawn (name -> float64 array)
 
 
+@functools.lru_cache(maxsize=256)  # a projection built in parts asks for the same keys
 def _keys(seed: int, projection: int, domain: int):
     """The base key of one projection's draws of one kind (``PRNG``: JAX's threefry bits)."""
     base = jax.random.key(seed, impl=PRNG)
@@ -203,7 +204,45 @@ def _sample_attempt(dist, base, owner, index, attempt):
     return jax.vmap(lambda k: dist.sample(jax.random.fold_in(k, attempt), ()))(keys)
 
 
-def _redraw(spec: redraw, base, owner, index) -> np.ndarray:
+@jax.jit
+def _sample_keys(spec, data):
+    """``spec`` per key, the keys given as their ``uint32[m, 2]`` data (:func:`_native_keys`):
+    the values of :func:`_sample_per_synapse` / :func:`_sample_attempt` (tests compare)."""
+    keys = jax.random.wrap_key_data(data, impl=PRNG)
+    return jax.vmap(lambda k: spec.sample(k, ()))(keys)
+
+
+def _native_keys(base, owner, index, attempt: int = -1) -> np.ndarray:
+    """The data of :func:`_synapse_keys` (folded with ``attempt`` if it is ``>= 0``),
+    hashed by the native kernel (``csrc/source_draws.cc``, ``synapse_keys``): XLA's
+    threefry of per-element keys is the costlier part of a value's draw."""
+    dtype = np.int32 if owner.dtype.itemsize <= 4 and index.dtype.itemsize <= 4 else np.int64
+    out = np.empty((len(owner), 2), np.uint32)
+    key = np.asarray(jax.random.key_data(base), np.uint32)
+    _sim_kernels.synapse_keys(key, np.ascontiguousarray(owner, dtype),
+                              np.ascontiguousarray(index, dtype), attempt, out.reshape(-1),
+                              _threads())  # fmt: skip
+    return out
+
+
+def _per_synapse(dist, base, owner, index, attempt: int = -1, native=None) -> np.ndarray:
+    """``dist`` drawn from each synapse's key (folded with ``attempt`` if ``>= 0``), a
+    chunk at a time; ``native`` (``None``: where built): the keys from the native kernel."""
+    if native and _sim_kernels is None:
+        raise ValueError("`native`=True, but the native kernels are not built")
+    use = native or (native is None and _sim_kernels is not None)
+
+    def draw(o, i):
+        if use:
+            return _sample_keys(dist, _native_keys(base, o, i, attempt))
+        if attempt >= 0:
+            return _sample_attempt(dist, base, o, i, attempt)
+        return _sample_per_synapse(dist, base, o, i)
+
+    return _draw_in_chunks(draw, owner, index)
+
+
+def _redraw(spec: redraw, base, owner, index, native=None) -> np.ndarray:
     """``redraw.sample`` per synapse, with each attempt drawn only for the synapses still
     outside the bounds (the vectorised while loop draws every synapse until the last one
     fits): the same values."""
@@ -213,12 +252,7 @@ def _redraw(spec: redraw, base, owner, index) -> np.ndarray:
         o, i = (owner, index) if todo is None else (owner[todo], index[todo])
         if not len(o):
             return values
-        fresh = np.asarray(
-            _draw_in_chunks(
-                lambda o, i, a=attempt: _sample_attempt(spec.dist, base, o, i, a), o, i
-            ),
-            np.float32,
-        )
+        fresh = np.asarray(_per_synapse(spec.dist, base, o, i, attempt, native), np.float32)
         outside = ~((fresh >= lo) & (fresh <= hi))
         if todo is None:
             values, todo = fresh, np.flatnonzero(outside)
@@ -229,14 +263,15 @@ def _redraw(spec: redraw, base, owner, index) -> np.ndarray:
     return values
 
 
-def _values(spec, seed, projection, domain, owner, index):
-    """Per-synapse weight or delay values (domain 1: weight, 2: delay)."""
+def _values(spec, seed, projection, domain, owner, index, native=None):
+    """Per-synapse weight or delay values (domain 1: weight, 2: delay); ``native`` as
+    :func:`_per_synapse`'s (the same values)."""
     if not isinstance(spec, Parameter):
         return None
     base = _keys(seed, projection, domain)
     if isinstance(spec, redraw):
-        return _redraw(spec, base, owner, index)
-    return _draw_in_chunks(lambda o, i: _sample_per_synapse(spec, base, o, i), owner, index)
+        return _redraw(spec, base, owner, index, native)
+    return _per_synapse(spec, base, owner, index, native=native)
 
 
 def check_array(name: str, value, conn: "ConnSpec", n_src: int, n_tgt: int) -> None:
@@ -329,13 +364,28 @@ def _expand_runs(owner: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.
     return np.repeat(owner.astype(dtype), counts), index
 
 
-def connect_sources(seed, projection, sources, targets, local_targets, conn) -> np.ndarray:
-    """The global source ids of :func:`connect`'s synapses, in its order, without drawing
-    their weights and delays (the rows' lengths for :func:`build_csr`'s ``counts``)."""
+def mean_indegree(conn: ConnSpec, n_src: int, n_tgt: int) -> float | None:
+    """The mean number of synapses per target under ``conn``; ``None`` for
+    ``fixed_outdegree`` (drawn per source: not to be split by target)."""
+    return {
+        "one_to_one": 1.0,
+        "all_to_all": float(n_src),
+        "fixed_indegree": float(conn.indegree or 0),
+        "fixed_total_number": (conn.N or 0) / max(n_tgt, 1),
+        "pairwise_bernoulli": (conn.p or 0.0) * n_src,
+    }.get(conn.rule)
+
+
+def source_counts(seed, projection, sources, targets, local_targets, conn, n: int) -> np.ndarray:
+    """``int64[n]``: how many of :func:`connect`'s synapses each global id (``< n``) sends,
+    without drawing their weights and delays (the rows' lengths for :func:`build_csr`'s
+    ``counts``); counted per position in ``sources``, without a per-synapse id array."""
     sources = np.asarray(sources, np.int64)
     targets = np.asarray(targets, np.int64)
     src_idx, _, _ = _structure(seed, projection, sources, targets, local_targets, conn, False)
-    return sources[src_idx]
+    counts = np.zeros(n, np.int64)
+    np.add.at(counts, sources, np.bincount(src_idx, minlength=len(sources)))
+    return counts
 
 
 def connect(
@@ -462,8 +512,9 @@ def _total_number_counts(seed: int, projection: int, n_tgt: int, n: int) -> np.n
 
 
 def clear_caches() -> None:
-    """Forget the per-build draws kept for :func:`connect_sources` then :func:`connect`."""
+    """Forget the per-build draws kept for :func:`source_counts` then :func:`connect`."""
     _total_number_counts.cache_clear()
+    _keys.cache_clear()
 
 
 @functools.partial(jax.jit, static_argnames=("n_src", "k"))
@@ -670,7 +721,7 @@ def build_csr(
     :func:`numpy.lexsort`: same order again.
 
     With ``counts`` (the synapses of each source, known beforehand: e.g. from
-    :func:`connect_sources`) and the native kernels, each part goes straight into its rows
+    :func:`source_counts`) and the native kernels, each part goes straight into its rows
     as it comes (``csr_place``, a chunk at a time), and the rows are sorted at the end: the
     same CSR with 8 bytes per synapse and one part's arrays at the peak. Delays too long to
     pack (a wide CSR) fall back to the way above, with the parts drawn again.
@@ -766,16 +817,22 @@ def _pack_keys(syn: Synapses, slot_of, shift: int, low_bits: int | None) -> np.n
     the source if ``low_bits`` is None), a chunk at a time (temporaries stay small)."""
     key = np.empty(len(syn.target), np.uint64)
     for i in range(0, len(key), _CHUNK):
-        part = slice(i, i + _CHUNK)
-        slot = slot_of[syn.target[part]]
-        if np.any(slot < 0):
-            raise ValueError("synapses onto neurons this shard does not own")
-        k = key[part]
-        np.left_shift(np.asarray(syn.delay[part]).astype(np.uint64), np.uint64(shift), out=k)
-        k |= slot.astype(np.uint64)
-        if low_bits is not None:
-            k |= np.asarray(syn.source[part]).astype(np.uint64) << np.uint64(low_bits)
+        _pack_chunk(syn, slot_of, shift, slice(i, i + _CHUNK), key[i : i + _CHUNK], low_bits)
     return key
+
+
+def _pack_chunk(syn: Synapses, slot_of, shift: int, part: slice, out: np.ndarray,
+                low_bits: int | None = None) -> np.ndarray:  # fmt: skip
+    """:func:`_pack_keys` of the synapses ``part`` into ``out`` (``uint64``, or ``uint32``
+    without the source when ``delay << shift | slot`` fits 32 bits)."""
+    slot = slot_of[syn.target[part]]
+    if np.any(slot < 0):
+        raise ValueError("synapses onto neurons this shard does not own")
+    np.left_shift(np.asarray(syn.delay[part]).astype(out.dtype), out.dtype.type(shift), out=out)
+    out |= slot.astype(out.dtype)
+    if low_bits is not None:
+        out |= np.asarray(syn.source[part]).astype(np.uint64) << np.uint64(low_bits)
+    return out
 
 
 def _csr(ptr, low, weight, shift, wide) -> CSR:
@@ -800,12 +857,12 @@ def _place_native(n_sources, parts, slot_of, shift, counts) -> CSR | None:
     for syn in parts:
         if _check_part(syn, n_sources) >= 1 << (32 - shift):  # csr_format's wide
             return None
-        key = _pack_keys(syn, slot_of, shift, None)  # delay << shift | slot: fits 32 bits
         source, w = np.asarray(syn.source, np.int64), np.asarray(syn.weight, np.float32)
-        for i in range(0, len(key), _CHUNK):
+        key = np.empty(min(len(w), _CHUNK), np.uint32)  # delay << shift | slot: fits 32 bits
+        for i in range(0, len(w), _CHUNK):
             part = slice(i, i + _CHUNK)
-            _sim_kernels.csr_place(source[part], key[part].astype(np.uint32), w[part], ptr,
-                                   cursor, low, weight, threads)  # fmt: skip
+            k = _pack_chunk(syn, slot_of, shift, part, key[: len(w[part])])
+            _sim_kernels.csr_place(source[part], k, w[part], ptr, cursor, low, weight, threads)
         del syn, key, source, w
     if not np.array_equal(cursor, ptr[1:]):
         raise ValueError("`counts` do not match the synapses of the parts")

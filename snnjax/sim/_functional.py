@@ -427,8 +427,8 @@ def _projection(sim, mine: list[int], shape: tuple[int, ...]) -> np.ndarray:
 
         def parts(s=s):  # one static Connect call at a time, as the build draws them
             for p in (p for p, pr in enumerate(sim.projections) if not pr.plastic):
-                syn = sim._connect_projection(s, p)
-                yield dataclasses.replace(syn, weight=np.full(len(syn.weight), p, np.float32))
+                for syn in sim._projection_parts(s, p):
+                    yield dataclasses.replace(syn, weight=np.full(len(syn.weight), p, np.float32))
 
         ids = build_csr(sim.n_neurons, parts(), slot_of, n_slots=len(gid)).weight
         out.reshape(len(mine), -1)[i, : len(ids)] = ids

@@ -320,6 +320,7 @@ PyObject* CsrPlace(PyObject*, PyObject* args);     // csr_build.cc
 PyObject* CsrSortRows(PyObject*, PyObject* args);  // csr_build.cc
 PyObject* UniformIndexPy(PyObject*, PyObject* args);      // source_draws.cc
 PyObject* UniformIndexRunsPy(PyObject*, PyObject* args);  // source_draws.cc
+PyObject* SynapseKeysPy(PyObject*, PyObject* args);       // source_draws.cc
 
 namespace {
 
@@ -356,6 +357,8 @@ PyMethodDef kMethods[] = {
      "Keyed uniform source indices, as _connect._uniform_index (source_draws.cc)."},
     {"uniform_index_runs", UniformIndexRunsPy, METH_VARARGS,
      "uniform_index for synapses given as runs per owner (source_draws.cc)."},
+    {"synapse_keys", SynapseKeysPy, METH_VARARGS,
+     "Each synapse's key data, as _connect._synapse_keys (source_draws.cc)."},
     {nullptr, nullptr, 0, nullptr},
 };
 

@@ -1,7 +1,10 @@
-// Per-synapse source draws of snnjax.sim's construction (plain Python functions of
-// _sim_kernels, not FFI handlers): jax.random.randint under snnjax.sim._prng.PRNG's
-// per-synapse keys, bit for bit (_connect._uniform_index stays the reference; tests compare
-// both), vectorised threefry hashes and an exact multiply-based modulo.
+// Per-synapse draws of snnjax.sim's construction (plain Python functions of _sim_kernels,
+// not FFI handlers), bit for bit under snnjax.sim._prng.PRNG (the JAX functions stay the
+// reference; tests compare both), vectorised threefry hashes:
+// * uniform_index[_runs]: jax.random.randint per synapse (_connect._uniform_index), with an
+//   exact multiply-based modulo;
+// * synapse_keys: each synapse's key data (_connect._synapse_keys, optionally folded with a
+//   redraw attempt), from which JAX draws the synapse's weight or delay.
 #include <algorithm>
 #include <cstdint>
 #include <vector>
@@ -85,7 +88,79 @@ struct Randint {
   }
 };
 
+// Key data of each synapse's key fold_in(fold_in(base, owner), index), folded again with
+// `attempt` when it is >= 0: words 2k, 2k + 1 of `out` for synapse k (a branch-free loop
+// that vectorises).
+template <typename Id>
+SNNJAX_CLONES void SynapseKeys(uint32_t b0, uint32_t b1, const Id* owner, const Id* index,
+                               int64_t attempt, int64_t lo, int64_t hi, uint32_t* out) {
+  for (int64_t k = lo; k < hi; ++k) {
+    uint32_t k0 = 0, k1 = static_cast<uint32_t>(owner[k]);
+    Threefry2x32(b0, b1, k0, k1);
+    uint32_t j0 = 0, j1 = static_cast<uint32_t>(index[k]);
+    Threefry2x32(k0, k1, j0, j1);
+    if (attempt >= 0) {
+      uint32_t a0 = 0, a1 = static_cast<uint32_t>(attempt);
+      Threefry2x32(j0, j1, a0, a1);
+      j0 = a0;
+      j1 = a1;
+    }
+    out[2 * k] = j0;
+    out[2 * k + 1] = j1;
+  }
+}
+
 }  // namespace
+
+// synapse_keys(key, owner, index, attempt, out, threads): SynapseKeys; owner and index
+// both int32 or both int64 [m], out uint32[2 m], attempt < 2**32 (-1: not folded).
+PyObject* SynapseKeysPy(PyObject*, PyObject* args) {
+  PyObject *key_obj, *own_obj, *idx_obj, *out_obj;
+  long long attempt;
+  int threads;
+  if (!PyArg_ParseTuple(args, "OOOLOi", &key_obj, &own_obj, &idx_obj, &attempt, &out_obj,
+                        &threads)) {
+    return nullptr;
+  }
+  Buffer key, out;
+  if (!(Get(key_obj, key, 4, false, "key") && Get(out_obj, out, 4, true, "out"))) {
+    return nullptr;
+  }
+  Buffer own, idx;
+  Py_buffer probe;  // the ids' item size: 4 or 8 bytes, the same for both
+  if (PyObject_GetBuffer(own_obj, &probe, PyBUF_ND) != 0) return nullptr;
+  const Py_ssize_t itemsize = probe.itemsize;
+  PyBuffer_Release(&probe);
+  if (itemsize != 4 && itemsize != 8) {
+    PyErr_SetString(PyExc_ValueError, "synapse_keys: owner and index must be int32 or int64");
+    return nullptr;
+  }
+  if (!(Get(own_obj, own, itemsize, false, "owner") &&
+        Get(idx_obj, idx, itemsize, false, "index"))) {
+    return nullptr;
+  }
+  const int64_t m = own.view.shape[0];
+  if (key.view.shape[0] != 2 || idx.view.shape[0] != m || out.view.shape[0] != 2 * m ||
+      attempt < -1 || attempt > UINT32_MAX || threads < 1) {
+    PyErr_SetString(PyExc_ValueError, "synapse_keys: shapes or attempt out of range");
+    return nullptr;
+  }
+  const auto* k = static_cast<const uint32_t*>(key.view.buf);
+  auto* dst = static_cast<uint32_t*>(out.view.buf);
+  const int t = SliceThreads(threads, m, 16384);
+  Py_BEGIN_ALLOW_THREADS;
+  Parallel(t, m, [&](int, int64_t lo, int64_t hi) {
+    if (itemsize == 4) {
+      SynapseKeys(k[0], k[1], static_cast<const int32_t*>(own.view.buf),
+                  static_cast<const int32_t*>(idx.view.buf), attempt, lo, hi, dst);
+    } else {
+      SynapseKeys(k[0], k[1], static_cast<const int64_t*>(own.view.buf),
+                  static_cast<const int64_t*>(idx.view.buf), attempt, lo, hi, dst);
+    }
+  });
+  Py_END_ALLOW_THREADS;
+  Py_RETURN_NONE;
+}
 
 // uniform_index(key, owner, index, self_pos, n, out, threads): Randint per synapse; `key`
 // the base key's two uint32 words, owner/index/self_pos int64[m], out int32[m].
