@@ -456,3 +456,39 @@ def test_native_source_runs_equal_jax(rng, n_src):
     key = np.asarray(jax.random.key_data(_connect._keys(5, 2, 0)), np.uint32)
     _sim_kernels.uniform_index_runs(key, local, counts, self_t, n_src, got, 2)
     np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("part", [7, 150])
+def test_projections_built_in_parts_give_the_same_csr(monkeypatch, part):
+    """The builder draws a projection in parts of about ``_PART`` synapses (its targets in
+    consecutive groups); every rule gives the same CSR bit for bit as in one part."""
+    import snnjax.sim as nest
+    from snnjax.sim import _build, _nest
+
+    def csr(part):
+        monkeypatch.setattr(_build, "_PART", part)
+        nest.ResetKernel()
+        nest.SetKernelStatus({"rng_seed": 7})
+        a, b = nest.Create("iaf_psc_exp", 60), nest.Create("iaf_psc_exp", 40)
+        syn = {
+            "weight": nest.math.redraw(nest.random.normal(20.0, 8.0), min=0.0, max=np.inf),
+            "delay": nest.math.redraw(nest.random.normal(1.5, 0.5), min=0.1, max=np.inf),
+        }
+        for rule in (
+            {"rule": "fixed_total_number", "N": 700},
+            {"rule": "fixed_indegree", "indegree": 9},
+            {"rule": "fixed_indegree", "indegree": 9, "allow_multapses": False},
+            {"rule": "pairwise_bernoulli", "p": 0.2},
+            {"rule": "fixed_outdegree", "outdegree": 5},
+            "all_to_all",
+        ):
+            nest.Connect(a, b, rule, syn)
+        nest.Connect(a[:40], b, "one_to_one", syn)
+        nest.Connect(a, a, {"rule": "fixed_indegree", "indegree": 5, "allow_autapses": False},
+                     {"weight": -30.0, "delay": syn["delay"]})  # fmt: skip
+        nest.Prepare()
+        return [np.asarray(x) for x in jax.tree.leaves(_nest._kernel.sim._built["arrays"].csr)]
+
+    whole = csr(1 << 21)
+    for got, want in zip(csr(part), whole, strict=True):
+        np.testing.assert_array_equal(got, want)
