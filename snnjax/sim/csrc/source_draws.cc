@@ -22,6 +22,16 @@ namespace {
 
 using snnjax::Threefry2x32;
 
+// A synapse's key fold_in(fold_in(base, owner), index) under PRNG: (j0, j1).
+inline void SynapseKey(uint32_t b0, uint32_t b1, uint32_t owner, uint32_t index, uint32_t& j0,
+                       uint32_t& j1) {
+  uint32_t k0 = 0, k1 = owner;
+  Threefry2x32(b0, b1, k0, k1);
+  j0 = 0;
+  j1 = index;
+  Threefry2x32(k0, k1, j0, j1);
+}
+
 // a % d for 32-bit a and d >= 1 by multiplications (Lemire et al. 2019): exact.
 struct FastMod {
   uint64_t m;
@@ -72,10 +82,8 @@ struct Randint {
   SNNJAX_CLONES void Hashes(int64_t len, const uint32_t* o, const uint32_t* x, uint32_t* high,
                             uint32_t* low) const {
     for (int64_t k = 0; k < len; ++k) {
-      uint32_t k0 = 0, k1 = o[k];  // fold_in(base, owner)
-      Threefry2x32(b0, b1, k0, k1);
-      uint32_t j0 = 0, j1 = x[k];  // fold_in(., index)
-      Threefry2x32(k0, k1, j0, j1);
+      uint32_t j0, j1;
+      SynapseKey(b0, b1, o[k], x[k], j0, j1);
       uint32_t s0 = 0, s1 = 0, t0 = 0, t1 = 1;  // split: counters (0, 0) and (0, 1)
       Threefry2x32(j0, j1, s0, s1);
       Threefry2x32(j0, j1, t0, t1);
@@ -95,10 +103,8 @@ template <typename Id>
 SNNJAX_CLONES void SynapseKeys(uint32_t b0, uint32_t b1, const Id* owner, const Id* index,
                                int64_t attempt, int64_t lo, int64_t hi, uint32_t* out) {
   for (int64_t k = lo; k < hi; ++k) {
-    uint32_t k0 = 0, k1 = static_cast<uint32_t>(owner[k]);
-    Threefry2x32(b0, b1, k0, k1);
-    uint32_t j0 = 0, j1 = static_cast<uint32_t>(index[k]);
-    Threefry2x32(k0, k1, j0, j1);
+    uint32_t j0, j1;
+    SynapseKey(b0, b1, static_cast<uint32_t>(owner[k]), static_cast<uint32_t>(index[k]), j0, j1);
     if (attempt >= 0) {
       uint32_t a0 = 0, a1 = static_cast<uint32_t>(attempt);
       Threefry2x32(j0, j1, a0, a1);
