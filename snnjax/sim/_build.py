@@ -305,8 +305,8 @@ class _Builder:
         pr = self.projections[p]
         local = pr.post[self.owner[pr.post] == s]
         per_target = mean_indegree(pr.conn, len(pr.pre), len(pr.post))
-        group = len(local) if per_target is None else max(1, int(_PART / max(per_target, 1.0)))
-        for i in range(0, max(len(local), 1), max(group, 1)):
+        group = max(1, len(local) if per_target is None else int(_PART / max(per_target, 1.0)))
+        for i in range(0, max(len(local), 1), group):  # an empty shard: one empty part
             yield self._connect_projection(s, p, counts_of, local[i : i + group])
 
     def _connect_projection(self, s: int, p: int, counts_of: int | None = None, local=None):

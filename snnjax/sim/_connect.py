@@ -171,15 +171,21 @@ def _uniform_index(base, owner, index, n, self_pos):
     return jnp.where(has_self & (r >= self_pos), r + 1, r)
 
 
+def _host_native(native: bool | None) -> bool:
+    """Whether the construction uses its native kernels: ``native``, or where built if
+    ``None`` (``ValueError`` for ``True`` where they were not built)."""
+    if native and _sim_kernels is None:
+        raise ValueError("`native`=True, but the native kernels are not built")
+    return _sim_kernels is not None if native is None else bool(native)
+
+
 def _random_sources(seed, projection, owner, index, n_src, self_pos, native=None):
     """A uniform source index in ``[0, n_src)`` per synapse; ``self_pos >= 0`` excludes it.
 
     ``native`` (``None``: where built): the native kernel (``csrc/csr_build.cc``,
     ``uniform_index``; the same integers as :func:`_uniform_index`, ~3x faster)."""
     base = _keys(seed, projection, 0)
-    if native and _sim_kernels is None:
-        raise ValueError("`native`=True, but the native kernels are not built")
-    if native or (native is None and _sim_kernels is not None and n_src < 2**31):
+    if _host_native(native) and (native or n_src < 2**31):
         out = np.empty(len(owner), np.int32)
         key = np.asarray(jax.random.key_data(base), np.uint32)
         as64 = [np.ascontiguousarray(a, np.int64) for a in (owner, index, self_pos)]
@@ -228,9 +234,7 @@ def _native_keys(base, owner, index, attempt: int = -1) -> np.ndarray:
 def _per_synapse(dist, base, owner, index, attempt: int = -1, native=None) -> np.ndarray:
     """``dist`` drawn from each synapse's key (folded with ``attempt`` if ``>= 0``), a
     chunk at a time; ``native`` (``None``: where built): the keys from the native kernel."""
-    if native and _sim_kernels is None:
-        raise ValueError("`native`=True, but the native kernels are not built")
-    use = native or (native is None and _sim_kernels is not None)
+    use = _host_native(native)
 
     def draw(o, i):
         if use:
@@ -758,8 +762,7 @@ def build_csr(
     if counts is not None:
         if not callable(parts):
             raise ValueError("with `counts`, `parts` must be a function returning the parts")
-        use = native or (native is None and _sim_kernels is not None)
-        if use and wide is not True:
+        if _host_native(native) and wide is not True:
             csr = _place_native(n_sources, parts(), slot_of, shift, counts)
             if csr is not None:
                 return csr
@@ -789,7 +792,7 @@ def build_csr(
             f"bits that {n_slots} local targets leave; use wide=None or True"
         )
     wide = bool(wide or not fits)
-    if not split and n_sources and (native or (native is None and _sim_kernels is not None)):
+    if not split and n_sources and _host_native(native):
         return _bucket_native(n_sources, keys, weights, low_bits, shift, wide)
     key = np.concatenate(keys) if keys else np.zeros(0, np.uint64)
     del keys
