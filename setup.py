@@ -26,10 +26,19 @@ setup(
                 "snnjax/sim/csrc/plastic.cc",
                 "snnjax/sim/csrc/csr_build.cc",
                 "snnjax/sim/csrc/source_draws.cc",
+                "snnjax/sim/csrc/neuron_ode.cc",
             ],
             depends=[
                 f"snnjax/sim/csrc/{h}"
-                for h in ("build_common.h", "clones.h", "csr_rows.h", "ffi_common.h", "threefry.h")
+                for h in (
+                    "build_common.h",
+                    "clones.h",
+                    "csr_rows.h",
+                    "ffi_common.h",
+                    "rkf45.h",
+                    "threefry.h",
+                    "ode_models.h",
+                )
             ],
             include_dirs=[_jaxlib_include()],
             language="c++",
@@ -39,6 +48,7 @@ setup(
                 "-ffp-contract=off",
                 "-fno-trapping-math",
                 "-fvisibility=hidden",
+                "-Wno-psabi",  # rkf45.h: vector helpers, always inlined (no call passes a vector)
             ],
             optional=True,
         )

@@ -8,6 +8,7 @@ from scipy.integrate import solve_ivp
 
 import snnjax.sim as nest
 from snnjax.sim import Simulator
+from snnjax.sim._native import RKF45_MODELS
 from snnjax.sim.models._rkf45 import CONTROL_Y, evolve
 
 COND = ("iaf_cond_exp", "iaf_cond_alpha")
@@ -316,10 +317,13 @@ def _syn_keys(model: str) -> list[str]:
     return syn + (["w"] if model.startswith("aeif") else [])
 
 
-def _protocol(backend, model, params):
-    """NEST's single-neuron protocol: I_e steps between Simulate calls, weighted spikes."""
+def _protocol(backend, model, params, native=None):
+    """NEST's single-neuron protocol: I_e steps between Simulate calls, weighted spikes
+    (``native``: snnjax's kernel attribute)."""
     backend.ResetKernel()
     backend.resolution = 0.1
+    if backend is nest:
+        backend.SetKernelStatus({"native": native})
     n = backend.Create(model, 1, params=params)
     record = ["V_m", *_syn_keys(model)]
     mm = backend.Create("multimeter", params={"record_from": record, "interval": 0.1})
@@ -339,19 +343,23 @@ def _protocol(backend, model, params):
     return ev, rec.get("events")["times"]
 
 
+_CASES = ([(m, p) for m in COND for p in ({}, COBA)] + [("iaf_cond_beta", p) for p in ({}, BETA)]
+          + [(m, p) for m in AEIF for p in ({}, AEIF_OTHER)]
+          + [(m, p) for m in HH for p in ({}, HH_OTHER)])  # fmt: skip
+
+
 @pytest.mark.peers
 @pytest.mark.parametrize(
-    ("model", "params"),
-    [(m, p) for m in COND for p in ({}, COBA)]
-    + [("iaf_cond_beta", p) for p in ({}, BETA)]
-    + [(m, p) for m in AEIF for p in ({}, AEIF_OTHER)]
-    + [(m, p) for m in HH for p in ({}, HH_OTHER)],
-    ids=lambda x: x if isinstance(x, str) else ("other" if x else "defaults"),
-)
-def test_traces_as_nest(model, params):
+    ("model", "params", "native"),
+    # on CPU the ODE of iaf_cond_* and hh_* runs natively (None); False: the JAX loop
+    [(m, p, None) for m, p in _CASES] + [(m, p, False) for m, p in _CASES if m in RKF45_MODELS],
+    ids=lambda x: x if isinstance(x, str) else ("other" if x else "defaults")
+    if isinstance(x, dict) else {None: "native", False: "jax"}[x],
+)  # fmt: skip
+def test_traces_as_nest(model, params, native):
     real = pytest.importorskip("nest")
     ref, s_ref = _protocol(real, model, params)
-    got, s = _protocol(nest, model, params)
+    got, s = _protocol(nest, model, params, native)
     np.testing.assert_allclose(s, s_ref)
     assert len(s) >= 3
     common, i_ref, i = np.intersect1d(np.round(ref["times"], 6), np.round(got["times"], 6),

@@ -74,9 +74,10 @@ class Simulator(_Description, _Builder, _StateOps, _Runner, _Recorder, _SynapseO
         native: spike delivery, Poisson input and the take-out of a block's inputs by
             the native CPU kernels (:mod:`snnjax.sim._native`, bit-identical to pure
             JAX), and the plastic synapses' updates where all neurons share one
-            ``tau_minus`` and no ``weight_recorder`` records them (the same to float32
-            rounding): ``None`` where they are built and the devices are CPUs, ``True`` to
-            require them, ``False`` for pure JAX.
+            ``tau_minus`` and no ``weight_recorder`` records them and the adaptive RKF45
+            of the ``iaf_cond_*`` and ``hh_*`` models (both the same to float32 rounding):
+            ``None`` where they are built and the devices are CPUs, ``True`` to require
+            them, ``False`` for pure JAX.
         threads: threads of the native delivery and Poisson kernels (NEST's
             ``local_num_threads``).
 

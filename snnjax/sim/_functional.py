@@ -319,8 +319,9 @@ def functional(sim=None, *, max_spikes: int | None = None, max_synapses: int | N
         native: delivery, Poisson input and the take-out by the native CPU kernels
             (:mod:`snnjax.sim._native`; batched under ``vmap``, one call for all
             instances), differentiated as their pure-JAX twins (the same values bit for
-            bit); ``None``: as the simulator (``Simulator(native=...)``), ``False``: pure
-            JAX.
+            bit), and the adaptive RKF45 of ``iaf_cond_*``/``hh_*`` models (differentiated
+            as the JAX loop, whose values differ by float32 rounding); ``None``: as the
+            simulator (``Simulator(native=...)``), ``False``: pure JAX.
         spike_dtype: dtype of :attr:`Trace.spikes`: ``"float32"`` (carries the surrogate
             gradient) or ``"uint8"`` (forward runs: a quarter of the memory and of the
             time spent filling it, which dominates batched runs of small networks; a

@@ -1,9 +1,9 @@
 """Native CPU kernels of the simulator (XLA FFI custom calls), chosen per platform.
 
-The kernels live in ``csrc/deliver.cc``, ``csrc/plastic.cc`` and ``csrc/sim_kernels.cc``
-and are compiled by the package's install (``setup.py``, headers from ``jaxlib``). Each one
-is the twin of a pure-JAX function, which stays the reference and the path on other
-platforms (bit for bit but for the plastic kernel):
+The kernels live in ``csrc/deliver.cc``, ``csrc/plastic.cc``, ``csrc/neuron_ode.cc`` and
+``csrc/sim_kernels.cc`` and are compiled by the package's install (``setup.py``, headers
+from ``jaxlib``). Each one is the twin of a pure-JAX function, which stays the reference
+and the path on other platforms (bit for bit but for the plastic and RKF45 kernels):
 
 * :func:`deliver_native`: :func:`~snnjax.sim._delivery.deliver` (ring update and spike
   list), multi-threaded by ring slot (each element's sum keeps the canonical order);
@@ -13,8 +13,10 @@ platforms (bit for bit but for the plastic kernel):
 * :func:`emit_native`: the scatter-add of :func:`~snnjax.sim._network._emit` (generator
   output into its ring buffer, in place);
 * :func:`deliver_plastic_native`: :func:`~snnjax.sim._plastic.deliver_plastic` without a
-  weight recorder (one plastic projection's updates and delivery, in place): the one kernel
-  that is not bit for bit its twin (float32 rounding, see there).
+  weight recorder (one plastic projection's updates and delivery, in place), and
+  :func:`rkf45_native`: :func:`~snnjax.sim.models._rkf45.evolve` for the ``iaf_cond_*``
+  and HH models: the two kernels that are not bit for bit their twins (float32
+  rounding, see there).
 
 :func:`use_native` resolves a :class:`~snnjax.sim.Simulator`'s ``native`` option: ``None``
 picks the native kernels where they are built and JAX runs on CPU, ``True`` requires them,
@@ -35,7 +37,7 @@ except ImportError:  # pragma: no cover - depends on the install
 
 __all__ = [
     "deliver_native", "deliver_plastic_native", "emit_native", "native_available",
-    "poisson_values", "take_native", "use_native",
+    "poisson_values", "rkf45_native", "take_native", "use_native",
 ]  # fmt: skip
 
 
@@ -213,3 +215,51 @@ def deliver_plastic_native(model: str, ring, arrays, state, post, h_tau_minus, i
         threads=threads,
     )  # fmt: skip
     return ring, type(state)(*st), lost
+
+
+#: The models :func:`rkf45_native` integrates, and their kernel's model number.
+RKF45_MODELS = {"iaf_cond_exp": 0, "iaf_cond_alpha": 1, "iaf_cond_beta": 1,
+                "hh_cond_exp_traub": 2, "hh_psc_alpha": 3}  # fmt: skip
+
+
+def rkf45_native(model: str, y: tuple, step, params: tuple, *, lo: tuple | None = None,
+                 threads: int = 0):  # fmt: skip
+    r"""One step's ODE of a model of :data:`RKF45_MODELS` natively: GSL's adaptive RKF45
+    as :func:`~snnjax.sim.models._rkf45.evolve` (absolute tolerance 1e-3, each neuron its
+    own step size), in lockstep over chunks of 8 neurons (``csrc/rkf45.h``) instead of
+    over all of them: ``(y, step, failed)``, with ``lo`` also the new compensation.
+
+    Not bit for bit ``evolve``: the same algorithm and float32 state, but XLA fuses some
+    multiply-adds, its ``exp``/``log`` (step control) are not the kernel's, and the kernel
+    multiplies by reciprocals where the JAX right-hand side divides; so values differ by
+    float32 rounding (spike trains of a network then drift apart as in any chaotic
+    network). Each neuron is integrated on its own: the same numbers on any split.
+
+    Args:
+        model: a key of :data:`RKF45_MODELS`.
+        y: the state, a tuple of ``float32[n]`` (the model's ``evolve`` state).
+        step: ``float32[n]`` each neuron's carried step size.
+        params: the kernel's parameters in its order (``csrc/neuron_ode.cc``), each a
+            number, ``[1]`` or ``[n]``.
+        lo: the compensation of ``y`` (the Hodgkin-Huxley models: required).
+        threads: threads (the caller and XLA's intra-op pool; 0: all).
+    """
+    n = step.shape[-1]
+
+    def vec(x):
+        x = jnp.asarray(x, jnp.float32)
+        return x.reshape(1) if x.size == 1 else jnp.broadcast_to(x, (n,))
+
+    rows = (*y, *lo) if lo is not None else y
+    out, step, failed = _call(
+        "snnjax_rkf45",
+        (
+            jax.ShapeDtypeStruct((len(rows), n), jnp.float32),
+            jax.ShapeDtypeStruct((n,), jnp.float32),
+            jax.ShapeDtypeStruct((n,), jnp.int32),
+        ),
+        (jnp.stack(rows), step, *map(vec, params)),
+        rank=2, model=RKF45_MODELS[model], threads=threads,
+    )  # fmt: skip
+    y, failed = tuple(out[: len(y)]), failed.astype(bool)
+    return (y, step, failed) if lo is None else (y, step, failed, tuple(out[len(y) :]))

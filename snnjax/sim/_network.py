@@ -381,7 +381,8 @@ def _block(layout, comm, arrays: NetworkArrays, grouped, steps: int, state: SimS
         for g, pr, par, s in zip(groups, props, params, neurons, strict=True):
             lo, hi = layout.slices[g[0]][0], layout.slices[g[-1]][1]
             model = layout.models[g[0]]
-            s, sp = model.step(pr, par, s, in_ex[lo:hi], in_in[lo:hi], i_stim[lo:hi])
+            s, sp = model.step(pr, par, s, in_ex[lo:hi], in_in[lo:hi], i_stim[lo:hi],
+                               native=layout.native)  # fmt: skip
             new.append(s)
             spikes.append(sp)
         new = jax.tree.map(lambda a, b: jnp.where(on, a, b), tuple(new), neurons)

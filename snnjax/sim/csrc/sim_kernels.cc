@@ -31,6 +31,7 @@ namespace ffi = xla::ffi;
 XLA_FFI_DECLARE_HANDLER_SYMBOL(SnnjaxDeliver);  // deliver.cc
 XLA_FFI_DECLARE_HANDLER_SYMBOL(SnnjaxTake);     // deliver.cc
 XLA_FFI_DECLARE_HANDLER_SYMBOL(SnnjaxDeliverPlastic);  // plastic.cc
+XLA_FFI_DECLARE_HANDLER_SYMBOL(SnnjaxRkf45);  // neuron_ode.cc
 
 namespace {
 
@@ -331,6 +332,7 @@ PyObject* Handlers(PyObject*, PyObject*) {
       {"snnjax_deliver_plastic", reinterpret_cast<void*>(SnnjaxDeliverPlastic)},
       {"snnjax_emit", reinterpret_cast<void*>(SnnjaxEmit)},
       {"snnjax_poisson", reinterpret_cast<void*>(SnnjaxPoisson)},
+      {"snnjax_rkf45", reinterpret_cast<void*>(SnnjaxRkf45)},
       {"snnjax_take", reinterpret_cast<void*>(SnnjaxTake)},
   };
   for (const auto& [name, fn] : handlers) {

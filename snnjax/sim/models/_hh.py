@@ -32,6 +32,7 @@ import numpy as np
 
 from ..._errors import check_range
 from ..._types import Array, ArrayLike
+from .._native import rkf45_native
 from ._common import (
     _check_n,
     _check_params_type,
@@ -250,7 +251,7 @@ def hh_cond_exp_traub_init_state(
 
 
 def _step(traub, props, params, state, in_ex, in_in, i_stim, surrogate, detach_reset,
-          substeps=0):  # fmt: skip
+          substeps=0, native=False):  # fmt: skip
     del surrogate, detach_reset  # the spike is a local maximum: no threshold to smooth
     name = "hh_cond_exp_traub" if traub else "hh_psc_alpha"
     classes = (HHProps, HHCondExpTraubParams if traub else HHPscAlphaParams,
@@ -283,10 +284,16 @@ def _step(traub, props, params, state, in_ex, in_in, i_stim, surrogate, detach_r
 
     fields = state._asdict()
     step = jnp.where(jnp.isnan(state.step), q.h, state.step)
-    y, step, failed, _, lo = evolve(
-        rhs, tuple(fields[f] for f in names), step, q.h, CONTROL_Y, substeps=substeps,
-        ctx=(p, stim), lo=tuple(fields[f"{f}_lo"] for f in names),
-    )  # fmt: skip
+    y, lo = tuple(fields[f] for f in names), tuple(fields[f"{f}_lo"] for f in names)
+    if native and not substeps and len(shape) == 1:
+        extra = (p.V_T, p.E_ex, p.E_in) if traub else ()
+        y, step, failed, lo = rkf45_native(
+            name, y, step, (q.h, stim, p.g_Na, p.g_K, p.g_L, p.C_m, p.E_Na, p.E_K, p.E_L,
+                            *extra, p.tau_syn_ex, p.tau_syn_in), lo=lo,
+        )  # fmt: skip
+    else:
+        y, step, failed, _, lo = evolve(rhs, y, step, q.h, CONTROL_Y, substeps=substeps,
+                                        ctx=(p, stim), lo=lo)  # fmt: skip
     fields.update(zip(names, y, strict=True), step=step)
     fields.update((f"{f}_lo", x) for f, x in zip(names, lo, strict=True))
     w_ex, w_in = _input(in_ex, shape), _input(in_in, shape)
@@ -305,7 +312,8 @@ def _step(traub, props, params, state, in_ex, in_in, i_stim, surrogate, detach_r
 
 
 def hh_psc_alpha_step(props, params, state, in_ex, in_in, i_stim, *, surrogate=None,
-                      detach_reset: bool = False, substeps: int = 0):  # fmt: skip
+                      detach_reset: bool = False, substeps: int = 0,
+                      native: bool = False):  # fmt: skip
     """One step of ``hh_psc_alpha`` in NEST's order (see the module docstring).
 
     Args:
@@ -313,21 +321,24 @@ def hh_psc_alpha_step(props, params, state, in_ex, in_in, i_stim, *, surrogate=N
         in_ex, in_in: summed weights (pA) of this step's excitatory / inhibitory spikes.
         i_stim: current (pA) of this step's buffer slot (drives the next step).
         surrogate, detach_reset: unused (the spike is a local maximum of ``V_m``).
+        substeps: 0: NEST's adaptive RKF45; ``k``: ``k`` fixed RK45 steps.
+        native: the adaptive RKF45 by the native CPU kernel
+            (:func:`~snnjax.sim._native.rkf45_native`; forward only, float32 rounding apart
+            from the JAX loop).
 
     Returns:
         ``(state, spikes)``.
     """
-    return _step(
-        False, props, params, state, in_ex, in_in, i_stim, surrogate, detach_reset, substeps
-    )
+    return _step(False, props, params, state, in_ex, in_in, i_stim, surrogate, detach_reset,
+                 substeps, native)  # fmt: skip
 
 
 def hh_cond_exp_traub_step(props, params, state, in_ex, in_in, i_stim, *, surrogate=None,
-                           detach_reset: bool = False, substeps: int = 0):  # fmt: skip
+                           detach_reset: bool = False, substeps: int = 0,
+                           native: bool = False):  # fmt: skip
     """One step of ``hh_cond_exp_traub`` (weights in nS; see :func:`hh_psc_alpha_step`)."""
-    return _step(
-        True, props, params, state, in_ex, in_in, i_stim, surrogate, detach_reset, substeps
-    )
+    return _step(True, props, params, state, in_ex, in_in, i_stim, surrogate, detach_reset,
+                 substeps, native)  # fmt: skip
 
 
 def _v_m(params, state) -> Array:
@@ -341,11 +352,12 @@ SPEC_PSC_ALPHA = ModelSpec(
     init_state=hh_psc_alpha_init_state, propagators=propagators, step=hh_psc_alpha_step,
     validate=validate, defaults=PSC_DEFAULTS, initial_state=PSC_INITIAL,
     recordables={**_GATES, "I_syn_ex": "I_ex", "I_syn_in": "I_in"}, V_m=_v_m, numerical=True,
+    native_ode=True,
 )  # fmt: skip
 SPEC_TRAUB = ModelSpec(
     name="hh_cond_exp_traub", Params=HHCondExpTraubParams, State=HHCondExpTraubState,
     Props=HHProps, init_state=hh_cond_exp_traub_init_state, propagators=propagators,
     step=hh_cond_exp_traub_step, validate=validate, defaults=TRAUB_DEFAULTS,
     initial_state=TRAUB_INITIAL, recordables={**_GATES, "g_ex": "g_ex", "g_in": "g_in"},
-    V_m=_v_m, numerical=True,
+    V_m=_v_m, numerical=True, native_ode=True,
 )  # fmt: skip

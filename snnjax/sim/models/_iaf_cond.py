@@ -31,6 +31,7 @@ import numpy as np
 
 from ..._errors import check_range
 from ..._types import Array, ArrayLike
+from .._native import rkf45_native
 from ._common import (
     Neurons,
     _check_n,
@@ -150,9 +151,11 @@ def iaf_cond_alpha_init_state(
 
 
 def _step(alpha, props, params, state, in_ex, in_in, i_stim, surrogate, detach_reset,
-          substeps=0):  # fmt: skip
+          substeps=0, native=False):  # fmt: skip
     """One step; ``alpha``: the conductances are alpha (``True``) or beta (``"beta"``:
-    ``iaf_cond_beta``'s rise and decay times) functions, else exponential."""
+    ``iaf_cond_beta``'s rise and decay times) functions, else exponential; ``native``: the
+    ODE by the native kernel (:func:`~snnjax.sim._native.rkf45_native`; adaptive, one
+    axis of neurons)."""
     name = {True: "iaf_cond_alpha", "beta": "iaf_cond_beta"}.get(alpha, "iaf_cond_exp")
     classes = (IafCondProps, type(params), IafCondAlphaState if alpha else IafCondExpState)
     inputs = {"in_ex": in_ex, "in_in": in_in, "i_stim": i_stim}
@@ -183,10 +186,18 @@ def _step(alpha, props, params, state, in_ex, in_in, i_stim, surrogate, detach_r
     fields = state._asdict()
     names = [f for f in state._fields if f not in ("i_0", "r", "step")]
     step = jnp.where(jnp.isnan(state.step), q.h, state.step)
-    y, step, failed, _ = evolve(
-        rhs, tuple(fields[f] for f in names), step, q.h, CONTROL_Y, substeps=substeps,
-        ctx=(p, refractory, stim, rise_ex, decay_ex, rise_in, decay_in),
-    )  # fmt: skip
+    y = tuple(fields[f] for f in names)
+    if native and not substeps and len(shape) == 1:
+        taus = (rise_ex, decay_ex, rise_in, decay_in) if alpha else (decay_ex, decay_in)
+        y, step, failed = rkf45_native(
+            name, y, step, (q.h, refractory, stim, p.V_reset, p.V_th, p.E_L, p.g_L, p.C_m,
+                            p.E_ex, p.E_in, *taus),
+        )  # fmt: skip
+    else:
+        y, step, failed, _ = evolve(
+            rhs, y, step, q.h, CONTROL_Y, substeps=substeps,
+            ctx=(p, refractory, stim, rise_ex, decay_ex, rise_in, decay_in),
+        )  # fmt: skip
     fields.update(zip(names, y, strict=True), step=step)
     w_ex, w_in = _input(in_ex, shape), -_input(in_in, shape)
     if not alpha:
@@ -204,8 +215,8 @@ def _step(alpha, props, params, state, in_ex, in_in, i_stim, surrogate, detach_r
 
 
 def iaf_cond_exp_step(props, params, state, in_ex: Neurons, in_in: Neurons, i_stim: Neurons, *,
-                      surrogate=None, detach_reset: bool = False,
-                      substeps: int = 0):  # fmt: skip
+                      surrogate=None, detach_reset: bool = False, substeps: int = 0,
+                      native: bool = False):  # fmt: skip
     """One step of ``iaf_cond_exp`` in NEST's order (see the module docstring).
 
     Args:
@@ -215,22 +226,25 @@ def iaf_cond_exp_step(props, params, state, in_ex: Neurons, in_in: Neurons, i_st
         i_stim: current (pA) of this step's buffer slot (drives the next step).
         surrogate: surrogate gradient of the spike (default fast sigmoid).
         detach_reset: pass no gradient through the reset.
+        substeps: 0: NEST's adaptive RKF45; ``k``: ``k`` fixed RK45 steps.
+        native: the adaptive RKF45 by the native CPU kernel
+            (:func:`~snnjax.sim._native.rkf45_native`, registered by
+            :func:`~snnjax.sim._native.use_native`; forward only, float32 rounding apart
+            from the JAX loop).
 
     Returns:
         ``(state, spikes)``.
     """
-    return _step(
-        False, props, params, state, in_ex, in_in, i_stim, surrogate, detach_reset, substeps
-    )
+    return _step(False, props, params, state, in_ex, in_in, i_stim, surrogate, detach_reset,
+                 substeps, native)  # fmt: skip
 
 
 def iaf_cond_alpha_step(props, params, state, in_ex: Neurons, in_in: Neurons, i_stim: Neurons,
                         *, surrogate=None, detach_reset: bool = False,
-                        substeps: int = 0):  # fmt: skip
+                        substeps: int = 0, native: bool = False):  # fmt: skip
     """One step of ``iaf_cond_alpha`` (see :func:`iaf_cond_exp_step`)."""
-    return _step(
-        True, props, params, state, in_ex, in_in, i_stim, surrogate, detach_reset, substeps
-    )
+    return _step(True, props, params, state, in_ex, in_in, i_stim, surrogate, detach_reset,
+                 substeps, native)  # fmt: skip
 
 
 def _v_m(params: IafCondParams, state) -> Array:
@@ -241,7 +255,7 @@ def _v_m(params: IafCondParams, state) -> Array:
 _SHARED = {
     "Params": IafCondParams, "Props": IafCondProps, "propagators": propagators,
     "validate": validate, "defaults": DEFAULTS, "initial_state": INITIAL_STATE, "V_m": _v_m,
-    "numerical": True,
+    "numerical": True, "native_ode": True,
 }  # fmt: skip
 SPEC_EXP = ModelSpec(
     name="iaf_cond_exp", State=IafCondExpState, init_state=iaf_cond_exp_init_state,

@@ -96,11 +96,11 @@ def iaf_cond_beta_init_state(
 
 
 def iaf_cond_beta_step(props, params, state, in_ex, in_in, i_stim, *, surrogate=None,
-                       detach_reset: bool = False, substeps: int = 0):  # fmt: skip
+                       detach_reset: bool = False, substeps: int = 0,
+                       native: bool = False):  # fmt: skip
     """One step of ``iaf_cond_beta`` (see :func:`~._iaf_cond.iaf_cond_exp_step`)."""
-    return _step(
-        "beta", props, params, state, in_ex, in_in, i_stim, surrogate, detach_reset, substeps
-    )
+    return _step("beta", props, params, state, in_ex, in_in, i_stim, surrogate, detach_reset,
+                 substeps, native)  # fmt: skip
 
 
 SPEC = ModelSpec(
@@ -108,5 +108,5 @@ SPEC = ModelSpec(
     Props=IafCondProps, init_state=iaf_cond_beta_init_state, propagators=propagators,
     step=iaf_cond_beta_step, validate=validate, defaults=DEFAULTS,
     initial_state={"V_m": -70.0}, recordables={"V_m": "V_m", "g_ex": "g_ex", "g_in": "g_in"},
-    V_m=_v_m, numerical=True,
+    V_m=_v_m, numerical=True, native_ode=True,
 )  # fmt: skip

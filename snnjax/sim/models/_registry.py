@@ -213,9 +213,15 @@ class NestModel:
         in_ex: Neurons,
         in_in: Neurons,
         i_stim: Neurons,
+        *,
+        native: bool = False,
     ) -> tuple[NamedTuple, Neurons]:
-        """One NEST update step: ``(state, spikes)`` (see the model's ``*_step`` function)."""
+        """One NEST update step: ``(state, spikes)`` (see the model's ``*_step`` function);
+        ``native``: the ODE of an ``iaf_cond_*``/``hh_*`` model by the native CPU kernel
+        (adaptive RKF45 only; registered by :func:`~snnjax.sim._native.use_native`)."""
         extra = {"substeps": self.substeps} if self._spec.numerical else {}
+        if self._spec.native_ode:
+            extra["native"] = native
         return self._spec.step(
             props, params, state, in_ex, in_in, i_stim,
             surrogate=self.surrogate, detach_reset=self.detach_reset, **extra,

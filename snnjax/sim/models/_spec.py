@@ -33,6 +33,8 @@ class ModelSpec:
         V_m: ``V_m(params, state)``, the absolute membrane potential (mV) as a multimeter
             records it (``None``: the model has none).
         numerical: integrated numerically (:mod:`._rkf45`): ``step`` takes ``substeps``.
+        native_ode: ``step`` takes ``native``: its ODE by the native CPU kernel
+            (:func:`~snnjax.sim._native.rkf45_native`) where ``True``.
         nest: a NEST model (``False``: snnjax's own, e.g. the trainer's neurons).
     """
 
@@ -49,6 +51,7 @@ class ModelSpec:
     recordables: dict[str, str | None]
     V_m: Callable[[Any, Any], Any] | None
     numerical: bool = False
+    native_ode: bool = False
     nest: bool = True
 
     def __post_init__(self):

@@ -1,0 +1,229 @@
+// The right-hand sides of the models snnjax_rkf45 integrates (neuron_ode.cc), as
+// functors over the lanes of a chunk (rkf45.h): `kN` state variables, `kParams` parameter
+// buffers (the first is h), `kLo`: a compensated state, `kRefill`: integrated with lanes
+// refilled as they finish (a neuron's attempts per step vary widely); constructed from
+// the parameters of the lanes' neurons (`at`: Consecutive or Gathered), `operator()(y,
+// dydt)` the derivative. Divisions by a parameter are multiplications by its reciprocal
+// (within an ulp of the JAX ones).
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+
+#include "rkf45.h"
+
+namespace snnjax_ode {
+
+// `lanes` floats from p (the rest: copies of p[0]).
+SNNJAX_INLINE vf LoadLanes(const float* p, int64_t lanes) {
+  vf v;
+  if (lanes == kLanes) {
+    std::memcpy(&v, p, sizeof v);
+  } else {
+    v = vf{} + p[0];
+    for (int64_t l = 1; l < lanes; ++l) v[l] = p[l];
+  }
+  return v;
+}
+
+SNNJAX_INLINE void StoreLanes(vf v, float* p, int64_t lanes) {
+  if (lanes == kLanes) {
+    std::memcpy(p, &v, sizeof v);
+  } else {
+    for (int64_t l = 0; l < lanes; ++l) p[l] = v[l];
+  }
+}
+
+// One parameter of one instance's neurons: a [n] or [1] buffer.
+struct Param {
+  const float* data;
+  bool shared;
+};
+
+// A parameter's values for the lanes of a chunk of consecutive neurons i0 .. i0 + lanes
+// (the rest: copies of the first).
+struct Consecutive {
+  int64_t i0, lanes;
+  SNNJAX_INLINE vf operator()(const Param& p) const {
+    return p.shared ? vf{} + p.data[0] : LoadLanes(p.data + i0, lanes);
+  }
+};
+
+// A parameter's values for the neurons `index` (>= 0) of the lanes.
+struct Gathered {
+  vi index;
+  SNNJAX_INLINE vf operator()(const Param& p) const {
+    vf v = vf{} + p.data[0];
+    if (!p.shared) {
+      for (int l = 0; l < kLanes; ++l) v[l] = p.data[index[l]];
+    }
+    return v;
+  }
+};
+
+// The membrane equation of iaf_cond_* (C_m dV/dt = -g_L (V - E_L) - g_ex (V - E_ex)
+// - g_in (V - E_in) + I), at min(V, V_th), at V_reset with dV/dt = 0 while refractory.
+struct Membrane {
+  // refractory: 1 or 0 (a mask member, vi, makes GCC 12's AVX-512 clone crash)
+  vf refractory, stim, v_reset, v_th, e_l, g_l, inv_c, e_ex, e_in;
+  Membrane() = default;
+  template <class At>
+  SNNJAX_INLINE Membrane(const Param* p, const At& at)
+      : refractory(at(p[1])),
+        stim(at(p[2])),
+        v_reset(at(p[3])),
+        v_th(at(p[4])),
+        e_l(at(p[5])),
+        g_l(at(p[6])),
+        inv_c(1.0f / at(p[7])),
+        e_ex(at(p[8])),
+        e_in(at(p[9])) {}
+  SNNJAX_INLINE vf dV(vf v_m, vf g_ex, vf g_in) const {
+    const vi r = refractory != 0.0f;
+    const vf v = Select(r, v_reset, Min(v_m, v_th));
+    const vf i_ex = g_ex * (v - e_ex), i_in = g_in * (v - e_in);
+    const vf dv = ((-(g_l * (v - e_l)) - i_ex) - i_in + stim) * inv_c;
+    return Select(r, vf{}, dv);
+  }
+};
+
+struct IafCondExp {  // y = (V_m, g_ex, g_in)
+  static constexpr int kN = 3;
+  static constexpr int kParams = 12;
+  static constexpr bool kLo = false;
+  static constexpr bool kRefill = false;
+  Membrane m;
+  vf inv_tau_ex, inv_tau_in;
+  IafCondExp() = default;
+  template <class At>
+  SNNJAX_INLINE IafCondExp(const Param* p, const At& at)
+      : m(p, at),
+        inv_tau_ex(1.0f / at(p[10])),
+        inv_tau_in(1.0f / at(p[11])) {}
+  SNNJAX_INLINE void operator()(const vf* y, vf* dy) const {
+    dy[0] = m.dV(y[0], y[1], y[2]);
+    dy[1] = -y[1] * inv_tau_ex;
+    dy[2] = -y[2] * inv_tau_in;
+  }
+};
+
+struct IafCondBeta {  // y = (V_m, dg_ex, g_ex, dg_in, g_in); alpha: rise = decay
+  static constexpr int kN = 5;
+  static constexpr int kParams = 14;
+  static constexpr bool kLo = false;
+  static constexpr bool kRefill = false;
+  Membrane m;
+  vf inv_rise_ex, inv_decay_ex, inv_rise_in, inv_decay_in;
+  IafCondBeta() = default;
+  template <class At>
+  SNNJAX_INLINE IafCondBeta(const Param* p, const At& at)
+      : m(p, at),
+        inv_rise_ex(1.0f / at(p[10])),
+        inv_decay_ex(1.0f / at(p[11])),
+        inv_rise_in(1.0f / at(p[12])),
+        inv_decay_in(1.0f / at(p[13])) {}
+  SNNJAX_INLINE void operator()(const vf* y, vf* dy) const {
+    dy[0] = m.dV(y[0], y[2], y[4]);
+    dy[1] = -y[1] * inv_decay_ex;
+    dy[2] = y[1] - y[2] * inv_rise_ex;
+    dy[3] = -y[3] * inv_decay_in;
+    dy[4] = y[3] - y[4] * inv_rise_in;
+  }
+};
+
+
+// Hodgkin-Huxley (snnjax.sim.models._hh): C_m dV/dt = -g_Na m^3 h (V - E_Na) - g_K n^4
+// (V - E_K) - g_L (V - E_L) + I_syn + I, dx/dt = alpha_x (1 - x) - beta_x x; the state
+// compensated (kLo). Rates of x / (e^(x/c) - 1) with their limit c near 0, as the JAX ones.
+SNNJAX_INLINE vf XOverExpm1(vf x, float c) {
+  const vi small = Abs(x) < 1e-4f;
+  const vf safe = Select(small, Splat(1.0f), x);
+  return Select(small, c * (1.0f - x * (1.0f / (2.0f * c))), safe / Expm1(safe * (1.0f / c)));
+}
+
+struct HHCore {  // the parameters both share: p[1 .. 8]
+  vf stim, g_na, g_k, g_l, inv_c, e_na, e_k, e_l;
+  HHCore() = default;
+  template <class At>
+  SNNJAX_INLINE HHCore(const Param* p, const At& at)
+      : stim(at(p[1])),
+        g_na(at(p[2])),
+        g_k(at(p[3])),
+        g_l(at(p[4])),
+        inv_c(1.0f / at(p[5])),
+        e_na(at(p[6])),
+        e_k(at(p[7])),
+        e_l(at(p[8])) {}
+  // dV/dt and the gates' derivatives from the rates ((alpha, beta) of m, h, n).
+  SNNJAX_INLINE void Derivatives(const vf* y, vf i_syn, const vf (&rates)[6], vf* dy) const {
+    const vf v = y[0], m = y[1], h = y[2], n = y[3];
+    const vf i_na = g_na * m * m * m * h * (v - e_na);
+    const vf i_k = g_k * n * n * n * n * (v - e_k);
+    const vf i_l = g_l * (v - e_l);
+    dy[0] = (-(i_na + i_k + i_l) + i_syn + stim) * inv_c;
+    for (int x = 0; x < 3; ++x) {  // m, h, n
+      dy[1 + x] = rates[2 * x] * (1.0f - y[1 + x]) - rates[2 * x + 1] * y[1 + x];
+    }
+  }
+};
+
+struct HHCondExpTraub {  // y = (V_m, Act_m, Inact_h, Act_n, g_ex, g_in)
+  static constexpr int kN = 6;
+  static constexpr int kParams = 14;
+  static constexpr bool kLo = true;
+  static constexpr bool kRefill = true;
+  HHCore core;
+  vf v_t, e_ex, e_in, inv_tau_ex, inv_tau_in;
+  HHCondExpTraub() = default;
+  template <class At>
+  SNNJAX_INLINE HHCondExpTraub(const Param* p, const At& at)
+      : core(p, at),
+        v_t(at(p[9])),
+        e_ex(at(p[10])),
+        e_in(at(p[11])),
+        inv_tau_ex(1.0f / at(p[12])),
+        inv_tau_in(1.0f / at(p[13])) {}
+  SNNJAX_INLINE void operator()(const vf* y, vf* dy) const {
+    const vf v = y[0] - v_t;  // Traub & Miles' rates of V_m - V_T
+    const vf rates[6] = {0.32f * XOverExpm1(13.0f - v, 4.0f), 0.28f * XOverExpm1(v - 40.0f, 5.0f),
+                         0.128f * Exp((17.0f - v) * (1.0f / 18.0f)),
+                         4.0f / (1.0f + Exp((40.0f - v) * (1.0f / 5.0f))),
+                         0.032f * XOverExpm1(15.0f - v, 5.0f),
+                         0.5f * Exp((10.0f - v) * (1.0f / 40.0f))};
+    const vf i_syn = -y[4] * (y[0] - e_ex) - y[5] * (y[0] - e_in);
+    core.Derivatives(y, i_syn, rates, dy);
+    dy[4] = -y[4] * inv_tau_ex;
+    dy[5] = -y[5] * inv_tau_in;
+  }
+};
+
+struct HHPscAlpha {  // y = (V_m, Act_m, Inact_h, Act_n, dI_ex, I_ex, dI_in, I_in)
+  static constexpr int kN = 8;
+  static constexpr int kParams = 11;
+  static constexpr bool kLo = true;
+  static constexpr bool kRefill = true;
+  HHCore core;
+  vf inv_tau_ex, inv_tau_in;
+  HHPscAlpha() = default;
+  template <class At>
+  SNNJAX_INLINE HHPscAlpha(const Param* p, const At& at)
+      : core(p, at),
+        inv_tau_ex(1.0f / at(p[9])),
+        inv_tau_in(1.0f / at(p[10])) {}
+  SNNJAX_INLINE void operator()(const vf* y, vf* dy) const {
+    const vf v = y[0];  // the squid axon's rates (mV)
+    const vf rates[6] = {0.1f * XOverExpm1(-(v + 40.0f), 10.0f),
+                         4.0f * Exp(-(v + 65.0f) * (1.0f / 18.0f)),
+                         0.07f * Exp(-(v + 65.0f) * (1.0f / 20.0f)),
+                         1.0f / (1.0f + Exp(-(v + 35.0f) * (1.0f / 10.0f))),
+                         0.01f * XOverExpm1(-(v + 55.0f), 10.0f),
+                         0.125f * Exp(-(v + 65.0f) * (1.0f / 80.0f))};
+    core.Derivatives(y, y[5] + y[7], rates, dy);
+    dy[4] = -y[4] * inv_tau_ex;
+    dy[5] = y[4] - y[5] * inv_tau_ex;
+    dy[6] = -y[6] * inv_tau_in;
+    dy[7] = y[6] - y[7] * inv_tau_in;
+  }
+};
+
+}  // namespace snnjax_ode
