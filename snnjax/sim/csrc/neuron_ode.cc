@@ -222,11 +222,10 @@ ffi::Error Run(ffi::ThreadPool& pool, ffi::Buffer<ffi::F32>& y_in, ffi::Buffer<f
   }
   const int64_t unit = kGroup * kLanes, units = (n + unit - 1) / unit;
   const int64_t workers = Threads(pool, threads);
-  const int64_t wanted = std::min((n + kPartNeurons - 1) / kPartNeurons,
+  const int64_t wanted = std::min((n + kPartNeurons - 1) / kPartNeurons,  // >= 1 (n > 0)
                                   (kPartsPerThread * workers + batch.size() - 1) / batch.size());
-  const int64_t per_part = (units + std::max<int64_t>(wanted, 1) - 1) /
-                           std::max<int64_t>(wanted, 1);  // units per part
-  const int64_t parts_per = std::max<int64_t>(1, (units + per_part - 1) / per_part);
+  const int64_t per_part = (units + wanted - 1) / wanted;  // units per part, >= 1
+  const int64_t parts_per = (units + per_part - 1) / per_part;
   auto one = [&](int64_t part) {
     const int64_t i = part / parts_per, q = part % parts_per;
     Param p[Model::kParams];
