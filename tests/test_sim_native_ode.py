@@ -112,6 +112,24 @@ def test_each_neuron_on_its_own(model):
             np.testing.assert_array_equal(a, b[k])
 
 
+def test_threads_give_the_same_bits_call_after_call():
+    """Many calls in a row on two threads (the pool thread that helped joins the next
+    call while it lingers) equal one thread's, bit for bit."""
+    use_native(True, "cpu")
+    y, step, params, _ = _state("iaf_cond_exp", 3000, np.random.default_rng(4))
+
+    def run(threads):
+        def body(_, c):
+            y, step = c
+            y, step, _ = rkf45_native("iaf_cond_exp", y, step, params, threads=threads)
+            return (jnp.minimum(y[0], -50.0), y[1] + 0.5, y[2]), step
+
+        return jax.jit(lambda c: jax.lax.fori_loop(0, 300, body, c))((y, step))
+
+    for a, b in zip(jax.tree.leaves(run(1)), jax.tree.leaves(run(2)), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_rkf45_native_models_and_errors():
     """Every model the kernel knows is one the simulator has, with ``native_ode``."""
     from snnjax.sim.models._registry import _SPECS

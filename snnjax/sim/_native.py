@@ -251,15 +251,13 @@ def rkf45_native(model: str, y: tuple, step, params: tuple, *, lo: tuple | None 
         return x.reshape(1) if x.size == 1 else jnp.broadcast_to(x, (n,))
 
     rows = (*y, *lo) if lo is not None else y
-    out, step, failed = _call(
+    row = jax.ShapeDtypeStruct((n,), jnp.float32)
+    step, failed, *out = _call(
         "snnjax_rkf45",
-        (
-            jax.ShapeDtypeStruct((len(rows), n), jnp.float32),
-            jax.ShapeDtypeStruct((n,), jnp.float32),
-            jax.ShapeDtypeStruct((n,), jnp.int32),
-        ),
-        (jnp.stack(rows), step, *map(vec, params)),
-        rank=2, model=RKF45_MODELS[model], threads=threads,
+        (row, jax.ShapeDtypeStruct((n,), jnp.int32), *(row,) * len(rows)),
+        (step, *rows, *map(vec, params)),
+        rank=1, aliases={1 + r: 2 + r for r in range(len(rows))}, model=RKF45_MODELS[model],
+        threads=threads,
     )  # fmt: skip
     y, failed = tuple(out[: len(y)]), failed.astype(bool)
     return (y, step, failed) if lo is None else (y, step, failed, tuple(out[len(y) :]))

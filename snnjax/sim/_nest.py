@@ -16,7 +16,7 @@ instead. ``spike_exchange`` and ``placement`` choose the exchange scheme and the
 placement; NEST GPU's ``RemoteCreate``/``RemoteConnect`` pin neurons to a rank.
 
 Differences from NEST (documented, not silent): ``local_num_threads`` sets the threads of
-the native delivery and Poisson kernels (kernel attribute ``native``) and has no other
+the native delivery, Poisson and ODE kernels (kernel attribute ``native``) and has no other
 effect (XLA uses the machine for the rest); a multimeter's samples are available up
 to the current time (NEST's lag by one ``min_delay`` does not exist); random parameters are
 drawn per node id / per synapse from ``rng_seed`` (the same network for any number of

@@ -80,8 +80,9 @@ class Layout:
         recorded: per plastic projection, whether a ``weight_recorder`` records it.
         max_events: capacity for the updates one recorded projection makes in a block.
         native: delivery and Poisson input by the native CPU kernels (:mod:`._native`;
-            the same numbers bit for bit).
-        threads: threads of the native delivery (by ring slot) and Poisson kernels.
+            the same numbers bit for bit), and the ODE of the numerically integrated
+            models (float32 rounding apart).
+        threads: threads of the native delivery (by ring slot), Poisson and ODE kernels.
         tiles: ``> 0``: delivery runs exactly this many tiles per block (a static loop, so
             reverse-mode differentiable; :mod:`._functional`); 0: as many as the spikes need.
         plastic_native: per plastic projection, ``(K_plus, K_minus)`` (the last entries
@@ -382,11 +383,13 @@ def _block(layout, comm, arrays: NetworkArrays, grouped, steps: int, state: SimS
             lo, hi = layout.slices[g[0]][0], layout.slices[g[-1]][1]
             model = layout.models[g[0]]
             s, sp = model.step(pr, par, s, in_ex[lo:hi], in_in[lo:hi], i_stim[lo:hi],
-                               native=layout.native)  # fmt: skip
+                               native=layout.native, threads=layout.threads)  # fmt: skip
             new.append(s)
             spikes.append(sp)
-        new = jax.tree.map(lambda a, b: jnp.where(on, a, b), tuple(new), neurons)
-        spikes = jnp.where(on, jnp.concatenate(spikes), 0)
+        new, spikes = tuple(new), jnp.concatenate(spikes)
+        if steps > 1:  # a block of one step runs only if it is live
+            new = jax.tree.map(lambda a, b: jnp.where(on, a, b), new, neurons)
+            spikes = jnp.where(on, spikes, 0)
         return new, (spikes, _sample(layout, arrays, groups, params, new))
 
     neurons, (spikes, samples) = jax.lax.scan(step, state.neurons, inputs)

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -27,27 +28,32 @@ namespace ffi = xla::ffi;
 // Runs fn(part) for part in [0, parts) on the caller and on XLA's intra-op pool. The caller
 // takes parts too and waits only for parts already taken, so it never waits on a task that
 // the pool has not started (no deadlock when every pool thread is busy); it spins for them
-// up to kSpinUs before it sleeps.
-struct ForState {
-  std::atomic<int64_t> next{0};
+// up to kSpinUs before it sleeps. Parts are taken and counted with atomics (a mutex per
+// part cost two cache-line transfers between the cores per lock).
+//
+// A pool thread that helped lingers: it spins up to kLingerUs for the next parallel for
+// (of any kernel) and joins it without being scheduled. On the Intel VM measured, a pool
+// thread scheduled from sleep took 47 us on average to start (futex wake-up of an idle
+// vCPU), longer than COBA's whole ODE step on one thread (4,000 neurons, 35 us), so the
+// caller had done all parts before help arrived. A simulation calls a parallel for every
+// few tens of microseconds: one lingering helper stays awake for the whole run and goes
+// back to the pool kLingerUs after the last.
+struct Job {
+  std::atomic<int64_t> next{0};  // parts taken (may run past `parts`)
+  std::atomic<int64_t> done{0};  // parts finished
   int64_t parts = 0;
-  int64_t running = 0;  // parts taken and not finished (guarded by mu)
-  std::mutex mu;
-  std::condition_variable done;
+  std::mutex mu;  // for the caller's sleep, once it stops spinning
+  std::condition_variable finished;
+  std::function<void(int64_t)> fn;  // never called once the caller has returned
 };
 
-template <typename F>
-void Drain(ForState& st, const F& fn) {
-  for (;;) {
-    {
-      std::lock_guard<std::mutex> lock(st.mu);
-      if (st.next.load() >= st.parts) return;
-      ++st.running;
+inline void Drain(Job& job) {
+  for (int64_t part; (part = job.next.fetch_add(1)) < job.parts;) {
+    job.fn(part);
+    if (job.done.fetch_add(1) + 1 == job.parts) {
+      std::lock_guard<std::mutex> lock(job.mu);
+      job.finished.notify_all();
     }
-    int64_t part = st.next.fetch_add(1);
-    if (part < st.parts) fn(part);
-    std::lock_guard<std::mutex> lock(st.mu);
-    if (--st.running == 0) st.done.notify_all();
   }
 }
 
@@ -55,6 +61,8 @@ void Drain(ForState& st, const F& fn) {
 // sleeping thread costs tens of microseconds (Brunel order 500 on an Intel VM: 13 % of the
 // simulate time, order 2500: 4 %), which the caller would pay after most parallel fors.
 constexpr int64_t kSpinUs = 200;
+// How long a helper spins for the next parallel for before it goes back to the pool.
+constexpr int64_t kLingerUs = 200;
 
 inline void CpuRelax() {
 #if defined(__x86_64__) || defined(__i386__)
@@ -64,29 +72,75 @@ inline void CpuRelax() {
 #endif
 }
 
+// The latest parallel for, where helpers find it; `helpers`: helpers helping or lingering.
+struct Board {
+  std::mutex mu;
+  std::shared_ptr<Job> job;  // guarded by mu
+  std::atomic<uint64_t> posted{0};  // jobs posted (changed under mu)
+  std::atomic<int64_t> helpers{0};
+};
+
+inline Board& TheBoard() {
+  static Board* board = new Board;  // never destroyed: a helper may linger past exit()
+  return *board;
+}
+
+// A pool task: help with the latest job, then with each job posted within kLingerUs of the
+// last; at most `most` helpers at a time.
+inline void Help(int64_t most) {
+  Board& board = TheBoard();
+  if (board.helpers.fetch_add(1) >= most) {
+    board.helpers.fetch_sub(1);
+    return;
+  }
+  for (;;) {
+    std::shared_ptr<Job> job;
+    uint64_t seen;
+    {
+      std::lock_guard<std::mutex> lock(board.mu);
+      job = board.job;
+      seen = board.posted.load();
+    }
+    if (job) Drain(*job);
+    job.reset();
+    const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(kLingerUs);
+    bool more;
+    while (!(more = board.posted.load() != seen) && std::chrono::steady_clock::now() < until) {
+      for (int i = 0; i < 8; ++i) CpuRelax();
+    }
+    if (more) continue;
+    board.helpers.fetch_sub(1);
+    // A job posted as it left may have counted on it: stay if it can.
+    if (board.posted.load() == seen || board.helpers.fetch_add(1) >= most) return;
+  }
+}
+
 template <typename F>
 void ParallelFor(ffi::ThreadPool& pool, int64_t parts, int64_t threads, F fn) {
   if (parts <= 1 || threads <= 1) {
     for (int64_t p = 0; p < parts; ++p) fn(p);
     return;
   }
-  auto st = std::make_shared<ForState>();
-  st->parts = parts;
-  auto shared_fn = std::make_shared<F>(std::move(fn));
-  for (int64_t t = 1; t < std::min(threads, parts); ++t) {
-    pool.Schedule([st, shared_fn] { Drain(*st, *shared_fn); });
+  auto job = std::make_shared<Job>();
+  job->parts = parts;
+  job->fn = std::move(fn);
+  Board& board = TheBoard();
+  {
+    std::lock_guard<std::mutex> lock(board.mu);
+    board.job = job;
+    board.posted.fetch_add(1);
   }
-  Drain(*st, *shared_fn);
+  const int64_t helpers = std::min(threads, parts) - 1;
+  for (int64_t t = board.helpers.load(); t < helpers; ++t) {
+    pool.Schedule([helpers] { Help(helpers); });
+  }
+  Drain(*job);
   const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(kSpinUs);
-  do {
-    {
-      std::lock_guard<std::mutex> lock(st->mu);
-      if (st->running == 0) return;
-    }
-    for (int i = 0; i < 32; ++i) CpuRelax();
-  } while (std::chrono::steady_clock::now() < until);
-  std::unique_lock<std::mutex> lock(st->mu);
-  st->done.wait(lock, [&] { return st->running == 0; });
+  while (job->done.load() < parts && std::chrono::steady_clock::now() < until) {
+    for (int i = 0; i < 8; ++i) CpuRelax();
+  }
+  std::unique_lock<std::mutex> lock(job->mu);
+  job->finished.wait(lock, [&] { return job->done.load() == parts; });
 }
 
 inline int64_t Threads(ffi::ThreadPool& pool, int64_t requested) {

@@ -8,8 +8,11 @@
 // neuron on its own (so any split of the neurons gives the same numbers), checked against
 // NEST 3.10's traces as the JAX path is (tests/test_sim_cond_models.py).
 //
-// Models (attribute `model`) and their parameter buffers after y and step, each [n] or [1]
-// (one value for all neurons), with the batch dimensions of a vmapped call in front:
+// Buffers: step [n], then the rows of y, each [n], then the model's parameters, each [n] or
+// [1] (one value for all neurons); results: step, failed (int32 0/1), the rows of y (XLA
+// may write them in place of y's: each neuron's values are read before they are written).
+// A vmapped call has the batch dimensions in front of every buffer. Models (attribute
+// `model`), their rows y and parameters:
 //   0 iaf_cond_exp    y = (V_m, g_ex, g_in):
 //       h, refractory (0/1), I_stim + I_e, V_reset, V_th, E_L, g_L, C_m, E_ex, E_in,
 //       tau_syn_ex, tau_syn_in
@@ -62,11 +65,13 @@ using snnjax_ode::vi;
 constexpr int64_t kMaxIterations = 100000;  // attempts per step before giving up (as JAX)
 constexpr Control kControlY = {1e-3f, 0.0f, 1.0f, 0.0f};  // gsl_odeiv_control_y_new(1e-3, 0)
 
-// One instance's buffers: y rows of n neurons, step, failed, the parameters.
+constexpr int kMaxRows = 16;  // hh_psc_alpha: 8 state variables and their compensations
+
+// One instance's buffers: the rows of y (n neurons each), step, failed, the parameters.
 struct Instance {
-  const float* y_in;
+  const float* y_in[kMaxRows];
   const float* step_in;
-  float* y;
+  float* y[kMaxRows];
   float* step;
   int32_t* failed;
   int64_t n;
@@ -98,7 +103,7 @@ SNNJAX_ODE_CLONES void EvolveChunks(const Instance& in, int64_t a, int64_t b) {
       const snnjax_ode::Consecutive lanes_of{at, std::max<int64_t>(lanes[g], 1)};
       f[g] = Model(in.params, lanes_of);
       for (int i = 0; i < kRows<Model>; ++i) {
-        s.Row(g, i) = LoadLanes(in.y_in + i * in.n + at, lanes_of.lanes);
+        s.Row(g, i) = LoadLanes(in.y_in[i] + at, lanes_of.lanes);
       }
       s.step[g] = LoadLanes(in.step_in + at, lanes_of.lanes);
       const vi used = snnjax_ode::LaneIndex() < static_cast<int32_t>(lanes[g]);
@@ -110,7 +115,7 @@ SNNJAX_ODE_CLONES void EvolveChunks(const Instance& in, int64_t a, int64_t b) {
     }
     for (int g = 0; g < G; ++g) {
       for (int i = 0; i < kRows<Model>; ++i) {
-        StoreLanes(s.Row(g, i), in.y + i * in.n + i0[g], lanes[g]);
+        StoreLanes(s.Row(g, i), in.y[i] + i0[g], lanes[g]);
       }
       StoreLanes(s.step[g], in.step + i0[g], lanes[g]);
       const vi failed = s.t[g] < s.h[g];
@@ -138,13 +143,13 @@ SNNJAX_ODE_CLONES void EvolveRefill(const Instance& in, int64_t a, int64_t b) {
       if (!done[l]) continue;
       if (index[g][l] >= 0) {
         const int64_t i = index[g][l];
-        for (int r = 0; r < kRows<Model>; ++r) in.y[r * in.n + i] = s.Row(g, r)[l];
+        for (int r = 0; r < kRows<Model>; ++r) in.y[r][i] = s.Row(g, r)[l];
         in.step[i] = s.step[g][l];
         in.failed[i] = s.t[g][l] < s.h[g][l];
       }
       index[g][l] = next < b ? static_cast<int32_t>(next++) : -1;
       const int64_t i = index[g][l] >= 0 ? index[g][l] : a;
-      for (int r = 0; r < kRows<Model>; ++r) s.Row(g, r)[l] = in.y_in[r * in.n + i];
+      for (int r = 0; r < kRows<Model>; ++r) s.Row(g, r)[l] = in.y_in[r][i];
       s.step[g][l] = in.step_in[i];
       s.t[g][l] = 0.0f;
       attempts[g][l] = 0;
@@ -183,43 +188,54 @@ SNNJAX_ODE_CLONES void EvolveRange(const Instance& in, int64_t a, int64_t b) {
   }
 }
 
-// A thread's parts: at least kPartNeurons neurons (a part costs a mutex round trip, which
-// parts of ~100 neurons paid more than once per microsecond of work: two threads ran no
-// faster than one), at most kPartsPerThread per thread (load balance).
+// A thread's parts: at least kPartNeurons neurons (a part's hand-over between the cores
+// costs: with a mutex per part, parts of ~100 neurons made two threads no faster than one;
+// with atomics, parts of 256 were still slower than 1,024), at most kPartsPerThread per
+// thread (load balance).
 constexpr int64_t kPartNeurons = 1024;
 constexpr int64_t kPartsPerThread = 4;
 
 template <class Model>
-ffi::Error Run(ffi::ThreadPool& pool, ffi::Buffer<ffi::F32>& y_in, ffi::Buffer<ffi::F32>& step_in,
-               ffi::RemainingArgs& rest, ffi::Result<ffi::Buffer<ffi::F32>>& y,
-               ffi::Result<ffi::Buffer<ffi::F32>>& step,
-               ffi::Result<ffi::Buffer<ffi::S32>>& failed, int64_t threads) {
-  auto yd = y->dimensions();
-  const Batch batch(yd, 2);
+ffi::Error Run(ffi::ThreadPool& pool, ffi::Buffer<ffi::F32>& step_in, ffi::RemainingArgs& rest,
+               ffi::Result<ffi::Buffer<ffi::F32>>& step, ffi::Result<ffi::Buffer<ffi::S32>>& failed,
+               ffi::RemainingRets& rows, int64_t threads) {
+  static_assert(kRows<Model> <= kMaxRows);
+  constexpr int R = kRows<Model>;
+  auto sd = step->dimensions();
+  const Batch batch(sd, 1);
   const size_t b = batch.rank();
-  if (yd[b] != kRows<Model>) {
-    return ffi::Error::InvalidArgument("snnjax_rkf45: y has the wrong number of rows");
-  }
-  if (rest.size() != Model::kParams) {
-    return ffi::Error::InvalidArgument("snnjax_rkf45: expected " + std::to_string(Model::kParams) +
+  if (rows.size() != R || rest.size() != R + Model::kParams) {
+    return ffi::Error::InvalidArgument("snnjax_rkf45: expected " + std::to_string(R) +
+                                       " rows of y and " + std::to_string(Model::kParams) +
                                        " parameter buffers");
   }
-  const int64_t n = yd[b + 1];
+  const int64_t n = sd[b];
   if (n == 0) return ffi::Error::Success();
-  ffi::Error fits = CheckBatch(batch, "snnjax_rkf45",
-                               {{y_in.dimensions(), 2}, {step_in.dimensions(), 1}});
-  if (fits.failure()) return fits;
-  std::vector<ffi::Buffer<ffi::F32>> params;
+  std::vector<ffi::Buffer<ffi::F32>> args;  // y's rows, then the parameters
+  std::vector<float*> out;
   for (size_t k = 0; k < rest.size(); ++k) {
     auto p = rest.get<ffi::Buffer<ffi::F32>>(k);
     if (p.has_error()) return p.error();
     auto pd = p->dimensions();
-    if (!batch.Fits(pd, 1) || (pd[b] != 1 && pd[b] != n)) {
-      return ffi::Error::InvalidArgument("snnjax_rkf45: parameter " + std::to_string(k) +
-                                         " must be [n] or [1]");
+    const bool row = k < R;
+    if (!batch.Fits(pd, 1) || (pd[b] != n && (row || pd[b] != 1))) {
+      return ffi::Error::InvalidArgument("snnjax_rkf45: " +
+                                         (row ? "row " + std::to_string(k) + " of y must be [n]"
+                                              : "parameter " + std::to_string(k - R) +
+                                                    " must be [n] or [1]"));
     }
-    params.push_back(*p);
+    args.push_back(*p);
   }
+  for (int r = 0; r < R; ++r) {
+    auto y = rows.get<ffi::Buffer<ffi::F32>>(r);
+    if (y.has_error()) return y.error();
+    if ((*y)->element_count() != batch.size() * n) {
+      return ffi::Error::InvalidArgument("snnjax_rkf45: results of the wrong size");
+    }
+    out.push_back((*y)->typed_data());
+  }
+  ffi::Error fits = CheckBatch(batch, "snnjax_rkf45", {{step_in.dimensions(), 1}});
+  if (fits.failure()) return fits;
   const int64_t unit = kGroup * kLanes, units = (n + unit - 1) / unit;
   const int64_t workers = Threads(pool, threads);
   const int64_t wanted = std::min((n + kPartNeurons - 1) / kPartNeurons,  // >= 1 (n > 0)
@@ -229,17 +245,23 @@ ffi::Error Run(ffi::ThreadPool& pool, ffi::Buffer<ffi::F32>& y_in, ffi::Buffer<f
   auto one = [&](int64_t part) {
     const int64_t i = part / parts_per, q = part % parts_per;
     Param p[Model::kParams];
-    for (int k = 0; k < Model::kParams; ++k) {
-      auto pd = params[k].dimensions();
-      p[k] = {params[k].typed_data() + batch.Offset(pd, i), pd[b] == 1};
+    Instance in = {{},
+                   step_in.typed_data() + batch.Offset(step_in.dimensions(), i),
+                   {},
+                   step->typed_data() + i * n,
+                   failed->typed_data() + i * n,
+                   n,
+                   p};
+    for (int k = 0; k < R + Model::kParams; ++k) {
+      auto pd = args[k].dimensions();
+      const float* data = args[k].typed_data() + batch.Offset(pd, i);
+      if (k < R) {
+        in.y_in[k] = data;
+        in.y[k] = out[k] + i * n;
+      } else {
+        p[k - R] = {data, pd[b] == 1};
+      }
     }
-    const Instance in = {y_in.typed_data() + batch.Offset(y_in.dimensions(), i),
-                         step_in.typed_data() + batch.Offset(step_in.dimensions(), i),
-                         y->typed_data() + i * kRows<Model> * n,
-                         step->typed_data() + i * n,
-                         failed->typed_data() + i * n,
-                         n,
-                         p};
     const int64_t lo = q * per_part * unit;
     EvolveRange<Model>(in, lo, std::min(n, lo + per_part * unit));
   };
@@ -247,19 +269,19 @@ ffi::Error Run(ffi::ThreadPool& pool, ffi::Buffer<ffi::F32>& y_in, ffi::Buffer<f
   return ffi::Error::Success();
 }
 
-ffi::Error Rkf45Impl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> y_in,
-                     ffi::Buffer<ffi::F32> step_in, ffi::RemainingArgs rest,
-                     ffi::Result<ffi::Buffer<ffi::F32>> y, ffi::Result<ffi::Buffer<ffi::F32>> step,
-                     ffi::Result<ffi::Buffer<ffi::S32>> failed, int64_t model, int64_t threads) {
+ffi::Error Rkf45Impl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> step_in, ffi::RemainingArgs rest,
+                     ffi::Result<ffi::Buffer<ffi::F32>> step,
+                     ffi::Result<ffi::Buffer<ffi::S32>> failed, ffi::RemainingRets rows,
+                     int64_t model, int64_t threads) {
   switch (model) {
     case 0:
-      return Run<IafCondExp>(pool, y_in, step_in, rest, y, step, failed, threads);
+      return Run<IafCondExp>(pool, step_in, rest, step, failed, rows, threads);
     case 1:
-      return Run<IafCondBeta>(pool, y_in, step_in, rest, y, step, failed, threads);
+      return Run<IafCondBeta>(pool, step_in, rest, step, failed, rows, threads);
     case 2:
-      return Run<HHCondExpTraub>(pool, y_in, step_in, rest, y, step, failed, threads);
+      return Run<HHCondExpTraub>(pool, step_in, rest, step, failed, rows, threads);
     case 3:
-      return Run<HHPscAlpha>(pool, y_in, step_in, rest, y, step, failed, threads);
+      return Run<HHPscAlpha>(pool, step_in, rest, step, failed, rows, threads);
     default:
       return ffi::Error::InvalidArgument("snnjax_rkf45: unknown model " + std::to_string(model));
   }
@@ -270,11 +292,10 @@ ffi::Error Rkf45Impl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> y_in,
 XLA_FFI_DEFINE_HANDLER_SYMBOL(SnnjaxRkf45, Rkf45Impl,
                               ffi::Ffi::Bind()
                                   .Ctx<ffi::ThreadPool>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()  // y [N, n]
                                   .Arg<ffi::Buffer<ffi::F32>>()  // step [n]
-                                  .RemainingArgs()               // the model's parameters
-                                  .Ret<ffi::Buffer<ffi::F32>>()  // y
+                                  .RemainingArgs()  // the rows of y, the model's parameters
                                   .Ret<ffi::Buffer<ffi::F32>>()  // step
                                   .Ret<ffi::Buffer<ffi::S32>>()  // failed
+                                  .RemainingRets()               // the rows of y
                                   .Attr<int64_t>("model")
                                   .Attr<int64_t>("threads"));

@@ -251,7 +251,7 @@ def hh_cond_exp_traub_init_state(
 
 
 def _step(traub, props, params, state, in_ex, in_in, i_stim, surrogate, detach_reset,
-          substeps=0, native=False):  # fmt: skip
+          substeps=0, native=False, threads=0):  # fmt: skip
     del surrogate, detach_reset  # the spike is a local maximum: no threshold to smooth
     name = "hh_cond_exp_traub" if traub else "hh_psc_alpha"
     classes = (HHProps, HHCondExpTraubParams if traub else HHPscAlphaParams,
@@ -289,7 +289,7 @@ def _step(traub, props, params, state, in_ex, in_in, i_stim, surrogate, detach_r
         extra = (p.V_T, p.E_ex, p.E_in) if traub else ()
         y, step, failed, lo = rkf45_native(
             name, y, step, (q.h, stim, p.g_Na, p.g_K, p.g_L, p.C_m, p.E_Na, p.E_K, p.E_L,
-                            *extra, p.tau_syn_ex, p.tau_syn_in), lo=lo,
+                            *extra, p.tau_syn_ex, p.tau_syn_in), lo=lo, threads=threads,
         )  # fmt: skip
     else:
         y, step, failed, _, lo = evolve(rhs, y, step, q.h, CONTROL_Y, substeps=substeps,
@@ -313,7 +313,7 @@ def _step(traub, props, params, state, in_ex, in_in, i_stim, surrogate, detach_r
 
 def hh_psc_alpha_step(props, params, state, in_ex, in_in, i_stim, *, surrogate=None,
                       detach_reset: bool = False, substeps: int = 0,
-                      native: bool = False):  # fmt: skip
+                      native: bool = False, threads: int = 0):  # fmt: skip
     """One step of ``hh_psc_alpha`` in NEST's order (see the module docstring).
 
     Args:
@@ -325,20 +325,21 @@ def hh_psc_alpha_step(props, params, state, in_ex, in_in, i_stim, *, surrogate=N
         native: the adaptive RKF45 by the native CPU kernel
             (:func:`~snnjax.sim._native.rkf45_native`; forward only, float32 rounding apart
             from the JAX loop).
+        threads: the native kernel's threads (0: all of XLA's intra-op pool).
 
     Returns:
         ``(state, spikes)``.
     """
     return _step(False, props, params, state, in_ex, in_in, i_stim, surrogate, detach_reset,
-                 substeps, native)  # fmt: skip
+                 substeps, native, threads)  # fmt: skip
 
 
 def hh_cond_exp_traub_step(props, params, state, in_ex, in_in, i_stim, *, surrogate=None,
                            detach_reset: bool = False, substeps: int = 0,
-                           native: bool = False):  # fmt: skip
+                           native: bool = False, threads: int = 0):  # fmt: skip
     """One step of ``hh_cond_exp_traub`` (weights in nS; see :func:`hh_psc_alpha_step`)."""
     return _step(True, props, params, state, in_ex, in_in, i_stim, surrogate, detach_reset,
-                 substeps, native)  # fmt: skip
+                 substeps, native, threads)  # fmt: skip
 
 
 def _v_m(params, state) -> Array:

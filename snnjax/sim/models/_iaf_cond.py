@@ -151,7 +151,7 @@ def iaf_cond_alpha_init_state(
 
 
 def _step(alpha, props, params, state, in_ex, in_in, i_stim, surrogate, detach_reset,
-          substeps=0, native=False):  # fmt: skip
+          substeps=0, native=False, threads=0):  # fmt: skip
     """One step; ``alpha``: the conductances are alpha (``True``) or beta (``"beta"``:
     ``iaf_cond_beta``'s rise and decay times) functions, else exponential; ``native``: the
     ODE by the native kernel (:func:`~snnjax.sim._native.rkf45_native`; adaptive, one
@@ -191,7 +191,7 @@ def _step(alpha, props, params, state, in_ex, in_in, i_stim, surrogate, detach_r
         taus = (rise_ex, decay_ex, rise_in, decay_in) if alpha else (decay_ex, decay_in)
         y, step, failed = rkf45_native(
             name, y, step, (q.h, refractory, stim, p.V_reset, p.V_th, p.E_L, p.g_L, p.C_m,
-                            p.E_ex, p.E_in, *taus),
+                            p.E_ex, p.E_in, *taus), threads=threads,
         )  # fmt: skip
     else:
         y, step, failed, _ = evolve(
@@ -216,7 +216,7 @@ def _step(alpha, props, params, state, in_ex, in_in, i_stim, surrogate, detach_r
 
 def iaf_cond_exp_step(props, params, state, in_ex: Neurons, in_in: Neurons, i_stim: Neurons, *,
                       surrogate=None, detach_reset: bool = False, substeps: int = 0,
-                      native: bool = False):  # fmt: skip
+                      native: bool = False, threads: int = 0):  # fmt: skip
     """One step of ``iaf_cond_exp`` in NEST's order (see the module docstring).
 
     Args:
@@ -231,20 +231,21 @@ def iaf_cond_exp_step(props, params, state, in_ex: Neurons, in_in: Neurons, i_st
             (:func:`~snnjax.sim._native.rkf45_native`, registered by
             :func:`~snnjax.sim._native.use_native`; forward only, float32 rounding apart
             from the JAX loop).
+        threads: the native kernel's threads (0: all of XLA's intra-op pool).
 
     Returns:
         ``(state, spikes)``.
     """
     return _step(False, props, params, state, in_ex, in_in, i_stim, surrogate, detach_reset,
-                 substeps, native)  # fmt: skip
+                 substeps, native, threads)  # fmt: skip
 
 
 def iaf_cond_alpha_step(props, params, state, in_ex: Neurons, in_in: Neurons, i_stim: Neurons,
                         *, surrogate=None, detach_reset: bool = False,
-                        substeps: int = 0, native: bool = False):  # fmt: skip
+                        substeps: int = 0, native: bool = False, threads: int = 0):  # fmt: skip
     """One step of ``iaf_cond_alpha`` (see :func:`iaf_cond_exp_step`)."""
     return _step(True, props, params, state, in_ex, in_in, i_stim, surrogate, detach_reset,
-                 substeps, native)  # fmt: skip
+                 substeps, native, threads)  # fmt: skip
 
 
 def _v_m(params: IafCondParams, state) -> Array:

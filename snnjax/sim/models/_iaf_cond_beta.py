@@ -97,10 +97,10 @@ def iaf_cond_beta_init_state(
 
 def iaf_cond_beta_step(props, params, state, in_ex, in_in, i_stim, *, surrogate=None,
                        detach_reset: bool = False, substeps: int = 0,
-                       native: bool = False):  # fmt: skip
+                       native: bool = False, threads: int = 0):  # fmt: skip
     """One step of ``iaf_cond_beta`` (see :func:`~._iaf_cond.iaf_cond_exp_step`)."""
     return _step("beta", props, params, state, in_ex, in_in, i_stim, surrogate, detach_reset,
-                 substeps, native)  # fmt: skip
+                 substeps, native, threads)  # fmt: skip
 
 
 SPEC = ModelSpec(

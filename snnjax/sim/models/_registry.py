@@ -215,13 +215,15 @@ class NestModel:
         i_stim: Neurons,
         *,
         native: bool = False,
+        threads: int = 0,
     ) -> tuple[NamedTuple, Neurons]:
         """One NEST update step: ``(state, spikes)`` (see the model's ``*_step`` function);
         ``native``: the ODE of an ``iaf_cond_*``/``hh_*`` model by the native CPU kernel
-        (adaptive RKF45 only; registered by :func:`~snnjax.sim._native.use_native`)."""
+        (adaptive RKF45 only; registered by :func:`~snnjax.sim._native.use_native`) on
+        ``threads`` threads (0: all of XLA's intra-op pool)."""
         extra = {"substeps": self.substeps} if self._spec.numerical else {}
         if self._spec.native_ode:
-            extra["native"] = native
+            extra.update(native=native, threads=threads)
         return self._spec.step(
             props, params, state, in_ex, in_in, i_stim,
             surrogate=self.surrogate, detach_reset=self.detach_reset, **extra,
