@@ -72,6 +72,17 @@ inline void CpuRelax() {
 #endif
 }
 
+// Spins (pausing) until done() or `us` microseconds have passed; done()'s last value.
+template <typename P>
+bool SpinFor(int64_t us, P done) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(us);
+  bool ok;
+  while (!(ok = done()) && std::chrono::steady_clock::now() < until) {
+    for (int i = 0; i < 8; ++i) CpuRelax();
+  }
+  return ok;
+}
+
 // The latest parallel for, where helpers find it; `helpers`: helpers helping or lingering.
 struct Board {
   std::mutex mu;
@@ -87,12 +98,15 @@ inline Board& TheBoard() {
 
 // A pool task: help with the latest job, then with each job posted within kLingerUs of the
 // last; at most `most` helpers at a time.
+inline bool Join(Board& board, int64_t most) {  // counted as a helper if fewer than most
+  if (board.helpers.fetch_add(1) < most) return true;
+  board.helpers.fetch_sub(1);
+  return false;
+}
+
 inline void Help(int64_t most) {
   Board& board = TheBoard();
-  if (board.helpers.fetch_add(1) >= most) {
-    board.helpers.fetch_sub(1);
-    return;
-  }
+  if (!Join(board, most)) return;
   for (;;) {
     std::shared_ptr<Job> job;
     uint64_t seen;
@@ -103,15 +117,10 @@ inline void Help(int64_t most) {
     }
     if (job) Drain(*job);
     job.reset();
-    const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(kLingerUs);
-    bool more;
-    while (!(more = board.posted.load() != seen) && std::chrono::steady_clock::now() < until) {
-      for (int i = 0; i < 8; ++i) CpuRelax();
-    }
-    if (more) continue;
+    if (SpinFor(kLingerUs, [&] { return board.posted.load() != seen; })) continue;
     board.helpers.fetch_sub(1);
     // A job posted as it left may have counted on it: stay if it can.
-    if (board.posted.load() == seen || board.helpers.fetch_add(1) >= most) return;
+    if (board.posted.load() == seen || !Join(board, most)) return;
   }
 }
 
@@ -135,10 +144,7 @@ void ParallelFor(ffi::ThreadPool& pool, int64_t parts, int64_t threads, F fn) {
     pool.Schedule([helpers] { Help(helpers); });
   }
   Drain(*job);
-  const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(kSpinUs);
-  while (job->done.load() < parts && std::chrono::steady_clock::now() < until) {
-    for (int i = 0; i < 8; ++i) CpuRelax();
-  }
+  if (SpinFor(kSpinUs, [&] { return job->done.load() == parts; })) return;
   std::unique_lock<std::mutex> lock(job->mu);
   job->finished.wait(lock, [&] { return job->done.load() == parts; });
 }
