@@ -27,6 +27,7 @@ setup(
                 "snnjax/sim/csrc/csr_build.cc",
                 "snnjax/sim/csrc/source_draws.cc",
                 "snnjax/sim/csrc/neuron_ode.cc",
+                "snnjax/sim/csrc/neuron_exact.cc",
             ],
             depends=[
                 f"snnjax/sim/csrc/{h}"

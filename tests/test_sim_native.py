@@ -1,5 +1,7 @@
 """Native CPU kernels (XLA FFI, ``snnjax.sim._native``) == the pure-JAX path, bit for bit."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -9,6 +11,7 @@ import snnjax.sim as nest
 from snnjax.sim import Simulator, _native
 from snnjax.sim._connect import ConnSpec, connect, to_csr
 from snnjax.sim._delivery import DeviceCSR, deliver
+from snnjax.sim._groups import _by_kernel
 from snnjax.sim._network import (
     PoissonInput,
     _poisson,
@@ -218,31 +221,34 @@ def test_kernels_under_nested_vmap_match_jax(rng):
         assert np.array_equal(_bits(g), _bits(w))
 
 
-def _network(native: bool, devices: int = 1, parts=(130.0,)):
+def _network(native: bool, devices: int = 1, parts=(130.0,), min_delay=0.1):
     """A random network exercising every path of the kernels: every connection rule,
-    multapses and autapses, delays from one step to long ones, both signs, spike
-    multiplicities (parrots of a spike_generator), Poisson input with windows, three models."""
+    multapses and autapses, delays from ``min_delay`` (one step: blocks of one step) to
+    long ones, both signs, spike multiplicities (parrots of a spike_generator), Poisson
+    input with windows, four models (in blocks of several steps ``a`` and ``d`` stepped by
+    the block kernel natively, the sampled ``b``, ``c`` and the parrots by the step loop)."""
     sim = Simulator(0.1, seed=5, devices=devices, native=native, chunk=200)
     a = sim.create("iaf_psc_exp", 40, {"I_e": 300.0})
     b = sim.create("iaf_psc_alpha", 30, {"I_e": 200.0})
     c = sim.create("iaf_psc_delta", 20)
+    d = sim.create("iaf_psc_delta", 20, {"tau_m": np.linspace(5.0, 20.0, 20), "V_min": -72.0})
     par = sim.create("parrot_neuron", 5)
     sg = sim.create("spike_generator", 5, {"spike_times": [1.0, 5.0, 5.5, 20.0],
                                            "spike_multiplicities": [1, 3, 2, 4]})  # fmt: skip
     pg = sim.create("poisson_generator", 2, {"rate": 3000.0})
     sim.set(pg[1:], {"rate": 800.0, "start": 20.0, "stop": 90.0})
     sim.connect(sg, par, "one_to_one")
-    w = {"weight": normal(mean=20.0, std=40.0), "delay": uniform(min=0.1, max=12.0)}
-    sim.connect(np.r_[a, b], np.r_[a, b, c], {"rule": "fixed_indegree", "indegree": 9}, w)
+    w = {"weight": normal(mean=20.0, std=40.0), "delay": uniform(min=min_delay, max=12.0)}
+    sim.connect(np.r_[a, b], np.r_[a, b, c, d], {"rule": "fixed_indegree", "indegree": 9}, w)
     sim.connect(c, a, {"rule": "pairwise_bernoulli", "p": 0.2}, {"weight": -30.0, "delay": 1.5})
-    sim.connect(par, np.r_[b, c], "all_to_all", {"weight": 80.0, "delay": 0.1})
+    sim.connect(par, np.r_[b, c], "all_to_all", {"weight": 80.0, "delay": min_delay})
     sim.connect(a, a, {"rule": "fixed_total_number", "N": 300, "allow_autapses": True,
                        "allow_multapses": True}, {"weight": 15.0, "delay": 40.0})  # fmt: skip
     sim.connect(pg[:1], np.r_[a, b, c], "all_to_all", {"weight": 10.0, "delay": 0.3})
-    sim.connect(pg[1:], c, "all_to_all", {"weight": -5.0, "delay": 2.0})
+    sim.connect(pg[1:], np.r_[c, d], "all_to_all", {"weight": -5.0, "delay": 2.0})
     rec, mm = sim.create("spike_recorder"), sim.create("multimeter", 1, {"record_from": ["V_m"]})
-    sim.connect(np.r_[a, b, c, par], rec)
-    sim.connect(mm, np.r_[a[:3], b[:3], c[:3]])
+    sim.connect(np.r_[a, b, c, d, par], rec)
+    sim.connect(mm, np.r_[b[:3], c[:3]])
     for t in parts:
         sim.simulate(t)
     return sim, sim.events(rec[0]), sim.events(mm[0])
@@ -250,22 +256,27 @@ def _network(native: bool, devices: int = 1, parts=(130.0,)):
 
 @pytest.fixture(scope="module")
 def pure_jax():
-    return _network(False)
+    return functools.cache(lambda min_delay: _network(False, min_delay=min_delay))
 
 
 def _same(x, y):
     return all(np.array_equal(x[k], y[k]) for k in x)
 
 
-@pytest.mark.parametrize(("devices", "parts"), [(1, (130.0,)), (4, (33.3, 0.1, 96.6))])
-def test_network_native_equals_pure_jax(pure_jax, devices, parts):
-    # parts: runs ending inside a block (block 1.0 ms: the smallest delay of 0.1 ms is a
-    # generator's), summed to the same 130 ms
-    sim, spikes, samples = _network(True, devices, parts)
-    _, want_spikes, want_samples = pure_jax
+@pytest.mark.parametrize(("devices", "parts", "min_delay"), [
+    (1, (130.0,), 0.1), (4, (33.3, 0.1, 96.6), 0.1), (1, (33.3, 0.1, 96.6), 0.5),
+    (4, (130.0,), 0.5)])  # fmt: skip
+def test_network_native_equals_pure_jax(pure_jax, devices, parts, min_delay):
+    # parts: runs ending inside a block, summed to the same 130 ms
+    sim, spikes, samples = _network(True, devices, parts, min_delay)
+    _, want_spikes, want_samples = pure_jax(min_delay)
     assert len(want_spikes["times"]) > 300
     assert _same(spikes, want_spikes) and _same(samples, want_samples)
-    assert sim._built["layout"].native
+    layout = sim._built["layout"]
+    assert layout.native and layout.m == round(min_delay / 0.1)
+    kernel = [_by_kernel(layout, (p,), layout.m) for p in range(len(layout.models))]
+    assert [m.name for m, k in zip(layout.models, kernel, strict=True) if k] == (
+        ["iaf_psc_exp", "iaf_psc_delta"] if layout.m > 1 else [])  # fmt: skip
 
 
 def test_no_recompile_for_runs_ending_inside_a_block():

@@ -1,9 +1,10 @@
 """Native CPU kernels of the simulator (XLA FFI custom calls), chosen per platform.
 
-The kernels live in ``csrc/deliver.cc``, ``csrc/plastic.cc``, ``csrc/neuron_ode.cc`` and
-``csrc/sim_kernels.cc`` and are compiled by the package's install (``setup.py``, headers
-from ``jaxlib``). Each one is the twin of a pure-JAX function, which stays the reference
-and the path on other platforms (bit for bit but for the plastic and RKF45 kernels):
+The kernels live in ``csrc/deliver.cc``, ``csrc/plastic.cc``, ``csrc/neuron_ode.cc``,
+``csrc/neuron_exact.cc`` and ``csrc/sim_kernels.cc`` and are compiled by the package's
+install (``setup.py``, headers from ``jaxlib``). Each one is the twin of a pure-JAX
+function, which stays the reference and the path on other platforms (bit for bit but for
+the plastic and RKF45 kernels):
 
 * :func:`deliver_native`: :func:`~snnjax.sim._delivery.deliver` (ring update and spike
   list), multi-threaded by ring slot (each element's sum keeps the canonical order);
@@ -16,7 +17,9 @@ and the path on other platforms (bit for bit but for the plastic and RKF45 kerne
   weight recorder (one plastic projection's updates and delivery, in place), and
   :func:`rkf45_native`: :func:`~snnjax.sim.models._rkf45.evolve` for the ``iaf_cond_*``
   and HH models: the two kernels that are not bit for bit their twins (float32
-  rounding, see there).
+  rounding, see there);
+* :func:`block_native`: a block's steps of an exactly integrated model (the simulator's
+  scan over the model's step function).
 
 :func:`use_native` resolves a :class:`~snnjax.sim.Simulator`'s ``native`` option: ``None``
 picks the native kernels where they are built and JAX runs on CPU, ``True`` requires them,
@@ -36,8 +39,8 @@ except ImportError:  # pragma: no cover - depends on the install
     _sim_kernels = None
 
 __all__ = [
-    "deliver_native", "deliver_plastic_native", "emit_native", "native_available",
-    "poisson_values", "rkf45_native", "take_native", "use_native",
+    "block_native", "deliver_native", "deliver_plastic_native", "emit_native",
+    "native_available", "poisson_values", "rkf45_native", "take_native", "use_native",
 ]  # fmt: skip
 
 
@@ -261,3 +264,45 @@ def rkf45_native(model: str, y: tuple, step, params: tuple, *, lo: tuple | None 
     )  # fmt: skip
     y, failed = tuple(out[: len(y)]), failed.astype(bool)
     return (y, step, failed) if lo is None else (y, step, failed, tuple(out[len(y) :]))
+
+
+#: The models :func:`block_native` steps, and their kernel's model number.
+BLOCK_MODELS = {"iaf_psc_delta": 0, "iaf_psc_exp": 1}
+
+
+def block_native(model: str, inputs, live, r, rows: tuple, params: tuple, *, lo: int,
+                 threads: int = 1):  # fmt: skip
+    r"""The first ``live`` steps of one block of an exactly integrated model of
+    :data:`BLOCK_MODELS` natively (``csrc/neuron_exact.cc``): ``(rows, r, spikes)``, each
+    neuron through all the steps in one call instead of a scan over XLA's kernels per
+    step; bit for bit the model's step function (but ``iaf_psc_delta`` with
+    ``refractory_input``: its discount :math:`e^{-r h/\tau_m}` is libm's ``expf``,
+    float32 rounding apart).
+
+    Args:
+        model: a key of :data:`BLOCK_MODELS`.
+        inputs: ``float32[3, steps, N]``: the excitatory and inhibitory input and the
+            current of every step, for the shard's ``N`` neurons.
+        live: the steps to run (the others leave the state and spike nothing).
+        r: ``int32[n]`` refractory steps left of neurons ``lo .. lo + n - 1``.
+        rows: their float32 state rows (``float32[n]`` each, the kernel's order).
+        params: the kernel's parameters in its order, each a number, ``[1]`` or ``[n]``.
+        lo: the first neuron's index into ``inputs``.
+        threads: threads (the caller and XLA's intra-op pool).
+    """
+    n, steps = r.shape[-1], inputs.shape[-2]
+
+    def vec(x):
+        x = jnp.asarray(x, jnp.float32)
+        return x.reshape(1) if x.size == 1 else jnp.broadcast_to(x, (n,))
+
+    row = jax.ShapeDtypeStruct((n,), jnp.float32)
+    spikes, r, *rows = _call(
+        "snnjax_exact_block",
+        (jax.ShapeDtypeStruct((steps, n), jnp.float32), jax.ShapeDtypeStruct((n,), jnp.int32),
+         *(row,) * len(rows)),
+        (inputs, _int1(live), r, *rows, *map(vec, params)),
+        rank=3, aliases={2: 1, **{3 + k: 2 + k for k in range(len(rows))}},
+        model=BLOCK_MODELS[model], lo=lo, threads=threads,
+    )  # fmt: skip
+    return tuple(rows), r, spikes

@@ -49,9 +49,9 @@ from jax.extend.random import threefry_2x32
 
 from ._delivery import DeviceCSR, deliver
 from ._exchange import MeshComm, Sent, exchange
+from ._groups import groups_of, merge, split, step_groups
 from ._native import emit_native, poisson_values, take_native
 from ._plastic import PlasticArrays, PostHistory, deliver_plastic, record_post
-from .models import RECORDABLES
 
 
 @dataclasses.dataclass(frozen=True)
@@ -312,87 +312,18 @@ def take_inputs(ring: jax.Array, ext: jax.Array, t0, steps: int, live):
     return ring, ext, inputs
 
 
-def _groups(layout: Layout, arrays: NetworkArrays) -> tuple[tuple[int, ...], ...]:
-    """Consecutive populations of one model, stepped as one (fewer operations per step; a
-    model's step is elementwise per neuron, so the numbers are the same): the population
-    indices of each group. A population whose arrays are not all per neuron stays alone."""
-    groups: list[list[int]] = []
-    for p, (model, (lo, hi)) in enumerate(zip(layout.models, layout.slices, strict=True)):
-        leaves = jax.tree.leaves((arrays.params[p], arrays.props[p]))
-        ok = all(jnp.ndim(x) >= 1 and jnp.shape(x)[0] == hi - lo for x in leaves)
-        if ok and groups and groups[-1][-1] >= 0 and layout.models[groups[-1][-1]] == model:
-            groups[-1].append(p)
-        else:
-            groups.append([p] if ok else [p, -1])  # -1: closed to others
-    return tuple(tuple(i for i in g if i >= 0) for g in groups)
-
-
-def _merge(trees: tuple, groups) -> tuple:
-    """Per-population pytrees -> per-group (concatenated along the neuron axis)."""
-    return tuple(
-        trees[g[0]] if len(g) == 1
-        else jax.tree.map(lambda *x: jnp.concatenate(x), *(trees[p] for p in g))
-        for g in groups
-    )  # fmt: skip
-
-
-def _split(layout: Layout, trees: tuple, groups) -> tuple:
-    """Per-group pytrees -> per-population (the inverse of :func:`_merge`)."""
-    out = []
-    for tree, g in zip(trees, groups, strict=True):
-        base = layout.slices[g[0]][0]
-        for p in g:
-            lo, hi = (x - base for x in layout.slices[p])
-            out.append(tree if len(g) == 1 else jax.tree.map(lambda x, a=lo, b=hi: x[a:b], tree))
-    return tuple(out)
-
-
-def _sample(layout: Layout, arrays: NetworkArrays, groups, params, neurons) -> jax.Array:
-    """The sampled recordables after a step, from the groups' params and states."""
-    out = []
-    for g, par, state in zip(groups, params, neurons, strict=True):
-        base = layout.slices[g[0]][0]
-        for p in g:
-            model, offset = layout.models[p], layout.slices[p][0] - base
-            for name in layout.sampled[p]:
-                field = RECORDABLES[model.name][name]
-                value = model.V_m(par, state) if field is None else getattr(state, field)
-                out.append(value[offset + arrays.sample_index[p]])
-    return jnp.concatenate(out) if out else jnp.zeros(0, jnp.float32)
-
-
 def _block(layout, comm, arrays: NetworkArrays, grouped, steps: int, state: SimState, t0,
            sg_counts, live):  # fmt: skip
     """One block; ``state.neurons`` and ``grouped = (groups, params, props)`` per group of
-    populations (:func:`_groups`)."""
+    populations (:func:`~._groups.groups_of`)."""
     # Generator output of the block (independent of the network state) first; then every
     # input of the block's steps is in the rings (spikes land >= m steps after their
     # block): take those slots out at once, so the step loop carries only neuron states.
     # Only the first `live` steps run (a shorter last block: the rest leave all as it is).
     ext = _emit(layout, arrays, state.ext, t0, steps, sg_counts, live)
     take = take_native if layout.native else take_inputs
-    ring, ext, (in_ex, in_in, i_stim) = take(state.ring, ext, t0, steps, live)
-    inputs = (in_ex, in_in, i_stim, jnp.arange(steps) < live)
-
-    groups, params, props = grouped
-
-    def step(neurons, xs):
-        in_ex, in_in, i_stim, on = xs
-        new, spikes = [], []
-        for g, pr, par, s in zip(groups, props, params, neurons, strict=True):
-            lo, hi = layout.slices[g[0]][0], layout.slices[g[-1]][1]
-            model = layout.models[g[0]]
-            s, sp = model.step(pr, par, s, in_ex[lo:hi], in_in[lo:hi], i_stim[lo:hi],
-                               native=layout.native, threads=layout.threads)  # fmt: skip
-            new.append(s)
-            spikes.append(sp)
-        new, spikes = tuple(new), jnp.concatenate(spikes)
-        if steps > 1:  # a block of one step runs only if it is live
-            new = jax.tree.map(lambda a, b: jnp.where(on, a, b), new, neurons)
-            spikes = jnp.where(on, spikes, 0)
-        return new, (spikes, _sample(layout, arrays, groups, params, new))
-
-    neurons, (spikes, samples) = jax.lax.scan(step, state.neurons, inputs)
+    ring, ext, taken = take(state.ring, ext, t0, steps, live)
+    neurons, spikes, samples = step_groups(layout, arrays, grouped, state.neurons, taken, live)
     spikes = jnp.where(arrays.real, spikes.astype(jnp.float32), 0.0)
     one = layout.shards == 1  # no exchange: the local spikes are the whole block
     dense, sent = (spikes, None) if one else _exchange(layout, comm, arrays, spikes)
@@ -520,8 +451,8 @@ def run_blocks(
         n_steps = sg_counts.shape[0] * steps
 
     # Populations of one model in a row are stepped as one group for the whole chunk.
-    groups = _groups(layout, arrays)
-    grouped = (groups, _merge(arrays.params, groups), _merge(arrays.props, groups))
+    groups = groups_of(layout, arrays)
+    grouped = (groups, merge(arrays.params, groups), merge(arrays.props, groups))
 
     def of(lay):  # one block under `lay`, every array an argument (for custom_vjp)
         def run(arrays, params, props, state, t, sg, live):
@@ -541,7 +472,7 @@ def run_blocks(
         block = jax.checkpoint(block)
 
     capacity = sg_counts.shape[0]
-    state = state._replace(neurons=_merge(state.neurons, groups))
+    state = state._replace(neurons=merge(state.neurons, groups))
     shapes, tree = jax.tree.flatten(jax.eval_shape(block, state, jnp.int32(0))[1])
     packing = _packing(shapes)
 
@@ -557,7 +488,7 @@ def run_blocks(
     n_blocks = (min if isinstance(n_steps, int) else jnp.minimum)(-(-n_steps // steps), capacity)
     state, records = jax.lax.fori_loop(0, n_blocks, body, (state, records))
     records = jax.tree.unflatten(tree, _unpack(records, packing, shapes))
-    return state._replace(neurons=_split(layout, state.neurons, groups)), records
+    return state._replace(neurons=split(layout, state.neurons, groups)), records
 
 
 def _packing(leaves) -> list[list[int]]:

@@ -157,6 +157,24 @@ inline int64_t Threads(ffi::ThreadPool& pool, int64_t requested) {
   return requested > 0 ? std::min(requested, available) : available;
 }
 
+// Neurons per part of a kernel over n neurons of `instances` instances on `workers`
+// threads: about `least` at least (handing a part to another core costs), at most
+// kPartsPerThread parts per thread (load balance); a multiple of `unit`.
+inline int64_t PartSize(int64_t n, int64_t instances, int64_t workers, int64_t least,
+                        int64_t unit) {
+  constexpr int64_t kPartsPerThread = 4;
+  const int64_t units = (n + unit - 1) / unit;
+  const int64_t wanted = std::max<int64_t>(
+      1, std::min((n + least - 1) / least, (kPartsPerThread * workers + instances - 1) / instances));
+  return (units + wanted - 1) / wanted * unit;
+}
+
+// One parameter of one instance's neurons: a [n] or [1] buffer (`shared`: one value).
+struct Param {
+  const float* data;
+  bool shared;
+};
+
 // ---------------------------------------------------------------- batches (jax.vmap)
 // The kernels are bound with vmap_method="expand_dims": under jax.vmap every argument and
 // result gets the same leading batch dimensions, of size 1 in an argument that is not
@@ -217,6 +235,38 @@ inline ffi::Error CheckBatch(const Batch& batch, const char* kernel,
       return ffi::Error::InvalidArgument(std::string(kernel) +
                                          ": arguments do not share the batch dimensions");
     }
+  }
+  return ffi::Error::Success();
+}
+
+// The buffers of a kernel over the neurons of one group: `rest` holds `R` state rows, each
+// [n], then parameters, each [n] or [1] (with the batch dimensions); `rows` the `R` rows
+// written (batch x n each). Fills `args` (the rows, then the parameters) and `out` (the
+// written rows' data); an error naming `kernel` otherwise.
+inline ffi::Error StateRows(const std::string& kernel, const Batch& batch, int64_t n, int R,
+                            ffi::RemainingArgs& rest, ffi::RemainingRets& rows,
+                            std::vector<ffi::Buffer<ffi::F32>>& args, std::vector<float*>& out) {
+  const size_t b = batch.rank();
+  for (size_t k = 0; k < rest.size(); ++k) {
+    auto p = rest.get<ffi::Buffer<ffi::F32>>(k);
+    if (p.has_error()) return p.error();
+    auto pd = p->dimensions();
+    const bool row = static_cast<int>(k) < R;
+    if (!batch.Fits(pd, 1) || (pd[b] != n && (row || pd[b] != 1))) {
+      return ffi::Error::InvalidArgument(
+          kernel + ": " +
+          (row ? "state row " + std::to_string(k) + " must be [n]"
+               : "parameter " + std::to_string(k - R) + " must be [n] or [1]"));
+    }
+    args.push_back(*p);
+  }
+  for (int k = 0; k < R; ++k) {
+    auto y = rows.get<ffi::Buffer<ffi::F32>>(k);
+    if (y.has_error()) return y.error();
+    if ((*y)->element_count() != batch.size() * n) {
+      return ffi::Error::InvalidArgument(kernel + ": results of the wrong size");
+    }
+    out.push_back((*y)->typed_data());
   }
   return ffi::Error::Success();
 }

@@ -188,12 +188,10 @@ SNNJAX_ODE_CLONES void EvolveRange(const Instance& in, int64_t a, int64_t b) {
   }
 }
 
-// A thread's parts: at least kPartNeurons neurons (a part's hand-over between the cores
-// costs: with a mutex per part, parts of ~100 neurons made two threads no faster than one;
-// with atomics, parts of 256 were still slower than 1,024), at most kPartsPerThread per
-// thread (load balance).
+// A thread's parts (PartSize): at least kPartNeurons neurons (a part's hand-over between
+// the cores costs: with a mutex per part, parts of ~100 neurons made two threads no faster
+// than one; with atomics, parts of 256 were still slower than 1,024).
 constexpr int64_t kPartNeurons = 1024;
-constexpr int64_t kPartsPerThread = 4;
 
 template <class Model>
 ffi::Error Run(ffi::ThreadPool& pool, ffi::Buffer<ffi::F32>& step_in, ffi::RemainingArgs& rest,
@@ -213,35 +211,14 @@ ffi::Error Run(ffi::ThreadPool& pool, ffi::Buffer<ffi::F32>& step_in, ffi::Remai
   if (n == 0) return ffi::Error::Success();
   std::vector<ffi::Buffer<ffi::F32>> args;  // y's rows, then the parameters
   std::vector<float*> out;
-  for (size_t k = 0; k < rest.size(); ++k) {
-    auto p = rest.get<ffi::Buffer<ffi::F32>>(k);
-    if (p.has_error()) return p.error();
-    auto pd = p->dimensions();
-    const bool row = k < R;
-    if (!batch.Fits(pd, 1) || (pd[b] != n && (row || pd[b] != 1))) {
-      return ffi::Error::InvalidArgument("snnjax_rkf45: " +
-                                         (row ? "row " + std::to_string(k) + " of y must be [n]"
-                                              : "parameter " + std::to_string(k - R) +
-                                                    " must be [n] or [1]"));
-    }
-    args.push_back(*p);
-  }
-  for (int r = 0; r < R; ++r) {
-    auto y = rows.get<ffi::Buffer<ffi::F32>>(r);
-    if (y.has_error()) return y.error();
-    if ((*y)->element_count() != batch.size() * n) {
-      return ffi::Error::InvalidArgument("snnjax_rkf45: results of the wrong size");
-    }
-    out.push_back((*y)->typed_data());
-  }
+  ffi::Error read = snnjax_ffi::StateRows("snnjax_rkf45", batch, n, R, rest, rows, args, out);
+  if (read.failure()) return read;
   ffi::Error fits = CheckBatch(batch, "snnjax_rkf45", {{step_in.dimensions(), 1}});
   if (fits.failure()) return fits;
-  const int64_t unit = kGroup * kLanes, units = (n + unit - 1) / unit;
   const int64_t workers = Threads(pool, threads);
-  const int64_t wanted = std::min((n + kPartNeurons - 1) / kPartNeurons,  // >= 1 (n > 0)
-                                  (kPartsPerThread * workers + batch.size() - 1) / batch.size());
-  const int64_t per_part = (units + wanted - 1) / wanted;  // units per part, >= 1
-  const int64_t parts_per = (units + per_part - 1) / per_part;
+  const int64_t per_part =
+      snnjax_ffi::PartSize(n, batch.size(), workers, kPartNeurons, kGroup * kLanes);
+  const int64_t parts_per = (n + per_part - 1) / per_part;
   auto one = [&](int64_t part) {
     const int64_t i = part / parts_per, q = part % parts_per;
     Param p[Model::kParams];
@@ -262,8 +239,7 @@ ffi::Error Run(ffi::ThreadPool& pool, ffi::Buffer<ffi::F32>& step_in, ffi::Remai
         p[k - R] = {data, pd[b] == 1};
       }
     }
-    const int64_t lo = q * per_part * unit;
-    EvolveRange<Model>(in, lo, std::min(n, lo + per_part * unit));
+    EvolveRange<Model>(in, q * per_part, std::min(n, (q + 1) * per_part));
   };
   ParallelFor(pool, batch.size() * parts_per, workers, one);
   return ffi::Error::Success();

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "ffi_common.h"
 #include "rkf45.h"
 
 namespace snnjax_ode {
@@ -34,11 +35,7 @@ SNNJAX_INLINE void StoreLanes(vf v, float* p, int64_t lanes) {
   }
 }
 
-// One parameter of one instance's neurons: a [n] or [1] buffer.
-struct Param {
-  const float* data;
-  bool shared;
-};
+using snnjax_ffi::Param;
 
 // A parameter's values for the lanes of a chunk of consecutive neurons i0 .. i0 + lanes
 // (the rest: copies of the first).

@@ -9,8 +9,9 @@
 //   connection on (stream, step), inverted through the connection's CDF table.
 // * snnjax_emit (here): the generators' output of a block added into their ring buffer
 //   (snnjax.sim._network._emit's scatter-add).
-// * snnjax_deliver, snnjax_take: deliver.cc; snnjax_deliver_plastic: plastic.cc (the one
-//   kernel not bit for bit its twin). Build-time functions (not FFI): csr_build.cc,
+// * snnjax_deliver, snnjax_take: deliver.cc; snnjax_deliver_plastic: plastic.cc;
+//   snnjax_rkf45: neuron_ode.cc (those two not bit for bit their twins);
+//   snnjax_exact_block: neuron_exact.cc. Build-time functions (not FFI): csr_build.cc,
 //   source_draws.cc.
 //
 // Built by the package's install (setup.py); compiled with -ffp-contract=off so that no
@@ -32,6 +33,7 @@ XLA_FFI_DECLARE_HANDLER_SYMBOL(SnnjaxDeliver);  // deliver.cc
 XLA_FFI_DECLARE_HANDLER_SYMBOL(SnnjaxTake);     // deliver.cc
 XLA_FFI_DECLARE_HANDLER_SYMBOL(SnnjaxDeliverPlastic);  // plastic.cc
 XLA_FFI_DECLARE_HANDLER_SYMBOL(SnnjaxRkf45);  // neuron_ode.cc
+XLA_FFI_DECLARE_HANDLER_SYMBOL(SnnjaxExactBlock);  // neuron_exact.cc
 
 namespace {
 
@@ -331,6 +333,7 @@ PyObject* Handlers(PyObject*, PyObject*) {
       {"snnjax_deliver", reinterpret_cast<void*>(SnnjaxDeliver)},
       {"snnjax_deliver_plastic", reinterpret_cast<void*>(SnnjaxDeliverPlastic)},
       {"snnjax_emit", reinterpret_cast<void*>(SnnjaxEmit)},
+      {"snnjax_exact_block", reinterpret_cast<void*>(SnnjaxExactBlock)},
       {"snnjax_poisson", reinterpret_cast<void*>(SnnjaxPoisson)},
       {"snnjax_rkf45", reinterpret_cast<void*>(SnnjaxRkf45)},
       {"snnjax_take", reinterpret_cast<void*>(SnnjaxTake)},

@@ -13,6 +13,7 @@ import numpy as np
 
 from ..._types import Array, ArrayLike
 from ...surrogate import Surrogate
+from .._native import block_native
 from ._common import (
     Neurons,
     _check_h,
@@ -157,6 +158,18 @@ def iaf_psc_delta_step(
     return IafPscDeltaState(v, i_0, r, jnp.broadcast_to(refr_spikes, shape)), s
 
 
+def _native_block(props, params, state, inputs, live, *, lo, threads):
+    """:data:`SPEC`'s ``native_block``: ``live`` steps of :func:`iaf_psc_delta_step`."""
+    p, q = _read(params, props, 1, _FLAGS)
+    (v, i_0, refr_spikes), r, spikes = block_native(
+        "iaf_psc_delta", inputs, live, state.r, (state.v, state.i_0, state.refr_spikes),
+        (q.expm1_tau_m, q.P30, p.I_e, p.V_min - p.E_L, p.V_th - p.E_L, p.V_reset - p.E_L,
+         q.refractory_counts, p.refractory_input, q.h_over_tau_m),
+        lo=lo, threads=threads,
+    )  # fmt: skip
+    return IafPscDeltaState(v, i_0, r, refr_spikes), spikes
+
+
 #: ``iaf_psc_delta`` in the registry. NEST's ``V_min`` default ``-DBL_MAX`` is written
 #: ``-inf`` (the same: no lower bound; ``-DBL_MAX`` has no float32 value).
 SPEC = ModelSpec(
@@ -182,4 +195,5 @@ SPEC = ModelSpec(
     initial_state={"V_m": -70.0},
     recordables={"V_m": None},
     V_m=_iaf_V_m,
+    native_block=_native_block,
 )

@@ -14,6 +14,7 @@ import numpy as np
 from ..._errors import check_range
 from ..._types import Array, ArrayLike
 from ...surrogate import Surrogate
+from .._native import block_native
 from ._common import (
     Neurons,
     _check_h,
@@ -196,6 +197,18 @@ def iaf_psc_exp_step(
     return IafPscExpState(v, i_ex, i_in, i_0, r), s
 
 
+def _native_block(props, params, state, inputs, live, *, lo, threads):
+    """:data:`SPEC`'s ``native_block``: ``live`` steps of :func:`iaf_psc_exp_step`."""
+    p, q = _read(params, props, 1)
+    (v, i_ex, i_in, i_0), r, spikes = block_native(
+        "iaf_psc_exp", inputs, live, state.r, (state.v, state.i_syn_ex, state.i_syn_in, state.i_0),
+        (q.P21ex, q.P21in, q.P20, q.expm1_tau_m, q.expm1_tau_ex, q.expm1_tau_in, p.I_e,
+         p.V_th - p.E_L, p.V_reset - p.E_L, q.refractory_counts),
+        lo=lo, threads=threads,
+    )  # fmt: skip
+    return IafPscExpState(v, i_ex, i_in, i_0, r), spikes
+
+
 #: ``iaf_psc_exp`` in the registry.
 SPEC = ModelSpec(
     name="iaf_psc_exp",
@@ -222,4 +235,5 @@ SPEC = ModelSpec(
     initial_state={"V_m": -70.0},
     recordables={"V_m": None, "I_syn_ex": "i_syn_ex", "I_syn_in": "i_syn_in"},
     V_m=_iaf_V_m,
+    native_block=_native_block,
 )

@@ -229,6 +229,24 @@ class NestModel:
             surrogate=self.surrogate, detach_reset=self.detach_reset, **extra,
         )  # fmt: skip
 
+    @property
+    def has_native_block(self) -> bool:
+        """Whether :meth:`native_block` runs this model (the exactly integrated
+        ``iaf_psc_delta`` and ``iaf_psc_exp``)."""
+        return self._spec.native_block is not None
+
+    def native_block(self, props, params, state, inputs, live, *, lo: int, threads: int):
+        """The first ``live`` steps of a block by the native CPU kernel, bit for bit
+        :meth:`step` over the steps (see :func:`~snnjax.sim._native.block_native`;
+        registered by :func:`~snnjax.sim._native.use_native`): ``(state, spikes)``;
+        ``inputs`` the block's ``float32[3, steps, N]`` inputs of the shard's neurons
+        (excitatory, inhibitory, current), these at ``lo .. lo + n - 1``; spikes
+        ``float32[steps, n]``, zero from step ``live`` on."""
+        if not self.has_native_block:
+            raise ValueError(f"`{self.name}` has no native block kernel")
+        return self._spec.native_block(props, params, state, inputs, live, lo=lo,
+                                       threads=threads)  # fmt: skip
+
     def V_m(self, params: NamedTuple, state: NamedTuple) -> Neurons:
         """The absolute membrane potential (mV), as NEST's multimeter records it.
 

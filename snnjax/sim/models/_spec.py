@@ -36,6 +36,11 @@ class ModelSpec:
         native_ode: ``step`` takes ``native``: its ODE by the native CPU kernel
             (:func:`~snnjax.sim._native.rkf45_native`) where ``True``.
         nest: a NEST model (``False``: snnjax's own, e.g. the trainer's neurons).
+        native_block: ``native_block(props, params, state, inputs, live, *, lo, threads)
+            -> (state, spikes)``: ``live`` steps of ``step`` (the first ones of a block,
+            ``inputs`` ``[3, steps, N]``, the neurons at ``lo``) by the native CPU kernel
+            (:func:`~snnjax.sim._native.block_native`), spikes ``[steps, n]``;
+            ``None``: none.
     """
 
     name: str
@@ -53,6 +58,7 @@ class ModelSpec:
     numerical: bool = False
     native_ode: bool = False
     nest: bool = True
+    native_block: Callable[..., Any] | None = None
 
     def __post_init__(self):
         fields = tuple(self.Params._fields)
