@@ -20,6 +20,9 @@ CASES = [
                        "V_min": (-75.0, -71.0), "t_ref": (0.5, 3.0)}, 1.0),
     ("iaf_psc_exp", {"tau_m": (5.0, 30.0), "tau_syn_ex": (0.3, 4.0), "tau_syn_in": (1.0, 8.0),
                      "I_e": (0.0, 300.0), "t_ref": (0.5, 3.0)}, 300.0),
+    ("iaf_psc_alpha", {"tau_m": (5.0, 30.0), "tau_syn_ex": (0.3, 4.0), "tau_syn_in": (1.0, 8.0),
+                       "I_e": (0.0, 300.0), "V_min": (-75.0, -71.0), "t_ref": (0.5, 3.0)},
+     300.0),
 ]  # fmt: skip
 
 
@@ -123,7 +126,7 @@ def test_refractory_input_to_float32_rounding(rng):
 def test_models_and_errors():
     assert set(BLOCK_MODELS) == {c[0] for c in CASES}
     assert all(NestModel(m).has_native_block for m in BLOCK_MODELS)
-    assert not NestModel("iaf_psc_alpha").has_native_block
-    m = NestModel("iaf_psc_alpha")
+    assert not NestModel("hh_psc_alpha").has_native_block
+    m = NestModel("hh_psc_alpha")
     with pytest.raises(ValueError, match="no native block kernel"):
         m.native_block(None, None, None, None, 1, lo=0, threads=1)

@@ -267,7 +267,7 @@ def rkf45_native(model: str, y: tuple, step, params: tuple, *, lo: tuple | None 
 
 
 #: The models :func:`block_native` steps, and their kernel's model number.
-BLOCK_MODELS = {"iaf_psc_delta": 0, "iaf_psc_exp": 1}
+BLOCK_MODELS = {"iaf_psc_delta": 0, "iaf_psc_exp": 1, "iaf_psc_alpha": 2}
 
 
 def block_native(model: str, inputs, live, r, rows: tuple, params: tuple, *, lo: int,

@@ -1,9 +1,9 @@
 // snnjax_exact_block: the steps of one block of NEST's exactly integrated models natively
-// (iaf_psc_delta, iaf_psc_exp; the model's step function of snnjax.sim.models applied
-// `live` times), each neuron through all the block's steps before the next (its state
-// stays in cache), parts of neurons spread over XLA's intra-op threads. In XLA the block's
-// step loop cost ~10 small kernels per step: for Brunel order 500 (2,500 neurons, blocks
-// of 15 steps) 440 us per block alone, this kernel 26 us.
+// (iaf_psc_delta, iaf_psc_exp, iaf_psc_alpha; the model's step function of
+// snnjax.sim.models applied `live` times), each neuron through all the block's steps
+// before the next (its state stays in cache), parts of neurons spread over XLA's
+// intra-op threads. In XLA the block's step loop cost ~10 small kernels per step: for
+// Brunel order 500 (2,500 neurons, blocks of 15 steps) 440 us per block, this kernel 26.
 //
 // Bit for bit the JAX step: the same float32 operations in the same order, with the
 // multiply-adds XLA:CPU fuses (LLVM contracts fadd(fmul(a, b), c) into fma(a, b, c), the
@@ -25,6 +25,10 @@
 //   1 iaf_psc_exp  rows (v, i_syn_ex, i_syn_in, i_0); parameters P21ex, P21in, P20,
 //       expm1(-h/tau_m), expm1(-h/tau_syn_ex), expm1(-h/tau_syn_in), I_e, V_th - E_L,
 //       V_reset - E_L, refractory counts
+//   2 iaf_psc_alpha  rows (v, dI_ex, I_ex, dI_in, I_in, i_0); parameters P30, P31ex,
+//       P32ex, P31in, P32in, expm1(-h/tau_m), P21ex, expm1(-h/tau_syn_ex), psc_ex, P21in,
+//       expm1(-h/tau_syn_in), psc_in, I_e, V_min - E_L, V_th - E_L, V_reset - E_L,
+//       refractory counts
 
 #include <algorithm>
 #include <cmath>
@@ -44,8 +48,8 @@ namespace {
 using snnjax_ffi::Param;
 
 constexpr const char* kName = "snnjax_exact_block";
-constexpr int kMaxRows = 4;
-constexpr int kMaxParams = 10;
+constexpr int kMaxRows = 6;
+constexpr int kMaxParams = 17;
 
 // One part of one instance: neurons [a, b) of its n, each through the block's live steps.
 // Pointers are at the instance's (or the group's) neuron 0; row t of the inputs at
@@ -251,6 +255,48 @@ struct IafPscExp {
   }
 };
 
+struct IafPscAlpha {
+  static constexpr int kFloat = 6, kParams = 17;
+
+  SNNJAX_EXACT_CLONES static void Step(SNNJAX_F v, SNNJAX_F dex, SNNJAX_F iex, SNNJAX_F din,
+                                       SNNJAX_F iin, SNNJAX_F i0, int32_t* __restrict r,
+                                       SNNJAX_C P30, SNNJAX_C P31ex, SNNJAX_C P32ex,
+                                       SNNJAX_C P31in, SNNJAX_C P32in, SNNJAX_C em,
+                                       SNNJAX_C P21ex, SNNJAX_C eex, SNNJAX_C psc_ex,
+                                       SNNJAX_C P21in, SNNJAX_C ein, SNNJAX_C psc_in, SNNJAX_C Ie,
+                                       SNNJAX_C lower, SNNJAX_C theta, SNNJAX_C reset,
+                                       SNNJAX_C counts, SNNJAX_C ex, SNNJAX_C in, SNNJAX_C stim,
+                                       SNNJAX_F spk, int64_t len) {
+    for (int64_t i = 0; i < len; ++i) {
+      const float vi = v[i], de = dex[i], ie = iex[i], di = din[i], ii = iin[i];
+      const int32_t ri = r[i];
+      const bool free = ri == 0;
+      float vf = std::fmaf(P30[i], i0[i] + Ie[i], P31ex[i] * de);
+      vf = std::fmaf(P32ex[i], ie, vf);
+      vf = std::fmaf(P31in[i], di, vf);
+      vf = std::fmaf(P32in[i], ii, vf);
+      vf = std::fmaf(em[i], vi, vf) + vi;
+      vf = vf < lower[i] ? lower[i] : vf;  // max, NaN kept
+      iex[i] = ie + std::fmaf(P21ex[i], de, eex[i] * ie);
+      dex[i] = std::fmaf(psc_ex[i], ex[i], std::fmaf(eex[i], de, de));
+      iin[i] = ii + std::fmaf(P21in[i], di, ein[i] * ii);
+      din[i] = std::fmaf(psc_in[i], in[i], std::fmaf(ein[i], di, di));
+      SNNJAX_FIRE(free ? vf : vi, free ? ri : ri - 1);
+      i0[i] = stim[i];
+    }
+  }
+
+  static void Run(const Part& c) {
+    Chunks<kParams>(c, [&c](const Chunk& k, int64_t t) {
+      const int64_t a = k.a, x = t * c.stride + a;
+      Step(c.f[0] + a, c.f[1] + a, c.f[2] + a, c.f[3] + a, c.f[4] + a, c.f[5] + a, c.r + a,
+           k.p[0], k.p[1], k.p[2], k.p[3], k.p[4], k.p[5], k.p[6], k.p[7], k.p[8], k.p[9],
+           k.p[10], k.p[11], k.p[12], k.p[13], k.p[14], k.p[15], k.p[16], c.ex + x, c.in + x,
+           c.stim + x, c.spikes + t * c.n + a, k.len);
+    });
+  }
+};
+
 #undef SNNJAX_FIRE
 #undef SNNJAX_C
 #undef SNNJAX_F
@@ -265,8 +311,9 @@ ffi::Error ExactBlockImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> inputs,
       return RunBlock<IafPscDelta>(pool, inputs, live, r_in, rest, spikes, r,
                                                  rows, lo, threads);
     case 1:
-      return RunBlock<IafPscExp>(pool, inputs, live, r_in, rest, spikes, r,
-                                               rows, lo, threads);
+      return RunBlock<IafPscExp>(pool, inputs, live, r_in, rest, spikes, r, rows, lo, threads);
+    case 2:
+      return RunBlock<IafPscAlpha>(pool, inputs, live, r_in, rest, spikes, r, rows, lo, threads);
     default:
       return ffi::Error::InvalidArgument(std::string(kName) + ": unknown model " +
                                          std::to_string(model));

@@ -12,6 +12,7 @@ import numpy as np
 
 from ..._types import Array, ArrayLike
 from ...surrogate import Surrogate
+from .._native import block_native
 from ._common import (
     Neurons,
     _check_h,
@@ -193,6 +194,20 @@ def iaf_psc_alpha_step(
     return IafPscAlphaState(v, dI_ex, I_ex, dI_in, I_in, i_0, r), s
 
 
+def _native_block(props, params, state, inputs, live, *, lo, threads):
+    """:data:`SPEC`'s ``native_block``: ``live`` steps of :func:`iaf_psc_alpha_step`."""
+    p, q = _read(params, props, 1)
+    (v, dI_ex, I_ex, dI_in, I_in, i_0), r, spikes = block_native(
+        "iaf_psc_alpha", inputs, live, state.r,
+        (state.v, state.dI_ex, state.I_ex, state.dI_in, state.I_in, state.i_0),
+        (q.P30, q.P31ex, q.P32ex, q.P31in, q.P32in, q.expm1_tau_m, q.P21ex, q.expm1_tau_ex,
+         q.psc_ex, q.P21in, q.expm1_tau_in, q.psc_in, p.I_e, p.V_min - p.E_L, p.V_th - p.E_L,
+         p.V_reset - p.E_L, q.refractory_counts),
+        lo=lo, threads=threads,
+    )  # fmt: skip
+    return IafPscAlphaState(v, dI_ex, I_ex, dI_in, I_in, i_0, r), spikes
+
+
 #: ``iaf_psc_alpha`` in the registry (``V_min`` default ``-inf``: NEST's ``-DBL_MAX``).
 SPEC = ModelSpec(
     name="iaf_psc_alpha",
@@ -218,4 +233,5 @@ SPEC = ModelSpec(
     initial_state={"V_m": -70.0},
     recordables={"V_m": None, "I_syn_ex": "I_ex", "I_syn_in": "I_in"},
     V_m=_iaf_V_m,
+    native_block=_native_block,
 )

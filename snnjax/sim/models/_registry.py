@@ -232,7 +232,7 @@ class NestModel:
     @property
     def has_native_block(self) -> bool:
         """Whether :meth:`native_block` runs this model (the exactly integrated
-        ``iaf_psc_delta`` and ``iaf_psc_exp``)."""
+        ``iaf_psc_delta``, ``iaf_psc_exp`` and ``iaf_psc_alpha``)."""
         return self._spec.native_block is not None
 
     def native_block(self, props, params, state, inputs, live, *, lo: int, threads: int):
