@@ -79,10 +79,11 @@ class Layout:
         H: spikes kept per neuron for the plastic synapses (0 without any).
         recorded: per plastic projection, whether a ``weight_recorder`` records it.
         max_events: capacity for the updates one recorded projection makes in a block.
-        native: delivery and Poisson input by the native CPU kernels (:mod:`._native`;
-            the same numbers bit for bit), and the ODE of the numerically integrated
-            models (float32 rounding apart).
-        threads: threads of the native delivery (by ring slot), Poisson and ODE kernels.
+        native: delivery, Poisson input and the exact models' block steps by the native
+            CPU kernels (:mod:`._native`; the same numbers bit for bit), and the ODE of the
+            numerically integrated models (float32 rounding apart).
+        threads: threads of the native delivery (by ring slot), Poisson, block and ODE
+            kernels.
         tiles: ``> 0``: delivery runs exactly this many tiles per block (a static loop, so
             reverse-mode differentiable; :mod:`._functional`); 0: as many as the spikes need.
         plastic_native: per plastic projection, ``(K_plus, K_minus)`` (the last entries
