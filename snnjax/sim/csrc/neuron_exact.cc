@@ -168,7 +168,7 @@ void Chunks(const Part& c, F step) {
 
 // The models: Step(state rows, parameter rows, the step's inputs and spikes, len) runs one
 // step of `len` neurons (restrict-qualified parameters, so that GCC vectorizes it; it does
-// not for restrict locals); Run(chunk, live) the chunk's first `live` steps.
+// not for restrict locals); Run(part) takes each chunk of the part through its live steps.
 #define SNNJAX_F float* __restrict
 #define SNNJAX_C const float* __restrict
 
