@@ -32,6 +32,7 @@ setup(
             depends=[
                 f"snnjax/sim/csrc/{h}"
                 for h in (
+                    "block.h",
                     "build_common.h",
                     "clones.h",
                     "csr_rows.h",

@@ -8,7 +8,7 @@ from scipy.integrate import solve_ivp
 
 import snnjax.sim as nest
 from snnjax.sim import Simulator
-from snnjax.sim._native import RKF45_MODELS
+from snnjax.sim._native import RKF45_MODELS, native_available
 from snnjax.sim.models._rkf45 import CONTROL_Y, evolve
 
 COND = ("iaf_cond_exp", "iaf_cond_alpha")
@@ -213,7 +213,8 @@ def test_a_non_finite_state_raises_naming_the_neuron(monkeypatch):
         state, s = spec.step(props, params, state, *inputs, **kw)
         return state._replace(V_m=jnp.where(state.V_m > -65.0, jnp.nan, state.V_m)), s
 
-    monkeypatch.setitem(_registry._SPECS, "iaf_cond_exp", dataclasses.replace(spec, step=broken))
+    monkeypatch.setitem(_registry._SPECS, "iaf_cond_exp",
+                        dataclasses.replace(spec, step=broken, native_block=None))  # fmt: skip
     sim = Simulator(0.1)
     sim.create("iaf_psc_exp", 2, {"I_e": 500.0})  # another model, other state shapes
     sim.create("iaf_cond_exp", 3, {"I_e": [0.0, 0.0, 300.0]})
@@ -221,6 +222,20 @@ def test_a_non_finite_state_raises_naming_the_neuron(monkeypatch):
     with pytest.raises(RuntimeError, match=r"iaf_cond_exp neuron\(s\) \[5\] between t = "):
         sim.simulate(50.0)
     assert sim.t_steps == 5
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_a_solver_failure_raises_naming_the_neuron(native):
+    """A membrane potential that overflows (1e38 pA into 1e-6 pF) stops the run with the
+    neuron's id, from the native block kernel too (which counts its own non-finite
+    neurons)."""
+    if native and not native_available():
+        pytest.skip("native kernels not built")
+    sim = Simulator(0.1, native=native)
+    sim.create("iaf_cond_exp", 3, {"I_e": [300.0, 300.0, 1e38], "C_m": [250.0, 250.0, 1e-6]})
+    with pytest.raises(RuntimeError, match=r"iaf_cond_exp neuron\(s\) \[3\] between t = "):
+        sim.simulate(1.0)
+    assert sim.t_steps == 0
 
 
 @pytest.mark.parametrize("model", AEIF)

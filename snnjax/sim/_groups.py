@@ -65,17 +65,31 @@ def _sample(layout, arrays, groups, params, neurons) -> jax.Array:
 def _by_kernel(layout, group: tuple[int, ...], steps: int) -> bool:
     """Whether the native block kernel steps ``group`` in blocks of ``steps`` steps: its
     model has one, nothing of it is sampled (a multimeter needs every step's state), and
-    a block has several steps (XLA fuses a one-step block's update with the rest of the
-    block: Brette's CUBA, 4,000 neurons, ran in 0.18 s that way, 0.25 s by the kernel)."""
-    return (layout.native and steps > 1 and layout.models[group[0]].has_native_block
+    a block has several steps or the model's ODE is a native kernel anyway (XLA fuses an
+    exact model's one-step block with the rest of the block: Brette's CUBA, 4,000
+    neurons, ran in 0.18 s that way, 0.25 s by the kernel)."""
+    model = layout.models[group[0]]
+    return (layout.native and model.has_native_block and (steps > 1 or model.numerical)
             and not any(layout.sampled[p] for p in group))  # fmt: skip
+
+
+def _non_finite(states) -> jax.Array:
+    """Neurons with a non-finite state value (a solver failure; the fields of one shape
+    tested together, one count per shape: a count per field cost three small XLA kernels
+    each, every block)."""
+    finite = {}
+    for x in jax.tree.leaves(states):
+        if jnp.issubdtype(x.dtype, jnp.floating):
+            finite[x.shape] = finite.get(x.shape, True) & jnp.isfinite(x)
+    return sum((jnp.sum(~ok) for ok in finite.values()), jnp.int32(0))
 
 
 def step_groups(layout, arrays, grouped, neurons: tuple, taken, live):
     """The block's steps of every group (neurons do not interact within a block): the
     groups with a native block kernel (:func:`_by_kernel`) by one call each, the others in
     one scan over the steps. ``taken``: ``float32[3, steps, n]`` inputs; returns
-    ``(neurons, spikes [steps, n], samples [steps, k])``."""
+    ``(neurons, spikes [steps, n], samples [steps, k], bad)``, ``bad`` > 0 where a
+    neuron's state became non-finite (the kernels count their own neurons, in cache)."""
     groups, params, props = grouped
     steps = taken.shape[1]
     lohi = [(layout.slices[g[0]][0], layout.slices[g[-1]][1]) for g in groups]
@@ -107,8 +121,10 @@ def step_groups(layout, arrays, grouped, neurons: tuple, taken, live):
         for k, s in zip(scanned, out, strict=True):
             new[k], size = s, lohi[k][1] - lohi[k][0]
             spikes[k], at = sp[:, at : at + size], at + size
+    bad = _non_finite([new[k] for k in scanned])
     for k in (k for k, by_kernel in enumerate(native) if by_kernel):
-        new[k], spikes[k] = layout.models[groups[k][0]].native_block(
+        new[k], spikes[k], n = layout.models[groups[k][0]].native_block(
             props[k], params[k], neurons[k], taken, live, lo=lohi[k][0], threads=layout.threads
         )
-    return tuple(new), jnp.concatenate(spikes, axis=1), samples
+        bad = bad + n
+    return tuple(new), jnp.concatenate(spikes, axis=1), samples, bad

@@ -18,8 +18,8 @@ the plastic and RKF45 kernels):
   :func:`rkf45_native`: :func:`~snnjax.sim.models._rkf45.evolve` for the ``iaf_cond_*``
   and HH models: the two kernels that are not bit for bit their twins (float32
   rounding, see there);
-* :func:`block_native`: a block's steps of an exactly integrated model (the simulator's
-  scan over the model's step function).
+* :func:`block_native`: a block's steps of an exactly integrated or ``iaf_cond_*`` model
+  (the simulator's scan over the model's step function).
 
 :func:`use_native` resolves a :class:`~snnjax.sim.Simulator`'s ``native`` option: ``None``
 picks the native kernels where they are built and JAX runs on CPU, ``True`` requires them,
@@ -143,7 +143,7 @@ def deliver_native(ring, csr, spikes, t0, *, max_spikes: int, threads: int = 1):
     return ring, index, count, n_spikes, n_syn
 
 
-def take_native(ring, ext, t0, steps: int, live):
+def take_native(ring, ext, t0, steps: int, live, *, generators: bool = True):
     """:func:`~snnjax.sim._network.take_inputs` natively (both rings updated in place)."""
     n = ring.shape[2]
     return _call(
@@ -154,7 +154,7 @@ def take_native(ring, ext, t0, steps: int, live):
             jax.ShapeDtypeStruct((3, steps, n), jnp.float32),
         ),
         (ring, ext, _int1(t0), _int1(live)),
-        rank=3, aliases={0: 0, 1: 1},
+        rank=3, aliases={0: 0, 1: 1}, ext=int(generators),
     )  # fmt: skip
 
 
@@ -266,18 +266,24 @@ def rkf45_native(model: str, y: tuple, step, params: tuple, *, lo: tuple | None 
     return (y, step, failed) if lo is None else (y, step, failed, tuple(out[len(y) :]))
 
 
-#: The models :func:`block_native` steps, and their kernel's model number.
-BLOCK_MODELS = {"iaf_psc_delta": 0, "iaf_psc_exp": 1, "iaf_psc_alpha": 2}
+#: The models :func:`block_native` steps: their kernel and model number there.
+BLOCK_MODELS = {
+    "iaf_psc_delta": ("snnjax_exact_block", 0), "iaf_psc_exp": ("snnjax_exact_block", 1),
+    "iaf_psc_alpha": ("snnjax_exact_block", 2), "iaf_cond_exp": ("snnjax_ode_block", 0),
+    "iaf_cond_alpha": ("snnjax_ode_block", 1), "iaf_cond_beta": ("snnjax_ode_block", 1),
+}  # fmt: skip
 
 
 def block_native(model: str, inputs, live, r, rows: tuple, params: tuple, *, lo: int,
                  threads: int = 1):  # fmt: skip
-    r"""The first ``live`` steps of one block of an exactly integrated model of
-    :data:`BLOCK_MODELS` natively (``csrc/neuron_exact.cc``): ``(rows, r, spikes)``, each
-    neuron through all the steps in one call instead of a scan over XLA's kernels per
-    step; bit for bit the model's step function (but ``iaf_psc_delta`` with
-    ``refractory_input``: its discount :math:`e^{-r h/\tau_m}` is libm's ``expf``,
-    float32 rounding apart).
+    r"""The first ``live`` steps of one block of a model of :data:`BLOCK_MODELS` natively
+    (``csrc/block.h``; the exactly integrated models in ``csrc/neuron_exact.cc``, the
+    ``iaf_cond_*`` in ``csrc/neuron_ode.cc``): ``(rows, r, spikes, bad)``, ``bad`` the
+    number of neurons with a non-finite state value after the block; each neuron through
+    all the steps in one call instead of a scan over XLA's kernels per step; bit for bit
+    the model's step function (the ``iaf_cond_*`` with the native ODE, ``native=True``;
+    ``iaf_psc_delta`` with ``refractory_input`` apart: its discount :math:`e^{-r
+    h/\tau_m}` is libm's ``expf``, float32 rounding apart).
 
     Args:
         model: a key of :data:`BLOCK_MODELS`.
@@ -297,12 +303,13 @@ def block_native(model: str, inputs, live, r, rows: tuple, params: tuple, *, lo:
         return x.reshape(1) if x.size == 1 else jnp.broadcast_to(x, (n,))
 
     row = jax.ShapeDtypeStruct((n,), jnp.float32)
-    spikes, r, *rows = _call(
-        "snnjax_exact_block",
+    target, number = BLOCK_MODELS[model]
+    spikes, r, bad, *rows = _call(
+        target,
         (jax.ShapeDtypeStruct((steps, n), jnp.float32), jax.ShapeDtypeStruct((n,), jnp.int32),
-         *(row,) * len(rows)),
+         jax.ShapeDtypeStruct((1,), jnp.int32), *(row,) * len(rows)),
         (inputs, _int1(live), r, *rows, *map(vec, params)),
-        rank=3, aliases={2: 1, **{3 + k: 2 + k for k in range(len(rows))}},
-        model=BLOCK_MODELS[model], lo=lo, threads=threads,
+        rank=3, aliases={2: 1, **{3 + k: 3 + k for k in range(len(rows))}},
+        model=number, lo=lo, threads=threads,
     )  # fmt: skip
-    return tuple(rows), r, spikes
+    return tuple(rows), r, spikes, bad[..., 0]

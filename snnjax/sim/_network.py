@@ -285,6 +285,12 @@ def _emit(layout: Layout, arrays: NetworkArrays, ext: jax.Array, t0, steps: int,
     return emit_scatter(ext, value, delay, target, channel, t0, live)
 
 
+def _generators(arrays: NetworkArrays) -> bool:
+    """Whether any generator feeds the network (the shapes are static under ``jit``)."""
+    return bool(arrays.poisson or arrays.spikes_in.source.shape[0]
+                or arrays.current.target.shape[0])  # fmt: skip
+
+
 def emit_scatter(ext, value, delay, target, channel, t0, live):
     """``value[j, c]`` of the first ``live`` steps added into ``ext[channel[c], (t0 + j +
     delay[c]) % Dx, target[c]]`` (``channel[c]`` -1: 0 or 1 by the value's sign) by one
@@ -298,17 +304,22 @@ def emit_scatter(ext, value, delay, target, channel, t0, live):
     return ext.at[channel, slot, jnp.broadcast_to(target, value.shape)].add(value, mode="drop")
 
 
-def take_inputs(ring: jax.Array, ext: jax.Array, t0, steps: int, live):
+def take_inputs(ring: jax.Array, ext: jax.Array, t0, steps: int, live, *,
+                generators: bool = True):  # fmt: skip
     """The inputs of steps ``t0 .. t0 + steps - 1`` out of both rings, and the slots of the
     first ``live`` of them cleared: ``(ring, ext, [3, steps, n])``, the excitatory and
     inhibitory spike input plus generator output, and the current (every slot a block
-    reads is written before: spikes land ``>= m`` steps after their block)."""
+    reads is written before: spikes land ``>= m`` steps after their block).
+    ``generators=False``: the network has none, ``ext`` stays zero and is left alone
+    (the same inputs: a ring value plus zero is the ring value, never ``-0.0``)."""
     t = t0 + jnp.arange(steps)
     slot, xslot = t % ring.shape[1], t % ext.shape[1]
-    inputs = jnp.stack([ring[0, slot] + ext[0, xslot], ring[1, slot] + ext[1, xslot],
-                        ext[2, xslot]])  # fmt: skip
     on = jnp.arange(steps) < live
+    ring_in = ring[:, slot]
     ring = ring.at[:, jnp.where(on, slot, ring.shape[1])].set(0.0, mode="drop")
+    if not generators:
+        return ring, ext, jnp.concatenate([ring_in, jnp.zeros_like(ring_in[:1])])
+    inputs = jnp.stack([ring_in[0] + ext[0, xslot], ring_in[1] + ext[1, xslot], ext[2, xslot]])
     ext = ext.at[:, jnp.where(on, xslot, ext.shape[1])].set(0.0, mode="drop")
     return ring, ext, inputs
 
@@ -323,8 +334,9 @@ def _block(layout, comm, arrays: NetworkArrays, grouped, steps: int, state: SimS
     # Only the first `live` steps run (a shorter last block: the rest leave all as it is).
     ext = _emit(layout, arrays, state.ext, t0, steps, sg_counts, live)
     take = take_native if layout.native else take_inputs
-    ring, ext, taken = take(state.ring, ext, t0, steps, live)
-    neurons, spikes, samples = step_groups(layout, arrays, grouped, state.neurons, taken, live)
+    ring, ext, taken = take(state.ring, ext, t0, steps, live, generators=_generators(arrays))
+    neurons, spikes, samples, n_bad = step_groups(layout, arrays, grouped, state.neurons, taken,
+                                                  live)  # fmt: skip
     spikes = jnp.where(arrays.real, spikes.astype(jnp.float32), 0.0)
     one = layout.shards == 1  # no exchange: the local spikes are the whole block
     dense, sent = (spikes, None) if one else _exchange(layout, comm, arrays, spikes)
@@ -347,13 +359,6 @@ def _block(layout, comm, arrays: NetworkArrays, grouped, steps: int, state: SimS
         n_syn = jnp.maximum(n_syn, n_plastic.astype(n_syn.dtype))
     if one:  # its own spikes are the delivered ones
         sent = Sent(out.index, out.count, out.n_spikes, jnp.zeros(0, jnp.int32))
-    # Neurons with a non-finite state value: the fields of one shape tested together, one
-    # count per shape (a count per field cost three small XLA kernels each, every block).
-    finite = {}
-    for x in jax.tree.leaves(neurons):
-        if jnp.issubdtype(x.dtype, jnp.floating):
-            finite[x.shape] = finite.get(x.shape, True) & jnp.isfinite(x)
-    n_bad = sum(jnp.sum(~ok) for ok in finite.values())
     record = Record(sent.key, sent.count, sent.n_own, out.n_spikes, sent.n_route, samples,
                     jnp.asarray(n_bad, jnp.int32), n_lost, tuple(weights),
                     *((spikes.astype(layout.spike_dtype), n_syn)

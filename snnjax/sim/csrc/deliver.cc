@@ -186,7 +186,8 @@ ffi::Error DeliverImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> ring_in, ffi:
 // The inputs of a block's steps t0 + j (j < m), taken out of both rings, and the slots of
 // its first `live` steps cleared, in place (snnjax.sim._network.take_inputs):
 // in[0, j] = ring[0, s] + ext[0, x], in[1, j] = ring[1, s] + ext[1, x], in[2, j] = ext[2, x]
-// with s = (t0 + j) % D, x = (t0 + j) % Dx.
+// with s = (t0 + j) % D, x = (t0 + j) % Dx; attribute ext = 0: no generator feeds the
+// network, ext (all zero) is neither read nor cleared.
 // Sums of two rows (restrict: a loop the compiler vectorises; it does not version a loop of
 // many pointers for aliasing).
 SNNJAX_CLONES void AddRows(const float* __restrict a, const float* __restrict b,
@@ -195,16 +196,25 @@ SNNJAX_CLONES void AddRows(const float* __restrict a, const float* __restrict b,
 }
 
 void TakeOne(float* r, float* x, float* out, int64_t D, int64_t Dx, int64_t n, int64_t m,
-             int64_t t0, int64_t live) {
+             int64_t t0, int64_t live, bool ext) {
   for (int64_t j = 0; j < m; ++j) {
     const int64_t s = (t0 + j) % D, q = (t0 + j) % Dx;
     float *r0 = r + s * n, *r1 = r + (D + s) * n;
     float *x0 = x + q * n, *x1 = x + (Dx + q) * n, *x2 = x + (2 * Dx + q) * n;
-    AddRows(r0, x0, out + j * n, n);
-    AddRows(r1, x1, out + (m + j) * n, n);
-    std::copy_n(x2, n, out + (2 * m + j) * n);
+    if (ext) {
+      AddRows(r0, x0, out + j * n, n);
+      AddRows(r1, x1, out + (m + j) * n, n);
+      std::copy_n(x2, n, out + (2 * m + j) * n);
+    } else {  // no generators: ext stays zero
+      std::copy_n(r0, n, out + j * n);
+      std::copy_n(r1, n, out + (m + j) * n);
+      std::fill_n(out + (2 * m + j) * n, n, 0.0f);
+    }
     if (j < live) {
-      for (float* row : {r0, r1, x0, x1, x2}) std::fill_n(row, n, 0.0f);
+      for (float* row : {r0, r1}) std::fill_n(row, n, 0.0f);
+      if (ext) {
+        for (float* row : {x0, x1, x2}) std::fill_n(row, n, 0.0f);
+      }
     }
   }
 }
@@ -213,7 +223,7 @@ ffi::Error TakeImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> ring_in,
                     ffi::Buffer<ffi::F32> ext_in, ffi::Buffer<ffi::S32> t0_buf,
                     ffi::Buffer<ffi::S32> live_buf, ffi::Result<ffi::Buffer<ffi::F32>> ring,
                     ffi::Result<ffi::Buffer<ffi::F32>> ext,
-                    ffi::Result<ffi::Buffer<ffi::F32>> inputs) {
+                    ffi::Result<ffi::Buffer<ffi::F32>> inputs, int64_t use_ext) {
   auto rd = ring->dimensions(), xd = ext->dimensions(), id = inputs->dimensions();
   const Batch batch(rd, 3);
   const size_t b = batch.rank();
@@ -234,9 +244,11 @@ ffi::Error TakeImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> ring_in,
     if (x_in != x) std::copy_n(x_in, 3 * Dx * n, x);
     TakeOne(r, x, inputs->typed_data() + i * 3 * m * n, D, Dx, n, m,
             t0_buf.typed_data()[batch.Offset(t0_buf.dimensions(), i)],
-            live_buf.typed_data()[batch.Offset(live_buf.dimensions(), i)]);
+            live_buf.typed_data()[batch.Offset(live_buf.dimensions(), i)], use_ext != 0);
   };
-  ParallelFor(pool, batch.size(), Threads(pool, 0), one);  // threads by instance
+  // Threads by instance (by neurons, with the parts the block kernels step: slower for
+  // Brette's COBA, one more hand-over per step).
+  ParallelFor(pool, batch.size(), Threads(pool, 0), one);
   return ffi::Error::Success();
 }
 
@@ -269,4 +281,5 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(SnnjaxTake, TakeImpl,
                                   .Arg<ffi::Buffer<ffi::S32>>()  // live steps
                                   .Ret<ffi::Buffer<ffi::F32>>()  // ring
                                   .Ret<ffi::Buffer<ffi::F32>>()  // ext
-                                  .Ret<ffi::Buffer<ffi::F32>>());  // inputs [3, m, n]
+                                  .Ret<ffi::Buffer<ffi::F32>>()  // inputs [3, m, n]
+                                  .Attr<int64_t>("ext"));

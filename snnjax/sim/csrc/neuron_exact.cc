@@ -12,13 +12,7 @@
 // exception is iaf_psc_delta with refractory_input (the discount e^{-r h/tau_m} is libm's
 // expf here, XLA's own exp there: float32 rounding apart).
 //
-// Buffers: inputs [3, steps, N] (excitatory and inhibitory input, current: the whole
-// shard's, the group's neurons at `lo` .. lo + n), live [1] (steps to run; the rest leave
-// the state as it is and spike nothing), r [n] (int32 refractory steps left), then the
-// model's float state rows, each [n], then its parameters, each [n] or [1]; results: the
-// spikes [steps, n] (0/1), r and the float rows (in place of the arguments where XLA
-// aliases them). A vmapped call has the batch dimensions in front of every buffer. Models
-// (attribute `model`), their float rows and parameters:
+// Buffers as block.h says. Models (attribute `model`), their float rows and parameters:
 //   0 iaf_psc_delta  rows (v, i_0, refr_spikes); parameters expm1(-h/tau_m), P30, I_e,
 //       V_min - E_L, V_th - E_L, V_reset - E_L, refractory counts, refractory_input
 //       (0/1), h/tau_m
@@ -34,9 +28,8 @@
 #include <cmath>
 #include <cstdint>
 #include <string>
-#include <vector>
 
-#include "ffi_common.h"
+#include "block.h"
 
 #define SNNJAX_EXACT_CLONES \
   __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
@@ -45,101 +38,16 @@ namespace ffi = xla::ffi;
 
 namespace {
 
+using snnjax_block::kMaxParams;
+using snnjax_block::RunBlock;
+using snnjax_block::Part;
 using snnjax_ffi::Param;
 
 constexpr const char* kName = "snnjax_exact_block";
-constexpr int kMaxRows = 6;
-constexpr int kMaxParams = 17;
-
-// One part of one instance: neurons [a, b) of its n, each through the block's live steps.
-// Pointers are at the instance's (or the group's) neuron 0; row t of the inputs at
-// + t * stride, of the spikes at + t * n.
-struct Part {
-  int64_t a, b, n, live;
-  float* f[kMaxRows];  // the float state rows, updated in place
-  int32_t* r;
-  Param p[kMaxParams];
-  const float* ex;
-  const float* in;
-  const float* stim;
-  int64_t stride;  // N
-  float* spikes;
+// Parts of >= kPartNeurons neurons (PartSize), multiples of kUnit (a vector of AVX-512).
+struct ExactParts {
+  static constexpr int64_t kPartNeurons = 1024, kUnit = 16;
 };
-
-// Parts of >= kPartNeurons neurons (PartSize), multiples of 16 (a vector of AVX-512).
-constexpr int64_t kPartNeurons = 1024;
-
-// Model: kFloat state rows, kParams parameters, static Run(const Part&) stepping the
-// part's neurons the live steps.
-template <class Model>
-ffi::Error RunBlock(ffi::ThreadPool& pool, ffi::Buffer<ffi::F32>& inputs,
-                    ffi::Buffer<ffi::S32>& live, ffi::Buffer<ffi::S32>& r_in,
-                    ffi::RemainingArgs& rest, ffi::Result<ffi::Buffer<ffi::F32>>& spikes,
-                    ffi::Result<ffi::Buffer<ffi::S32>>& r, ffi::RemainingRets& rows, int64_t lo,
-                    int64_t threads) {
-  static_assert(Model::kFloat <= kMaxRows && Model::kParams <= kMaxParams);
-  constexpr int R = Model::kFloat, P = Model::kParams;
-  const std::string kernel(kName);
-  auto sd = spikes->dimensions();
-  const snnjax_ffi::Batch batch(sd, 2);
-  const size_t b = batch.rank();
-  if (rows.size() != R || rest.size() != R + P) {
-    return ffi::Error::InvalidArgument(kernel + ": expected " + std::to_string(R) +
-                                       " state rows and " + std::to_string(P) + " parameters");
-  }
-  const int64_t steps = sd[b], n = sd[b + 1];
-  auto id = inputs.dimensions();
-  if (!batch.Fits(id, 3) || id[b] != 3 || id[b + 1] != steps || lo < 0 || lo + n > id[b + 2]) {
-    return ffi::Error::InvalidArgument(kernel + ": inputs must be [3, steps, N], lo + n <= N");
-  }
-  const int64_t N = id[b + 2];
-  std::vector<ffi::Buffer<ffi::F32>> args;  // the state rows, then the parameters
-  std::vector<float*> out;
-  ffi::Error read = snnjax_ffi::StateRows(kernel, batch, n, R, rest, rows, args, out);
-  if (read.failure()) return read;
-  ffi::Error fits =
-      snnjax_ffi::CheckBatch(batch, kName, {{live.dimensions(), 1}, {r_in.dimensions(), 1}});
-  if (fits.failure()) return fits;
-  if (n == 0 || steps == 0) return ffi::Error::Success();
-  const int64_t workers = snnjax_ffi::Threads(pool, threads);
-  const int64_t per_part = snnjax_ffi::PartSize(n, batch.size(), workers, kPartNeurons, 16);
-  const int64_t parts_per = (n + per_part - 1) / per_part;
-  auto one = [&](int64_t part) {
-    const int64_t i = part / parts_per;
-    Part c;
-    c.a = (part % parts_per) * per_part;
-    c.b = std::min(n, c.a + per_part);
-    c.n = n;
-    c.live = std::clamp<int64_t>(live.typed_data()[batch.Offset(live.dimensions(), i)], 0, steps);
-    const float* x = inputs.typed_data() + batch.Offset(id, i) + lo;
-    c.ex = x;
-    c.in = x + steps * N;
-    c.stim = x + 2 * steps * N;
-    c.stride = N;
-    c.spikes = spikes->typed_data() + i * steps * n;
-    // The state is read from the arguments and written to the results: copy the part
-    // first where XLA did not alias them.
-    const int32_t* r0 = r_in.typed_data() + batch.Offset(r_in.dimensions(), i);
-    c.r = r->typed_data() + i * n;
-    if (c.r != r0) std::copy(r0 + c.a, r0 + c.b, c.r + c.a);
-    for (int k = 0; k < R; ++k) {
-      const float* y0 = args[k].typed_data() + batch.Offset(args[k].dimensions(), i);
-      c.f[k] = out[k] + i * n;
-      if (c.f[k] != y0) std::copy(y0 + c.a, y0 + c.b, c.f[k] + c.a);
-    }
-    for (int k = 0; k < P; ++k) {
-      auto pd = args[R + k].dimensions();
-      c.p[k] = {args[R + k].typed_data() + batch.Offset(pd, i), pd[b] == 1};
-    }
-    Model::Run(c);
-    for (int64_t t = c.live; t < steps; ++t) {
-      std::fill(c.spikes + t * n + c.a, c.spikes + t * n + c.b, 0.0f);
-    }
-  };
-  snnjax_ffi::ParallelFor(pool, batch.size() * parts_per, workers, one);
-  return ffi::Error::Success();
-}
-
 constexpr int64_t kChunk = 256;  // neurons stepped through the block together (state in L1)
 
 // One chunk of a part: its parameters (shared ones expanded), neurons a .. a + len.
@@ -180,7 +88,7 @@ void Chunks(const Part& c, F step) {
   r[i] = s ? static_cast<int32_t>(counts[i]) : (rn);         \
   spk[i] = s ? 1.0f : 0.0f
 
-struct IafPscDelta {
+struct IafPscDelta : ExactParts {
   static constexpr int kFloat = 3, kParams = 9;
   enum { kRefrInput = 7 };
 
@@ -223,7 +131,7 @@ struct IafPscDelta {
   }
 };
 
-struct IafPscExp {
+struct IafPscExp : ExactParts {
   static constexpr int kFloat = 4, kParams = 10;
 
   SNNJAX_EXACT_CLONES static void Step(SNNJAX_F v, SNNJAX_F iex, SNNJAX_F iin, SNNJAX_F i0,
@@ -255,7 +163,7 @@ struct IafPscExp {
   }
 };
 
-struct IafPscAlpha {
+struct IafPscAlpha : ExactParts {
   static constexpr int kFloat = 6, kParams = 17;
 
   SNNJAX_EXACT_CLONES static void Step(SNNJAX_F v, SNNJAX_F dex, SNNJAX_F iex, SNNJAX_F din,
@@ -304,16 +212,19 @@ struct IafPscAlpha {
 ffi::Error ExactBlockImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> inputs,
                           ffi::Buffer<ffi::S32> live, ffi::Buffer<ffi::S32> r_in,
                           ffi::RemainingArgs rest, ffi::Result<ffi::Buffer<ffi::F32>> spikes,
-                          ffi::Result<ffi::Buffer<ffi::S32>> r, ffi::RemainingRets rows,
+                          ffi::Result<ffi::Buffer<ffi::S32>> r,
+                          ffi::Result<ffi::Buffer<ffi::S32>> bad, ffi::RemainingRets rows,
                           int64_t model, int64_t lo, int64_t threads) {
   switch (model) {
     case 0:
-      return RunBlock<IafPscDelta>(pool, inputs, live, r_in, rest, spikes, r,
-                                                 rows, lo, threads);
+      return RunBlock<IafPscDelta>(kName, pool, inputs, live, r_in, rest, spikes, r, bad,
+                                   rows, lo, threads);
     case 1:
-      return RunBlock<IafPscExp>(pool, inputs, live, r_in, rest, spikes, r, rows, lo, threads);
+      return RunBlock<IafPscExp>(kName, pool, inputs, live, r_in, rest, spikes, r, bad, rows,
+                                 lo, threads);
     case 2:
-      return RunBlock<IafPscAlpha>(pool, inputs, live, r_in, rest, spikes, r, rows, lo, threads);
+      return RunBlock<IafPscAlpha>(kName, pool, inputs, live, r_in, rest, spikes, r, bad,
+                                   rows, lo, threads);
     default:
       return ffi::Error::InvalidArgument(std::string(kName) + ": unknown model " +
                                          std::to_string(model));
@@ -322,16 +233,4 @@ ffi::Error ExactBlockImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> inputs,
 
 }  // namespace
 
-XLA_FFI_DEFINE_HANDLER_SYMBOL(SnnjaxExactBlock, ExactBlockImpl,
-                              ffi::Ffi::Bind()
-                                  .Ctx<ffi::ThreadPool>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()  // inputs [3, steps, N]
-                                  .Arg<ffi::Buffer<ffi::S32>>()  // live [1]
-                                  .Arg<ffi::Buffer<ffi::S32>>()  // r [n]
-                                  .RemainingArgs()  // the float state rows, the parameters
-                                  .Ret<ffi::Buffer<ffi::F32>>()  // spikes [steps, n]
-                                  .Ret<ffi::Buffer<ffi::S32>>()  // r
-                                  .RemainingRets()               // the float state rows
-                                  .Attr<int64_t>("model")
-                                  .Attr<int64_t>("lo")
-                                  .Attr<int64_t>("threads"));
+XLA_FFI_DEFINE_HANDLER_SYMBOL(SnnjaxExactBlock, ExactBlockImpl, snnjax_block::Binding());

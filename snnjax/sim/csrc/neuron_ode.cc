@@ -1,5 +1,6 @@
 // snnjax_rkf45: one simulation step of NEST's numerically integrated neuron models, the
-// ODE part (snnjax.sim.models._rkf45.evolve with the model's right-hand side), natively:
+// ODE part (snnjax.sim.models._rkf45.evolve with the model's right-hand side), natively
+// (and snnjax_ode_block, below: whole steps of the iaf_cond_* around it):
 // GSL's adaptive RKF45 in lockstep over chunks of 8 neurons (rkf45.h; the models'
 // right-hand sides: ode_models.h), chunks spread over XLA's intra-op threads. The model's
 // step function does the rest (inputs, spikes, refractoriness) in JAX.
@@ -26,11 +27,13 @@
 //       tau_syn_in
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <string>
 #include <vector>
 
+#include "block.h"
 #include "ffi_common.h"
 
 // Multiply-adds fused (the kernel is not bit for bit its JAX twin anyway: rkf45.h), for
@@ -49,6 +52,8 @@ using snnjax_ffi::Batch;
 using snnjax_ffi::CheckBatch;
 using snnjax_ffi::ParallelFor;
 using snnjax_ffi::Threads;
+using snnjax_ode::Abs;
+using snnjax_ode::Consecutive;
 using snnjax_ode::Control;
 using snnjax_ode::HHCondExpTraub;
 using snnjax_ode::HHPscAlpha;
@@ -188,10 +193,13 @@ SNNJAX_ODE_CLONES void EvolveRange(const Instance& in, int64_t a, int64_t b) {
   }
 }
 
-// A thread's parts (PartSize): at least kPartNeurons neurons (a part's hand-over between
-// the cores costs: with a mutex per part, parts of ~100 neurons made two threads no faster
-// than one; with atomics, parts of 256 were still slower than 1,024).
-constexpr int64_t kPartNeurons = 1024;
+// A thread's parts (PartSize): at least kOdePart neurons, kRefillPart for the refill models
+// (a part's hand-over between the cores costs: with a mutex per part, parts of ~100
+// neurons made two threads no faster than one; with atomics, parts of 256 were still
+// slower than 1,024 while parts went to either core; taken from both ends (ffi_common.h),
+// parts of 512 made Brette's COBA faster than 1,024, its COBAHH (refill: the work varies
+// from neuron to neuron) slower).
+constexpr int64_t kOdePart = 512, kRefillPart = 1024;
 
 template <class Model>
 ffi::Error Run(ffi::ThreadPool& pool, ffi::Buffer<ffi::F32>& step_in, ffi::RemainingArgs& rest,
@@ -216,8 +224,8 @@ ffi::Error Run(ffi::ThreadPool& pool, ffi::Buffer<ffi::F32>& step_in, ffi::Remai
   ffi::Error fits = CheckBatch(batch, "snnjax_rkf45", {{step_in.dimensions(), 1}});
   if (fits.failure()) return fits;
   const int64_t workers = Threads(pool, threads);
-  const int64_t per_part =
-      snnjax_ffi::PartSize(n, batch.size(), workers, kPartNeurons, kGroup * kLanes);
+  const int64_t least = Model::kRefill ? kRefillPart : kOdePart;
+  const int64_t per_part = snnjax_ffi::PartSize(n, batch.size(), workers, least, kGroup * kLanes);
   const int64_t parts_per = (n + per_part - 1) / per_part;
   auto one = [&](int64_t part) {
     const int64_t i = part / parts_per, q = part % parts_per;
@@ -263,6 +271,152 @@ ffi::Error Rkf45Impl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> step_in, ffi::R
   }
 }
 
+// ---------------------------------------------------------------- snnjax_ode_block
+// The steps of one block of iaf_cond_exp, iaf_cond_alpha or iaf_cond_beta (block.h: each
+// part of neurons through all the block's steps, on the same core from block to block),
+// each step the model's step function with the native ODE (snnjax.sim.models._iaf_cond,
+// native=True): refractory = r > 0, the current I_stim + I_e, a fresh step size h where
+// none is carried; the ODE as snnjax_rkf45; then the step's input added to the
+// conductances (exp) or their derivatives times e/tau (alpha, beta), the refractory count
+// or the threshold, reset and spike, V_m = NaN where the ODE failed or V_m is not finite,
+// and the step's current as I_stim. Bit for bit that step: the same ODE code, then
+// additions, selects and the multiply-adds XLA fuses (written as fmaf). Models (attribute
+// `model`), their float rows and parameters:
+//   0 iaf_cond_exp  rows (V_m, g_ex, g_in, i_0, step); parameters h, I_e, V_reset, V_th,
+//       E_L, g_L, C_m, E_ex, E_in, tau_syn_ex, tau_syn_in, refractory counts
+//   1 iaf_cond_alpha / iaf_cond_beta  rows (V_m, dg_ex, g_ex, dg_in, g_in, i_0, step);
+//       parameters as 0 with tau_rise_ex, tau_decay_ex, tau_rise_in, tau_decay_in for the
+//       two time constants, then psc_ex, psc_in (the jumps of dg per nS)
+constexpr const char* kBlockName = "snnjax_ode_block";
+
+// `lanes` ints from p (the rest: copies of p[0]), and back.
+SNNJAX_INLINE vi LoadInts(const int32_t* p, int64_t lanes) {
+  vi v = vi{} + p[0];
+  if (lanes == kLanes) {
+    std::memcpy(&v, p, sizeof v);
+  } else {
+    for (int64_t l = 1; l < lanes; ++l) v[l] = p[l];
+  }
+  return v;
+}
+
+SNNJAX_INLINE void StoreInts(vi v, int32_t* p, int64_t lanes) {
+  if (lanes == kLanes) {
+    std::memcpy(p, &v, sizeof v);
+  } else {
+    for (int64_t l = 0; l < lanes; ++l) p[l] = v[l];
+  }
+}
+
+// a b + c, correctly rounded (fmaf) in every lane.
+SNNJAX_INLINE vf Fma(vf a, vf b, vf c) {
+  vf out;
+  for (int l = 0; l < kLanes; ++l) out[l] = std::fmaf(a[l], b[l], c[l]);
+  return out;
+}
+
+// A block's part through its live steps (Block: a CondBlock); the steps' work before and after the ODE in
+// vectors of kLanes neurons, contracted where XLA's are (Fma) and nowhere else (the ODE, a
+// function of its own, is).
+template <class Block>
+SNNJAX_ODE_CLONES __attribute__((optimize("fp-contract=off"))) void Steps(
+    const snnjax_block::Part& c) {
+  constexpr int N = Block::kN, K = Block::kCounts;
+  const int64_t a = c.a, b = c.b;
+  // The ODE's per-step parameters refractory (0/1) and stim, and its failures, by neuron
+  // (index b - 1 at most; the thread's, kept: a fresh allocation per call cost).
+  thread_local std::vector<float> refr_rows, stim_rows;
+  thread_local std::vector<int32_t> failed_rows;
+  for (auto* v : {&refr_rows, &stim_rows}) v->resize(std::max<size_t>(v->size(), b));
+  failed_rows.resize(std::max<size_t>(failed_rows.size(), b));
+  float *refr = refr_rows.data(), *stim = stim_rows.data();
+  int32_t* failed = failed_rows.data();
+  Param p[Block::Ode::kParams];
+  p[0] = c.p[0];
+  p[1] = {refr, false};
+  p[2] = {stim, false};
+  std::copy(c.p + 2, c.p + K, p + 3);  // V_reset .. the taus
+  float* const* f = c.f;
+  Instance in = {};
+  for (int k = 0; k < N; ++k) in.y_in[k] = in.y[k] = f[k];
+  in.step_in = in.step = f[N + 1];
+  in.failed = failed;
+  in.n = c.n;
+  in.params = p;
+  const Param *h = &c.p[0], *Ie = &c.p[1], *v_reset = &c.p[2], *v_th = &c.p[3];
+  float *v = f[0], *i0 = f[N], *step = f[N + 1];
+  for (int64_t t = 0; t < c.live; ++t) {
+    for (int64_t i = a; i < b; i += kLanes) {
+      const int64_t lanes = std::min<int64_t>(kLanes, b - i);
+      const Consecutive at{i, lanes};
+      const vi r = LoadInts(c.r + i, lanes);
+      StoreLanes(Select(r > 0, vf{} + 1.0f, vf{}), refr + i, lanes);
+      StoreLanes(LoadLanes(i0 + i, lanes) + at(*Ie), stim + i, lanes);
+      const vf s = LoadLanes(step + i, lanes);
+      StoreLanes(Select(s != s, at(*h), s), step + i, lanes);
+    }
+    EvolveRange<typename Block::Ode>(in, a, b);
+    const int64_t x = t * c.stride;
+    for (int64_t i = a; i < b; i += kLanes) {
+      const int64_t lanes = std::min<int64_t>(kLanes, b - i);
+      const Consecutive at{i, lanes};
+      const vf ex = LoadLanes(c.ex + x + i, lanes), inh = LoadLanes(c.in + x + i, lanes);
+      if constexpr (Block::kAlpha) {  // XLA's fused multiply-adds
+        StoreLanes(Fma(ex, at(c.p[K + 1]), LoadLanes(f[1] + i, lanes)), f[1] + i, lanes);
+        StoreLanes(Fma(-inh, at(c.p[K + 2]), LoadLanes(f[3] + i, lanes)), f[3] + i, lanes);
+      } else {
+        StoreLanes(LoadLanes(f[1] + i, lanes) + ex, f[1] + i, lanes);
+        StoreLanes(LoadLanes(f[2] + i, lanes) - inh, f[2] + i, lanes);
+      }
+      const vi refractory = LoadLanes(refr + i, lanes) != 0.0f;
+      const vi r = LoadInts(c.r + i, lanes);
+      const vf reset = at(*v_reset);
+      const vf vn = Select(refractory, reset, LoadLanes(v + i, lanes));
+      const vi spike = vn - at(*v_th) >= 0.0f;
+      const vf vs = Select(spike, vn - (vn - reset), vn);
+      const vi counts = __builtin_convertvector(at(c.p[K]), vi);
+      StoreInts(spike ? counts : refractory ? r - 1 : r, c.r + i, lanes);
+      StoreLanes(Select(spike, vf{} + 1.0f, vf{}), c.spikes + t * c.n + i, lanes);
+      const vi bad = (LoadInts(failed + i, lanes) != 0) | ~(Abs(vs) <= FLT_MAX);
+      StoreLanes(Select(bad, vf{} + NAN, vs), v + i, lanes);
+      StoreLanes(LoadLanes(c.stim + x + i, lanes), i0 + i, lanes);
+    }
+  }
+}
+
+template <class OdeModel, bool kAlphaModel>
+struct CondBlock {
+  using Ode = OdeModel;
+  static constexpr bool kAlpha = kAlphaModel;
+  static constexpr int kN = Ode::kN, kFloat = kN + 2;  // y, i_0, step
+  static constexpr int kTaus = Ode::kParams - 10;  // h, refractory, stim, 7 more, the taus
+  static constexpr int kCounts = 9 + kTaus, kParams = kCounts + (kAlpha ? 3 : 1);
+  // Parts: as snnjax_rkf45's, in whole groups of chunks.
+  static constexpr int64_t kPartNeurons = kOdePart, kUnit = kGroup * kLanes;
+
+  static void Run(const snnjax_block::Part& c) { Steps<CondBlock>(c); }
+};
+
+ffi::Error OdeBlockImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> inputs,
+                        ffi::Buffer<ffi::S32> live, ffi::Buffer<ffi::S32> r_in,
+                        ffi::RemainingArgs rest, ffi::Result<ffi::Buffer<ffi::F32>> spikes,
+                        ffi::Result<ffi::Buffer<ffi::S32>> r,
+                        ffi::Result<ffi::Buffer<ffi::S32>> bad, ffi::RemainingRets rows,
+                        int64_t model, int64_t lo, int64_t threads) {
+  using snnjax_block::RunBlock;
+  switch (model) {
+    case 0:
+      return RunBlock<CondBlock<IafCondExp, false>>(kBlockName, pool, inputs, live, r_in, rest,
+                                                    spikes, r, bad, rows, lo, threads);
+    case 1:
+      return RunBlock<CondBlock<IafCondBeta, true>>(kBlockName, pool, inputs, live, r_in, rest,
+                                                    spikes, r, bad, rows, lo, threads);
+    default:
+      return ffi::Error::InvalidArgument(std::string(kBlockName) + ": unknown model " +
+                                         std::to_string(model));
+  }
+}
+
 }  // namespace
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(SnnjaxRkf45, Rkf45Impl,
@@ -275,3 +429,5 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(SnnjaxRkf45, Rkf45Impl,
                                   .RemainingRets()               // the rows of y
                                   .Attr<int64_t>("model")
                                   .Attr<int64_t>("threads"));
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(SnnjaxOdeBlock, OdeBlockImpl, snnjax_block::Binding());

@@ -33,6 +33,7 @@ XLA_FFI_DECLARE_HANDLER_SYMBOL(SnnjaxDeliver);  // deliver.cc
 XLA_FFI_DECLARE_HANDLER_SYMBOL(SnnjaxTake);     // deliver.cc
 XLA_FFI_DECLARE_HANDLER_SYMBOL(SnnjaxDeliverPlastic);  // plastic.cc
 XLA_FFI_DECLARE_HANDLER_SYMBOL(SnnjaxRkf45);  // neuron_ode.cc
+XLA_FFI_DECLARE_HANDLER_SYMBOL(SnnjaxOdeBlock);  // neuron_ode.cc
 XLA_FFI_DECLARE_HANDLER_SYMBOL(SnnjaxExactBlock);  // neuron_exact.cc
 
 namespace {
@@ -335,6 +336,7 @@ PyObject* Handlers(PyObject*, PyObject*) {
       {"snnjax_emit", reinterpret_cast<void*>(SnnjaxEmit)},
       {"snnjax_exact_block", reinterpret_cast<void*>(SnnjaxExactBlock)},
       {"snnjax_poisson", reinterpret_cast<void*>(SnnjaxPoisson)},
+      {"snnjax_ode_block", reinterpret_cast<void*>(SnnjaxOdeBlock)},
       {"snnjax_rkf45", reinterpret_cast<void*>(SnnjaxRkf45)},
       {"snnjax_take", reinterpret_cast<void*>(SnnjaxTake)},
   };

@@ -24,6 +24,7 @@ A step whose integration does not reach ``h`` (NEST: ``GSLSolverFailure``) or gi
 non-finite ``V_m`` leaves ``V_m = NaN``; the simulator reports the neuron.
 """
 
+import functools
 from typing import NamedTuple
 
 import jax.numpy as jnp
@@ -31,7 +32,7 @@ import numpy as np
 
 from ..._errors import check_range
 from ..._types import Array, ArrayLike
-from .._native import rkf45_native
+from .._native import block_native, rkf45_native
 from ._common import (
     Neurons,
     _check_n,
@@ -150,23 +151,22 @@ def iaf_cond_alpha_init_state(
     return _init_state(IafCondAlphaState, params, n, V_m, h)
 
 
+#: The model of each ``alpha`` of :func:`_step`.
+_NAMES = {False: "iaf_cond_exp", True: "iaf_cond_alpha", "beta": "iaf_cond_beta"}
+
+
 def _step(alpha, props, params, state, in_ex, in_in, i_stim, surrogate, detach_reset,
           substeps=0, native=False, threads=0):  # fmt: skip
     """One step; ``alpha``: the conductances are alpha (``True``) or beta (``"beta"``:
     ``iaf_cond_beta``'s rise and decay times) functions, else exponential; ``native``: the
     ODE by the native kernel (:func:`~snnjax.sim._native.rkf45_native`; adaptive, one
     axis of neurons)."""
-    name = {True: "iaf_cond_alpha", "beta": "iaf_cond_beta"}.get(alpha, "iaf_cond_exp")
+    name = _NAMES[alpha]
     classes = (IafCondProps, type(params), IafCondAlphaState if alpha else IafCondExpState)
     inputs = {"in_ex": in_ex, "in_in": in_in, "i_stim": i_stim}
     shape = _check_step(name, classes, props, params, state, inputs)
     p, q = _read(params, props, len(shape))
-    if alpha == "beta":
-        rise_ex, decay_ex, rise_in, decay_in = (p.tau_rise_ex, p.tau_decay_ex, p.tau_rise_in,
-                                                p.tau_decay_in)  # fmt: skip
-    else:
-        rise_ex = decay_ex = p.tau_syn_ex
-        rise_in = decay_in = p.tau_syn_in
+    rise_ex, decay_ex, rise_in, decay_in = _taus(alpha, p)
     refractory = state.r > 0
     stim = state.i_0 + p.I_e
 
@@ -188,10 +188,8 @@ def _step(alpha, props, params, state, in_ex, in_in, i_stim, surrogate, detach_r
     step = jnp.where(jnp.isnan(state.step), q.h, state.step)
     y = tuple(fields[f] for f in names)
     if native and not substeps and len(shape) == 1:
-        taus = (rise_ex, decay_ex, rise_in, decay_in) if alpha else (decay_ex, decay_in)
         y, step, failed = rkf45_native(
-            name, y, step, (q.h, refractory, stim, p.V_reset, p.V_th, p.E_L, p.g_L, p.C_m,
-                            p.E_ex, p.E_in, *taus), threads=threads,
+            name, y, step, (q.h, refractory, stim, *_ode_params(alpha, p)), threads=threads
         )  # fmt: skip
     else:
         y, step, failed, _ = evolve(
@@ -212,6 +210,39 @@ def _step(alpha, props, params, state, in_ex, in_in, i_stim, surrogate, detach_r
     v = jnp.where(failed | ~jnp.isfinite(v), jnp.nan, v)
     fields.update(V_m=v, r=r, i_0=jnp.broadcast_to(_input(i_stim, shape), shape))
     return type(state)(**fields), s
+
+
+def _taus(alpha, p) -> tuple:
+    """``(rise_ex, decay_ex, rise_in, decay_in)``: the conductances' time constants."""
+    if alpha == "beta":
+        return p.tau_rise_ex, p.tau_decay_ex, p.tau_rise_in, p.tau_decay_in
+    return p.tau_syn_ex, p.tau_syn_ex, p.tau_syn_in, p.tau_syn_in
+
+
+def _ode_params(alpha, p) -> tuple:
+    """The native ODE's parameters after ``h``, refractory and the current
+    (``csrc/neuron_ode.cc``)."""
+    rise_ex, decay_ex, rise_in, decay_in = _taus(alpha, p)
+    taus = (rise_ex, decay_ex, rise_in, decay_in) if alpha else (decay_ex, decay_in)
+    return p.V_reset, p.V_th, p.E_L, p.g_L, p.C_m, p.E_ex, p.E_in, *taus
+
+
+def native_block(alpha, props, params, state, inputs, live, *, lo, threads):
+    """A model's ``native_block`` (:class:`~._spec.ModelSpec`): ``live`` steps of
+    :func:`_step` with the native ODE, by one call of the native block kernel
+    (:func:`~snnjax.sim._native.block_native`; bit for bit)."""
+    name = _NAMES[alpha]
+    p, q = _read(params, props, 1)
+    names = [f for f in state._fields if f not in ("i_0", "r", "step")]
+    rows = (*(getattr(state, f) for f in names), state.i_0, state.step)
+    extra = (q.psc_ex, q.psc_in) if alpha else ()
+    rows, r, spikes, bad = block_native(
+        name, inputs, live, state.r, rows,
+        (q.h, p.I_e, *_ode_params(alpha, p), q.refractory_counts, *extra), lo=lo,
+        threads=threads,
+    )  # fmt: skip
+    fields = dict(zip(names, rows[:-2], strict=True), i_0=rows[-2], step=rows[-1], r=r)
+    return type(state)(**fields), spikes, bad
 
 
 def iaf_cond_exp_step(props, params, state, in_ex: Neurons, in_in: Neurons, i_stim: Neurons, *,
@@ -261,10 +292,10 @@ _SHARED = {
 SPEC_EXP = ModelSpec(
     name="iaf_cond_exp", State=IafCondExpState, init_state=iaf_cond_exp_init_state,
     step=iaf_cond_exp_step, recordables={"V_m": "V_m", "g_ex": "g_ex", "g_in": "g_in"},
-    **_SHARED,
+    native_block=functools.partial(native_block, False), **_SHARED,
 )  # fmt: skip
 SPEC_ALPHA = ModelSpec(
     name="iaf_cond_alpha", State=IafCondAlphaState, init_state=iaf_cond_alpha_init_state,
     step=iaf_cond_alpha_step, recordables={"V_m": "V_m", "g_ex": "g_ex", "g_in": "g_in"},
-    **_SHARED,
+    native_block=functools.partial(native_block, True), **_SHARED,
 )  # fmt: skip

@@ -11,6 +11,7 @@ e^{-t_p/\tau_r})`, :math:`t_p = \tau_d\tau_r\ln(\tau_d/\tau_r)/(\tau_d - \tau_r)
 :math:`g` peaks at :math:`w`), or :math:`e/\tau_d` when the two times (nearly) coincide.
 """
 
+import functools
 from typing import NamedTuple
 
 import jax.numpy as jnp
@@ -19,7 +20,7 @@ import numpy as np
 from ..._errors import check_range
 from ..._types import Array, ArrayLike
 from ._common import _check_n, _check_params_type, _initial
-from ._iaf_cond import IafCondAlphaState, IafCondProps, _step, _v_m
+from ._iaf_cond import IafCondAlphaState, IafCondProps, _step, _v_m, native_block
 from ._iaf_cond import validate as _validate_cond
 from ._rkf45 import step_constants
 from ._spec import ModelSpec
@@ -108,5 +109,5 @@ SPEC = ModelSpec(
     Props=IafCondProps, init_state=iaf_cond_beta_init_state, propagators=propagators,
     step=iaf_cond_beta_step, validate=validate, defaults=DEFAULTS,
     initial_state={"V_m": -70.0}, recordables={"V_m": "V_m", "g_ex": "g_ex", "g_in": "g_in"},
-    V_m=_v_m, numerical=True, native_ode=True,
+    V_m=_v_m, numerical=True, native_ode=True, native_block=functools.partial(native_block, "beta"),
 )  # fmt: skip

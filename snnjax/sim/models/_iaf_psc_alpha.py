@@ -197,7 +197,7 @@ def iaf_psc_alpha_step(
 def _native_block(props, params, state, inputs, live, *, lo, threads):
     """:data:`SPEC`'s ``native_block``: ``live`` steps of :func:`iaf_psc_alpha_step`."""
     p, q = _read(params, props, 1)
-    (v, dI_ex, I_ex, dI_in, I_in, i_0), r, spikes = block_native(
+    (v, dI_ex, I_ex, dI_in, I_in, i_0), r, spikes, bad = block_native(
         "iaf_psc_alpha", inputs, live, state.r,
         (state.v, state.dI_ex, state.I_ex, state.dI_in, state.I_in, state.i_0),
         (q.P30, q.P31ex, q.P32ex, q.P31in, q.P32in, q.expm1_tau_m, q.P21ex, q.expm1_tau_ex,
@@ -205,7 +205,7 @@ def _native_block(props, params, state, inputs, live, *, lo, threads):
          p.V_reset - p.E_L, q.refractory_counts),
         lo=lo, threads=threads,
     )  # fmt: skip
-    return IafPscAlphaState(v, dI_ex, I_ex, dI_in, I_in, i_0, r), spikes
+    return IafPscAlphaState(v, dI_ex, I_ex, dI_in, I_in, i_0, r), spikes, bad
 
 
 #: ``iaf_psc_alpha`` in the registry (``V_min`` default ``-inf``: NEST's ``-DBL_MAX``).

@@ -161,13 +161,13 @@ def iaf_psc_delta_step(
 def _native_block(props, params, state, inputs, live, *, lo, threads):
     """:data:`SPEC`'s ``native_block``: ``live`` steps of :func:`iaf_psc_delta_step`."""
     p, q = _read(params, props, 1, _FLAGS)
-    (v, i_0, refr_spikes), r, spikes = block_native(
+    (v, i_0, refr_spikes), r, spikes, bad = block_native(
         "iaf_psc_delta", inputs, live, state.r, (state.v, state.i_0, state.refr_spikes),
         (q.expm1_tau_m, q.P30, p.I_e, p.V_min - p.E_L, p.V_th - p.E_L, p.V_reset - p.E_L,
          q.refractory_counts, p.refractory_input, q.h_over_tau_m),
         lo=lo, threads=threads,
     )  # fmt: skip
-    return IafPscDeltaState(v, i_0, r, refr_spikes), spikes
+    return IafPscDeltaState(v, i_0, r, refr_spikes), spikes, bad
 
 
 #: ``iaf_psc_delta`` in the registry. NEST's ``V_min`` default ``-DBL_MAX`` is written

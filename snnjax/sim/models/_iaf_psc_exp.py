@@ -200,13 +200,13 @@ def iaf_psc_exp_step(
 def _native_block(props, params, state, inputs, live, *, lo, threads):
     """:data:`SPEC`'s ``native_block``: ``live`` steps of :func:`iaf_psc_exp_step`."""
     p, q = _read(params, props, 1)
-    (v, i_ex, i_in, i_0), r, spikes = block_native(
+    (v, i_ex, i_in, i_0), r, spikes, bad = block_native(
         "iaf_psc_exp", inputs, live, state.r, (state.v, state.i_syn_ex, state.i_syn_in, state.i_0),
         (q.P21ex, q.P21in, q.P20, q.expm1_tau_m, q.expm1_tau_ex, q.expm1_tau_in, p.I_e,
          p.V_th - p.E_L, p.V_reset - p.E_L, q.refractory_counts),
         lo=lo, threads=threads,
     )  # fmt: skip
-    return IafPscExpState(v, i_ex, i_in, i_0, r), spikes
+    return IafPscExpState(v, i_ex, i_in, i_0, r), spikes, bad
 
 
 #: ``iaf_psc_exp`` in the registry.

@@ -230,18 +230,25 @@ class NestModel:
         )  # fmt: skip
 
     @property
+    def numerical(self) -> bool:
+        """Whether the model is integrated numerically (conductance, AdEx, HH)."""
+        return self._spec.numerical
+
+    @property
     def has_native_block(self) -> bool:
         """Whether :meth:`native_block` runs this model (the exactly integrated
-        ``iaf_psc_delta``, ``iaf_psc_exp`` and ``iaf_psc_alpha``)."""
-        return self._spec.native_block is not None
+        ``iaf_psc_delta``, ``iaf_psc_exp`` and ``iaf_psc_alpha``; the ``iaf_cond_*`` with
+        NEST's adaptive RKF45, not with ``substeps``)."""
+        return self._spec.native_block is not None and not self.substeps
 
     def native_block(self, props, params, state, inputs, live, *, lo: int, threads: int):
         """The first ``live`` steps of a block by the native CPU kernel, bit for bit
         :meth:`step` over the steps (see :func:`~snnjax.sim._native.block_native`;
-        registered by :func:`~snnjax.sim._native.use_native`): ``(state, spikes)``;
+        registered by :func:`~snnjax.sim._native.use_native`): ``(state, spikes, bad)``;
         ``inputs`` the block's ``float32[3, steps, N]`` inputs of the shard's neurons
         (excitatory, inhibitory, current), these at ``lo .. lo + n - 1``; spikes
-        ``float32[steps, n]``, zero from step ``live`` on."""
+        ``float32[steps, n]``, zero from step ``live`` on; ``bad`` the number of neurons
+        with a non-finite state value after the block."""
         if not self.has_native_block:
             raise ValueError(f"`{self.name}` has no native block kernel")
         return self._spec.native_block(props, params, state, inputs, live, lo=lo,

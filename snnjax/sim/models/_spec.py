@@ -37,10 +37,10 @@ class ModelSpec:
             (:func:`~snnjax.sim._native.rkf45_native`) where ``True``.
         nest: a NEST model (``False``: snnjax's own, e.g. the trainer's neurons).
         native_block: ``native_block(props, params, state, inputs, live, *, lo, threads)
-            -> (state, spikes)``: ``live`` steps of ``step`` (the first ones of a block,
-            ``inputs`` ``[3, steps, N]``, the neurons at ``lo``) by the native CPU kernel
-            (:func:`~snnjax.sim._native.block_native`), spikes ``[steps, n]``;
-            ``None``: none.
+            -> (state, spikes, bad)``: ``live`` steps of ``step`` (the first ones of a
+            block, ``inputs`` ``[3, steps, N]``, the neurons at ``lo``) by the native CPU
+            kernel (:func:`~snnjax.sim._native.block_native`), spikes ``[steps, n]``,
+            ``bad`` the neurons with a non-finite state value after them; ``None``: none.
     """
 
     name: str
