@@ -141,8 +141,25 @@ ffi::Error RunBlock(const char* kernel_name, ffi::ThreadPool& pool, ffi::Buffer<
   return ffi::Error::Success();
 }
 
-// The binding of a block kernel's handler (XLA_FFI_DEFINE_HANDLER_SYMBOL); its
-// implementation: (pool, inputs, live, r, rest, spikes, r, bad, rows, model, lo, threads).
+// A block kernel's handler implementation (with Binding()): RunBlock of the model
+// `model` of Models, in the kernel Name::kName.
+template <class Name, class... Models>
+ffi::Error BlockImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> inputs,
+                     ffi::Buffer<ffi::S32> live, ffi::Buffer<ffi::S32> r_in,
+                     ffi::RemainingArgs rest, ffi::Result<ffi::Buffer<ffi::F32>> spikes,
+                     ffi::Result<ffi::Buffer<ffi::S32>> r, ffi::Result<ffi::Buffer<ffi::S32>> bad,
+                     ffi::RemainingRets rows, int64_t model, int64_t lo, int64_t threads) {
+  ffi::Error out = ffi::Error::InvalidArgument(std::string(Name::kName) + ": unknown model " +
+                                               std::to_string(model));
+  int64_t k = 0;
+  (void)((k++ == model && (out = RunBlock<Models>(Name::kName, pool, inputs, live, r_in, rest,
+                                                   spikes, r, bad, rows, lo, threads),
+                           true)) ||
+         ...);
+  return out;
+}
+
+// The binding of a block kernel's handler (XLA_FFI_DEFINE_HANDLER_SYMBOL).
 inline auto Binding() {
   return ffi::Ffi::Bind()
       .Ctx<ffi::ThreadPool>()

@@ -39,11 +39,9 @@ namespace ffi = xla::ffi;
 namespace {
 
 using snnjax_block::kMaxParams;
-using snnjax_block::RunBlock;
 using snnjax_block::Part;
 using snnjax_ffi::Param;
 
-constexpr const char* kName = "snnjax_exact_block";
 // Parts of >= kPartNeurons neurons (PartSize), multiples of kUnit (a vector of AVX-512).
 struct ExactParts {
   static constexpr int64_t kPartNeurons = 1024, kUnit = 16;
@@ -209,28 +207,12 @@ struct IafPscAlpha : ExactParts {
 #undef SNNJAX_C
 #undef SNNJAX_F
 
-ffi::Error ExactBlockImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> inputs,
-                          ffi::Buffer<ffi::S32> live, ffi::Buffer<ffi::S32> r_in,
-                          ffi::RemainingArgs rest, ffi::Result<ffi::Buffer<ffi::F32>> spikes,
-                          ffi::Result<ffi::Buffer<ffi::S32>> r,
-                          ffi::Result<ffi::Buffer<ffi::S32>> bad, ffi::RemainingRets rows,
-                          int64_t model, int64_t lo, int64_t threads) {
-  switch (model) {
-    case 0:
-      return RunBlock<IafPscDelta>(kName, pool, inputs, live, r_in, rest, spikes, r, bad,
-                                   rows, lo, threads);
-    case 1:
-      return RunBlock<IafPscExp>(kName, pool, inputs, live, r_in, rest, spikes, r, bad, rows,
-                                 lo, threads);
-    case 2:
-      return RunBlock<IafPscAlpha>(kName, pool, inputs, live, r_in, rest, spikes, r, bad,
-                                   rows, lo, threads);
-    default:
-      return ffi::Error::InvalidArgument(std::string(kName) + ": unknown model " +
-                                         std::to_string(model));
-  }
-}
+struct Exact {  // the kernel's name
+  static constexpr const char* kName = "snnjax_exact_block";
+};
 
 }  // namespace
 
-XLA_FFI_DEFINE_HANDLER_SYMBOL(SnnjaxExactBlock, ExactBlockImpl, snnjax_block::Binding());
+XLA_FFI_DEFINE_HANDLER_SYMBOL(SnnjaxExactBlock,
+                              (snnjax_block::BlockImpl<Exact, IafPscDelta, IafPscExp, IafPscAlpha>),
+                              snnjax_block::Binding());

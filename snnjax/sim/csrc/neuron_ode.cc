@@ -287,8 +287,6 @@ ffi::Error Rkf45Impl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> step_in, ffi::R
 //   1 iaf_cond_alpha / iaf_cond_beta  rows (V_m, dg_ex, g_ex, dg_in, g_in, i_0, step);
 //       parameters as 0 with tau_rise_ex, tau_decay_ex, tau_rise_in, tau_decay_in for the
 //       two time constants, then psc_ex, psc_in (the jumps of dg per nS)
-constexpr const char* kBlockName = "snnjax_ode_block";
-
 // `lanes` ints from p (the rest: copies of p[0]), and back.
 SNNJAX_INLINE vi LoadInts(const int32_t* p, int64_t lanes) {
   vi v = vi{} + p[0];
@@ -315,9 +313,9 @@ SNNJAX_INLINE vf Fma(vf a, vf b, vf c) {
   return out;
 }
 
-// A block's part through its live steps (Block: a CondBlock); the steps' work before and after the ODE in
-// vectors of kLanes neurons, contracted where XLA's are (Fma) and nowhere else (the ODE, a
-// function of its own, is).
+// A part through its live steps (Block: a CondBlock); the steps' work before and after the
+// ODE in vectors of kLanes neurons, contracted where XLA's are (Fma) and nowhere else (the
+// ODE, a function of its own, is).
 template <class Block>
 SNNJAX_ODE_CLONES __attribute__((optimize("fp-contract=off"))) void Steps(
     const snnjax_block::Part& c) {
@@ -397,25 +395,9 @@ struct CondBlock {
   static void Run(const snnjax_block::Part& c) { Steps<CondBlock>(c); }
 };
 
-ffi::Error OdeBlockImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> inputs,
-                        ffi::Buffer<ffi::S32> live, ffi::Buffer<ffi::S32> r_in,
-                        ffi::RemainingArgs rest, ffi::Result<ffi::Buffer<ffi::F32>> spikes,
-                        ffi::Result<ffi::Buffer<ffi::S32>> r,
-                        ffi::Result<ffi::Buffer<ffi::S32>> bad, ffi::RemainingRets rows,
-                        int64_t model, int64_t lo, int64_t threads) {
-  using snnjax_block::RunBlock;
-  switch (model) {
-    case 0:
-      return RunBlock<CondBlock<IafCondExp, false>>(kBlockName, pool, inputs, live, r_in, rest,
-                                                    spikes, r, bad, rows, lo, threads);
-    case 1:
-      return RunBlock<CondBlock<IafCondBeta, true>>(kBlockName, pool, inputs, live, r_in, rest,
-                                                    spikes, r, bad, rows, lo, threads);
-    default:
-      return ffi::Error::InvalidArgument(std::string(kBlockName) + ": unknown model " +
-                                         std::to_string(model));
-  }
-}
+struct OdeBlock {  // the kernel's name
+  static constexpr const char* kName = "snnjax_ode_block";
+};
 
 }  // namespace
 
@@ -430,4 +412,7 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(SnnjaxRkf45, Rkf45Impl,
                                   .Attr<int64_t>("model")
                                   .Attr<int64_t>("threads"));
 
-XLA_FFI_DEFINE_HANDLER_SYMBOL(SnnjaxOdeBlock, OdeBlockImpl, snnjax_block::Binding());
+XLA_FFI_DEFINE_HANDLER_SYMBOL(
+    SnnjaxOdeBlock,
+    (snnjax_block::BlockImpl<OdeBlock, CondBlock<IafCondExp, false>, CondBlock<IafCondBeta, true>>),
+    snnjax_block::Binding());
