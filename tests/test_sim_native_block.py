@@ -1,5 +1,5 @@
 """The native block kernels (``snnjax_exact_block``: the exactly integrated models;
-``snnjax_ode_block``: the ``iaf_cond_*``) == the model's step function (with the native
+``snnjax_ode_block``: the ``iaf_cond_*`` and ``hh_*``) == the model's step function (with the native
 ODE) scanned over the block's steps, bit for bit (per-neuron parameters, refractoriness,
 a shorter last block, an offset into the shard's inputs, threads, vmap), and their count
 of non-finite neurons; ``iaf_psc_delta`` with ``refractory_input`` to float32 rounding."""
@@ -31,6 +31,10 @@ CASES = [
     ("iaf_cond_beta", {"tau_rise_ex": (0.1, 0.5), "tau_decay_ex": (1.0, 3.0),
                        "tau_rise_in": (0.2, 1.0), "tau_decay_in": (2.0, 6.0),
                        "I_e": (150.0, 500.0), "t_ref": (0.5, 3.0)}, 8.0),
+    ("hh_cond_exp_traub", {"tau_syn_ex": (2.0, 8.0), "tau_syn_in": (5.0, 15.0),
+                           "I_e": (0.0, 30.0), "t_ref": (1.0, 3.0)}, 30.0),
+    ("hh_psc_alpha", {"tau_syn_ex": (0.1, 1.0), "tau_syn_in": (1.0, 4.0), "I_e": (300.0, 900.0),
+                      "t_ref": (1.0, 3.0)}, 300.0),
 ]  # fmt: skip
 
 
@@ -158,8 +162,8 @@ def test_refractory_input_to_float32_rounding(rng):
 def test_models_and_errors():
     assert set(BLOCK_MODELS) == {c[0] for c in CASES}
     assert all(NestModel(m).has_native_block for m in BLOCK_MODELS)
-    assert not NestModel("hh_psc_alpha").has_native_block
+    assert not NestModel("aeif_cond_exp").has_native_block
     assert not NestModel("iaf_cond_exp", substeps=2).has_native_block  # fixed steps: JAX
-    m = NestModel("hh_psc_alpha")
+    m = NestModel("aeif_cond_exp")
     with pytest.raises(ValueError, match="no native block kernel"):
         m.native_block(None, None, None, None, 1, lo=0, threads=1)

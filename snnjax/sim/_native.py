@@ -18,8 +18,8 @@ the plastic and RKF45 kernels):
   :func:`rkf45_native`: :func:`~snnjax.sim.models._rkf45.evolve` for the ``iaf_cond_*``
   and HH models: the two kernels that are not bit for bit their twins (float32
   rounding, see there);
-* :func:`block_native`: a block's steps of an exactly integrated or ``iaf_cond_*`` model
-  (the simulator's scan over the model's step function).
+* :func:`block_native`: a block's steps of an exactly integrated, ``iaf_cond_*`` or
+  ``hh_*`` model (the simulator's scan over the model's step function).
 
 :func:`use_native` resolves a :class:`~snnjax.sim.Simulator`'s ``native`` option: ``None``
 picks the native kernels where they are built and JAX runs on CPU, ``True`` requires them,
@@ -271,6 +271,7 @@ BLOCK_MODELS = {
     "iaf_psc_delta": ("snnjax_exact_block", 0), "iaf_psc_exp": ("snnjax_exact_block", 1),
     "iaf_psc_alpha": ("snnjax_exact_block", 2), "iaf_cond_exp": ("snnjax_ode_block", 0),
     "iaf_cond_alpha": ("snnjax_ode_block", 1), "iaf_cond_beta": ("snnjax_ode_block", 1),
+    "hh_cond_exp_traub": ("snnjax_ode_block", 2), "hh_psc_alpha": ("snnjax_ode_block", 3),
 }  # fmt: skip
 
 
@@ -278,12 +279,12 @@ def block_native(model: str, inputs, live, r, rows: tuple, params: tuple, *, lo:
                  threads: int = 1):  # fmt: skip
     r"""The first ``live`` steps of one block of a model of :data:`BLOCK_MODELS` natively
     (``csrc/block.h``; the exactly integrated models in ``csrc/neuron_exact.cc``, the
-    ``iaf_cond_*`` in ``csrc/neuron_ode.cc``): ``(rows, r, spikes, bad)``, ``bad`` the
-    number of neurons with a non-finite state value after the block; each neuron through
-    all the steps in one call instead of a scan over XLA's kernels per step; bit for bit
-    the model's step function (the ``iaf_cond_*`` with the native ODE, ``native=True``;
-    ``iaf_psc_delta`` with ``refractory_input`` apart: its discount :math:`e^{-r
-    h/\tau_m}` is libm's ``expf``, float32 rounding apart).
+    ``iaf_cond_*`` and ``hh_*`` in ``csrc/neuron_ode.cc``): ``(rows, r, spikes, bad)``,
+    ``bad`` the number of neurons with a non-finite state value after the block; each
+    neuron through all the steps in one call instead of a scan over XLA's kernels per step;
+    bit for bit the model's step function (the ``iaf_cond_*`` and ``hh_*`` with the native
+    ODE, ``native=True``; ``iaf_psc_delta`` with ``refractory_input`` apart: its discount
+    :math:`e^{-r h/\tau_m}` is libm's ``expf``, float32 rounding apart).
 
     Args:
         model: a key of :data:`BLOCK_MODELS`.

@@ -25,7 +25,7 @@ namespace snnjax_block {
 namespace ffi = xla::ffi;
 using snnjax_ffi::Param;
 
-constexpr int kMaxRows = 8;
+constexpr int kMaxRows = 18;  // hh_psc_alpha: 8 variables, their compensations, 2 more
 constexpr int kMaxParams = 17;
 
 // One part of one instance: neurons [a, b) of its n, each through the block's live steps.

@@ -272,21 +272,24 @@ ffi::Error Rkf45Impl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> step_in, ffi::R
 }
 
 // ---------------------------------------------------------------- snnjax_ode_block
-// The steps of one block of iaf_cond_exp, iaf_cond_alpha or iaf_cond_beta (block.h: each
-// part of neurons through all the block's steps, on the same core from block to block),
-// each step the model's step function with the native ODE (snnjax.sim.models._iaf_cond,
-// native=True): refractory = r > 0, the current I_stim + I_e, a fresh step size h where
-// none is carried; the ODE as snnjax_rkf45; then the step's input added to the
-// conductances (exp) or their derivatives times e/tau (alpha, beta), the refractory count
-// or the threshold, reset and spike, V_m = NaN where the ODE failed or V_m is not finite,
-// and the step's current as I_stim. Bit for bit that step: the same ODE code, then
-// additions, selects and the multiply-adds XLA fuses (written as fmaf). Models (attribute
-// `model`), their float rows and parameters:
+// The steps of one block of the iaf_cond_* and hh_* models (block.h: each part of neurons
+// through all the block's steps, on the same core from block to block), each step the
+// model's step function with the native ODE (snnjax.sim.models._iaf_cond / _hh,
+// native=True): the current I_stim + I_e (and iaf_cond_*: refractory = r > 0), a fresh
+// step size h where none is carried; the ODE as snnjax_rkf45; then the step's input into
+// the conductances or synaptic currents, the refractory count and the spike (iaf_cond_*:
+// threshold and reset; hh_*: V_m >= threshold at a local maximum), V_m = NaN where the ODE
+// failed or V_m is not finite, and the step's current as I_stim. Bit for bit that step:
+// the same ODE code, then additions, selects and the multiply-adds XLA fuses (written as
+// fmaf). Models (attribute `model`), their float rows and parameters:
 //   0 iaf_cond_exp  rows (V_m, g_ex, g_in, i_0, step); parameters h, I_e, V_reset, V_th,
 //       E_L, g_L, C_m, E_ex, E_in, tau_syn_ex, tau_syn_in, refractory counts
 //   1 iaf_cond_alpha / iaf_cond_beta  rows (V_m, dg_ex, g_ex, dg_in, g_in, i_0, step);
 //       parameters as 0 with tau_rise_ex, tau_decay_ex, tau_rise_in, tau_decay_in for the
 //       two time constants, then psc_ex, psc_in (the jumps of dg per nS)
+//   2 hh_cond_exp_traub  rows (snnjax_rkf45's y and compensations, i_0, step); parameters
+//       h, I_e, then snnjax_rkf45's from g_Na on, refractory counts
+//   3 hh_psc_alpha  as 2, then psc_ex, psc_in (the jumps of dI per pA)
 // `lanes` ints from p (the rest: copies of p[0]), and back.
 SNNJAX_INLINE vi LoadInts(const int32_t* p, int64_t lanes) {
   vi v = vi{} + p[0];
@@ -313,73 +316,67 @@ SNNJAX_INLINE vf Fma(vf a, vf b, vf c) {
   return out;
 }
 
-// A part through its live steps (Block: a CondBlock); the steps' work before and after the
-// ODE in vectors of kLanes neurons, contracted where XLA's are (Fma) and nowhere else (the
-// ODE, a function of its own, is).
+// A part's per-step scratch rows, by neuron index (b - 1 at most): two floats (CondBlock:
+// refractory 0/1 and the current; HHBlock: V_m before the step and the current) and the
+// ODE's failures.
+struct Scratch {
+  float* x;
+  float* stim;
+  int32_t* failed;
+};
+
+// A part through its live steps: Block::Pre (vectors of kLanes neurons), the ODE,
+// Block::Post; the steps' work before and after the ODE contracted where XLA's is (Fma)
+// and nowhere else (the ODE, a function of its own, is).
 template <class Block>
 SNNJAX_ODE_CLONES __attribute__((optimize("fp-contract=off"))) void Steps(
     const snnjax_block::Part& c) {
-  constexpr int N = Block::kN, K = Block::kCounts;
+  using Ode = typename Block::Ode;
+  constexpr int R = kRows<Ode>;
   const int64_t a = c.a, b = c.b;
-  // The ODE's per-step parameters refractory (0/1) and stim, and its failures, by neuron
-  // (index b - 1 at most; the thread's, kept: a fresh allocation per call cost).
-  thread_local std::vector<float> refr_rows, stim_rows;
+  // The thread's scratch, kept (a fresh allocation per call cost).
+  thread_local std::vector<float> x_rows, stim_rows;
   thread_local std::vector<int32_t> failed_rows;
-  for (auto* v : {&refr_rows, &stim_rows}) v->resize(std::max<size_t>(v->size(), b));
+  for (auto* v : {&x_rows, &stim_rows}) v->resize(std::max<size_t>(v->size(), b));
   failed_rows.resize(std::max<size_t>(failed_rows.size(), b));
-  float *refr = refr_rows.data(), *stim = stim_rows.data();
-  int32_t* failed = failed_rows.data();
-  Param p[Block::Ode::kParams];
-  p[0] = c.p[0];
-  p[1] = {refr, false};
-  p[2] = {stim, false};
-  std::copy(c.p + 2, c.p + K, p + 3);  // V_reset .. the taus
-  float* const* f = c.f;
+  const Scratch s{x_rows.data(), stim_rows.data(), failed_rows.data()};
+  Param p[Ode::kParams];
+  Block::OdeParams(c, s, p);
   Instance in = {};
-  for (int k = 0; k < N; ++k) in.y_in[k] = in.y[k] = f[k];
-  in.step_in = in.step = f[N + 1];
-  in.failed = failed;
+  for (int k = 0; k < R; ++k) in.y_in[k] = in.y[k] = c.f[k];
+  in.step_in = in.step = c.f[R + 1];
+  in.failed = s.failed;
   in.n = c.n;
   in.params = p;
-  const Param *h = &c.p[0], *Ie = &c.p[1], *v_reset = &c.p[2], *v_th = &c.p[3];
-  float *v = f[0], *i0 = f[N], *step = f[N + 1];
   for (int64_t t = 0; t < c.live; ++t) {
+    for (int64_t i = a; i < b; i += kLanes) Block::Pre(c, s, i, std::min<int64_t>(kLanes, b - i));
+    EvolveRange<Ode>(in, a, b);
     for (int64_t i = a; i < b; i += kLanes) {
-      const int64_t lanes = std::min<int64_t>(kLanes, b - i);
-      const Consecutive at{i, lanes};
-      const vi r = LoadInts(c.r + i, lanes);
-      StoreLanes(Select(r > 0, vf{} + 1.0f, vf{}), refr + i, lanes);
-      StoreLanes(LoadLanes(i0 + i, lanes) + at(*Ie), stim + i, lanes);
-      const vf s = LoadLanes(step + i, lanes);
-      StoreLanes(Select(s != s, at(*h), s), step + i, lanes);
-    }
-    EvolveRange<typename Block::Ode>(in, a, b);
-    const int64_t x = t * c.stride;
-    for (int64_t i = a; i < b; i += kLanes) {
-      const int64_t lanes = std::min<int64_t>(kLanes, b - i);
-      const Consecutive at{i, lanes};
-      const vf ex = LoadLanes(c.ex + x + i, lanes), inh = LoadLanes(c.in + x + i, lanes);
-      if constexpr (Block::kAlpha) {  // XLA's fused multiply-adds
-        StoreLanes(Fma(ex, at(c.p[K + 1]), LoadLanes(f[1] + i, lanes)), f[1] + i, lanes);
-        StoreLanes(Fma(-inh, at(c.p[K + 2]), LoadLanes(f[3] + i, lanes)), f[3] + i, lanes);
-      } else {
-        StoreLanes(LoadLanes(f[1] + i, lanes) + ex, f[1] + i, lanes);
-        StoreLanes(LoadLanes(f[2] + i, lanes) - inh, f[2] + i, lanes);
-      }
-      const vi refractory = LoadLanes(refr + i, lanes) != 0.0f;
-      const vi r = LoadInts(c.r + i, lanes);
-      const vf reset = at(*v_reset);
-      const vf vn = Select(refractory, reset, LoadLanes(v + i, lanes));
-      const vi spike = vn - at(*v_th) >= 0.0f;
-      const vf vs = Select(spike, vn - (vn - reset), vn);
-      const vi counts = __builtin_convertvector(at(c.p[K]), vi);
-      StoreInts(spike ? counts : refractory ? r - 1 : r, c.r + i, lanes);
-      StoreLanes(Select(spike, vf{} + 1.0f, vf{}), c.spikes + t * c.n + i, lanes);
-      const vi bad = (LoadInts(failed + i, lanes) != 0) | ~(Abs(vs) <= FLT_MAX);
-      StoreLanes(Select(bad, vf{} + NAN, vs), v + i, lanes);
-      StoreLanes(LoadLanes(c.stim + x + i, lanes), i0 + i, lanes);
+      Block::Post(c, s, t, i, std::min<int64_t>(kLanes, b - i));
     }
   }
+}
+
+// Before a step's ODE (both blocks): the current I_stim + I_e (parameter 1), a fresh step
+// size h (parameter 0) where none is carried (row R + 1; i_0: row R).
+template <int R>
+SNNJAX_INLINE void StimAndStep(const snnjax_block::Part& c, const Scratch& s, int64_t i,
+                               int64_t lanes) {
+  const Consecutive at{i, lanes};
+  StoreLanes(LoadLanes(c.f[R] + i, lanes) + at(c.p[1]), s.stim + i, lanes);
+  const vf step = LoadLanes(c.f[R + 1] + i, lanes);
+  StoreLanes(Select(step != step, at(c.p[0]), step), c.f[R + 1] + i, lanes);
+}
+
+// After a step: the spikes, V_m = NaN where the ODE failed or V_m is not finite, the
+// step's current as I_stim (row R).
+template <int R>
+SNNJAX_INLINE void Finish(const snnjax_block::Part& c, const Scratch& s, int64_t t, int64_t i,
+                          int64_t lanes, vi spike, vf v) {
+  StoreLanes(Select(spike, vf{} + 1.0f, vf{}), c.spikes + t * c.n + i, lanes);
+  const vi bad = (LoadInts(s.failed + i, lanes) != 0) | ~(Abs(v) <= FLT_MAX);
+  StoreLanes(Select(bad, vf{} + NAN, v), c.f[0] + i, lanes);
+  StoreLanes(LoadLanes(c.stim + t * c.stride + i, lanes), c.f[R] + i, lanes);
 }
 
 template <class OdeModel, bool kAlphaModel>
@@ -393,6 +390,90 @@ struct CondBlock {
   static constexpr int64_t kPartNeurons = kOdePart, kUnit = kGroup * kLanes;
 
   static void Run(const snnjax_block::Part& c) { Steps<CondBlock>(c); }
+
+  static void OdeParams(const snnjax_block::Part& c, const Scratch& s, Param* p) {
+    p[0] = c.p[0];
+    p[1] = {s.x, false};
+    p[2] = {s.stim, false};
+    std::copy(c.p + 2, c.p + kCounts, p + 3);  // V_reset .. the taus
+  }
+
+  SNNJAX_INLINE static void Pre(const snnjax_block::Part& c, const Scratch& s, int64_t i,
+                                int64_t lanes) {
+    StoreLanes(Select(LoadInts(c.r + i, lanes) > 0, vf{} + 1.0f, vf{}), s.x + i, lanes);
+    StimAndStep<kN>(c, s, i, lanes);
+  }
+
+  SNNJAX_INLINE static void Post(const snnjax_block::Part& c, const Scratch& s, int64_t t,
+                                 int64_t i, int64_t lanes) {
+    const Consecutive at{i, lanes};
+    float* const* f = c.f;
+    const int64_t x = t * c.stride;
+    const vf ex = LoadLanes(c.ex + x + i, lanes), inh = LoadLanes(c.in + x + i, lanes);
+    if constexpr (kAlpha) {  // XLA's fused multiply-adds
+      StoreLanes(Fma(ex, at(c.p[kCounts + 1]), LoadLanes(f[1] + i, lanes)), f[1] + i, lanes);
+      StoreLanes(Fma(-inh, at(c.p[kCounts + 2]), LoadLanes(f[3] + i, lanes)), f[3] + i, lanes);
+    } else {
+      StoreLanes(LoadLanes(f[1] + i, lanes) + ex, f[1] + i, lanes);
+      StoreLanes(LoadLanes(f[2] + i, lanes) - inh, f[2] + i, lanes);
+    }
+    const vi refractory = LoadLanes(s.x + i, lanes) != 0.0f;
+    const vi r = LoadInts(c.r + i, lanes);
+    const vf reset = at(c.p[2]);
+    const vf vn = Select(refractory, reset, LoadLanes(f[0] + i, lanes));
+    const vi spike = vn - at(c.p[3]) >= 0.0f;
+    const vi counts = __builtin_convertvector(at(c.p[kCounts]), vi);
+    StoreInts(spike ? counts : refractory ? r - 1 : r, c.r + i, lanes);
+    Finish<kN>(c, s, t, i, lanes, spike, Select(spike, vn - (vn - reset), vn));
+  }
+};
+
+// hh_cond_exp_traub (kTraub) and hh_psc_alpha: rows y, their compensations, i_0, step.
+template <class OdeModel, bool kTraub>
+struct HHBlock {
+  using Ode = OdeModel;
+  static constexpr int kN = Ode::kN, kFloat = 2 * kN + 2;
+  static constexpr int kCounts = Ode::kParams, kParams = kCounts + (kTraub ? 1 : 3);
+  static constexpr int64_t kPartNeurons = kRefillPart, kUnit = kGroup * kLanes;
+
+  static void Run(const snnjax_block::Part& c) { Steps<HHBlock>(c); }
+
+  static void OdeParams(const snnjax_block::Part& c, const Scratch& s, Param* p) {
+    p[0] = c.p[0];
+    p[1] = {s.stim, false};
+    std::copy(c.p + 2, c.p + kCounts, p + 2);  // g_Na .. the taus
+  }
+
+  SNNJAX_INLINE static void Pre(const snnjax_block::Part& c, const Scratch& s, int64_t i,
+                                int64_t lanes) {
+    StoreLanes(LoadLanes(c.f[0] + i, lanes), s.x + i, lanes);  // V_m before the step
+    StimAndStep<2 * kN>(c, s, i, lanes);
+  }
+
+  // The synaptic input; a spike where V_m >= the threshold at a local maximum (V_m fell
+  // in this step) outside the refractory period.
+  SNNJAX_INLINE static void Post(const snnjax_block::Part& c, const Scratch& s, int64_t t,
+                                 int64_t i, int64_t lanes) {
+    const Consecutive at{i, lanes};
+    float* const* f = c.f;
+    const int64_t x = t * c.stride;
+    const vf ex = LoadLanes(c.ex + x + i, lanes), inh = LoadLanes(c.in + x + i, lanes);
+    vf threshold = vf{};
+    if constexpr (kTraub) {  // g_ex, g_in
+      StoreLanes(LoadLanes(f[4] + i, lanes) + ex, f[4] + i, lanes);
+      StoreLanes(LoadLanes(f[5] + i, lanes) - inh, f[5] + i, lanes);
+      threshold = at(c.p[9]) + 30.0f;  // V_T + 30
+    } else {  // dI_ex, dI_in (inhibitory weights stay negative)
+      StoreLanes(Fma(ex, at(c.p[kCounts + 1]), LoadLanes(f[4] + i, lanes)), f[4] + i, lanes);
+      StoreLanes(Fma(inh, at(c.p[kCounts + 2]), LoadLanes(f[6] + i, lanes)), f[6] + i, lanes);
+    }
+    const vf v = LoadLanes(f[0] + i, lanes);
+    const vi r = LoadInts(c.r + i, lanes);
+    const vi spike = (r == 0) & (v >= threshold) & (LoadLanes(s.x + i, lanes) > v);
+    const vi counts = __builtin_convertvector(at(c.p[kCounts]), vi);
+    StoreInts(r > 0 ? r - 1 : spike ? counts : r, c.r + i, lanes);
+    Finish<2 * kN>(c, s, t, i, lanes, spike, v);
+  }
 };
 
 struct OdeBlock {  // the kernel's name
@@ -414,5 +495,6 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(SnnjaxRkf45, Rkf45Impl,
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(
     SnnjaxOdeBlock,
-    (snnjax_block::BlockImpl<OdeBlock, CondBlock<IafCondExp, false>, CondBlock<IafCondBeta, true>>),
+    (snnjax_block::BlockImpl<OdeBlock, CondBlock<IafCondExp, false>, CondBlock<IafCondBeta, true>,
+                             HHBlock<HHCondExpTraub, true>, HHBlock<HHPscAlpha, false>>),
     snnjax_block::Binding());

@@ -24,6 +24,7 @@ to). The rate functions :math:`x/(e^{x/c} - 1)` are evaluated with ``expm1`` and
 limit at 0 (float32).
 """
 
+import functools
 import math
 from typing import NamedTuple
 
@@ -32,7 +33,7 @@ import numpy as np
 
 from ..._errors import check_range
 from ..._types import Array, ArrayLike
-from .._native import rkf45_native
+from .._native import block_native, rkf45_native
 from ._common import (
     _check_n,
     _check_params_type,
@@ -286,11 +287,8 @@ def _step(traub, props, params, state, in_ex, in_in, i_stim, surrogate, detach_r
     step = jnp.where(jnp.isnan(state.step), q.h, state.step)
     y, lo = tuple(fields[f] for f in names), tuple(fields[f"{f}_lo"] for f in names)
     if native and not substeps and len(shape) == 1:
-        extra = (p.V_T, p.E_ex, p.E_in) if traub else ()
-        y, step, failed, lo = rkf45_native(
-            name, y, step, (q.h, stim, p.g_Na, p.g_K, p.g_L, p.C_m, p.E_Na, p.E_K, p.E_L,
-                            *extra, p.tau_syn_ex, p.tau_syn_in), lo=lo, threads=threads,
-        )  # fmt: skip
+        y, step, failed, lo = rkf45_native(name, y, step, (q.h, stim, *_ode_params(traub, p)),
+                                           lo=lo, threads=threads)  # fmt: skip
     else:
         y, step, failed, _, lo = evolve(rhs, y, step, q.h, CONTROL_Y, substeps=substeps,
                                         ctx=(p, stim), lo=lo)  # fmt: skip
@@ -309,6 +307,32 @@ def _step(traub, props, params, state, in_ex, in_in, i_stim, surrogate, detach_r
     fields.update(V_m=jnp.where(failed | ~jnp.isfinite(v), jnp.nan, v), r=r,
                   i_0=jnp.broadcast_to(_input(i_stim, shape), shape))  # fmt: skip
     return type(state)(**fields), spike.astype(jnp.float32)
+
+
+def _ode_params(traub, p) -> tuple:
+    """The native ODE's parameters after ``h`` and the current (``csrc/neuron_ode.cc``)."""
+    extra = (p.V_T, p.E_ex, p.E_in) if traub else ()
+    return (p.g_Na, p.g_K, p.g_L, p.C_m, p.E_Na, p.E_K, p.E_L, *extra, p.tau_syn_ex,
+            p.tau_syn_in)  # fmt: skip
+
+
+def native_block(traub, props, params, state, inputs, live, *, lo, threads):
+    """A model's ``native_block`` (:class:`~._spec.ModelSpec`): ``live`` steps of
+    :func:`_step` with the native ODE, by one call of the native block kernel
+    (:func:`~snnjax.sim._native.block_native`; bit for bit)."""
+    name = "hh_cond_exp_traub" if traub else "hh_psc_alpha"
+    p, q = _read(params, props, 1)
+    names = [f for f in state._fields if f not in ("i_0", "r", "step") and f[-3:] != "_lo"]
+    names += [f"{f}_lo" for f in names]
+    rows = (*(getattr(state, f) for f in names), state.i_0, state.step)
+    extra = () if traub else (q.psc_ex, q.psc_in)
+    rows, r, spikes, bad = block_native(
+        name, inputs, live, state.r, rows,
+        (q.h, p.I_e, *_ode_params(traub, p), q.refractory_counts, *extra), lo=lo,
+        threads=threads,
+    )  # fmt: skip
+    fields = dict(zip(names, rows[:-2], strict=True), i_0=rows[-2], step=rows[-1], r=r)
+    return type(state)(**fields), spikes, bad
 
 
 def hh_psc_alpha_step(props, params, state, in_ex, in_in, i_stim, *, surrogate=None,
@@ -353,12 +377,12 @@ SPEC_PSC_ALPHA = ModelSpec(
     init_state=hh_psc_alpha_init_state, propagators=propagators, step=hh_psc_alpha_step,
     validate=validate, defaults=PSC_DEFAULTS, initial_state=PSC_INITIAL,
     recordables={**_GATES, "I_syn_ex": "I_ex", "I_syn_in": "I_in"}, V_m=_v_m, numerical=True,
-    native_ode=True,
+    native_ode=True, native_block=functools.partial(native_block, False),
 )  # fmt: skip
 SPEC_TRAUB = ModelSpec(
     name="hh_cond_exp_traub", Params=HHCondExpTraubParams, State=HHCondExpTraubState,
     Props=HHProps, init_state=hh_cond_exp_traub_init_state, propagators=propagators,
     step=hh_cond_exp_traub_step, validate=validate, defaults=TRAUB_DEFAULTS,
     initial_state=TRAUB_INITIAL, recordables={**_GATES, "g_ex": "g_ex", "g_in": "g_in"},
-    V_m=_v_m, numerical=True, native_ode=True,
+    V_m=_v_m, numerical=True, native_ode=True, native_block=functools.partial(native_block, True),
 )  # fmt: skip

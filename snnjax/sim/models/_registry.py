@@ -237,8 +237,8 @@ class NestModel:
     @property
     def has_native_block(self) -> bool:
         """Whether :meth:`native_block` runs this model (the exactly integrated
-        ``iaf_psc_delta``, ``iaf_psc_exp`` and ``iaf_psc_alpha``; the ``iaf_cond_*`` with
-        NEST's adaptive RKF45, not with ``substeps``)."""
+        ``iaf_psc_delta``, ``iaf_psc_exp`` and ``iaf_psc_alpha``; the ``iaf_cond_*`` and
+        ``hh_*`` with NEST's adaptive RKF45, not with ``substeps``)."""
         return self._spec.native_block is not None and not self.substeps
 
     def native_block(self, props, params, state, inputs, live, *, lo: int, threads: int):
