@@ -368,6 +368,12 @@ SNNJAX_INLINE void StimAndStep(const snnjax_block::Part& c, const Scratch& s, in
   StoreLanes(Select(step != step, at(c.p[0]), step), c.f[R + 1] + i, lanes);
 }
 
+// The step's input (row t of `input`) of neurons i .. i + lanes.
+SNNJAX_INLINE vf StepInput(const float* input, const snnjax_block::Part& c, int64_t t,
+                           int64_t i, int64_t lanes) {
+  return LoadLanes(input + t * c.stride + i, lanes);
+}
+
 // After a step: the spikes, V_m = NaN where the ODE failed or V_m is not finite, the
 // step's current as I_stim (row R).
 template <int R>
@@ -376,7 +382,7 @@ SNNJAX_INLINE void Finish(const snnjax_block::Part& c, const Scratch& s, int64_t
   StoreLanes(Select(spike, vf{} + 1.0f, vf{}), c.spikes + t * c.n + i, lanes);
   const vi bad = (LoadInts(s.failed + i, lanes) != 0) | ~(Abs(v) <= FLT_MAX);
   StoreLanes(Select(bad, vf{} + NAN, v), c.f[0] + i, lanes);
-  StoreLanes(LoadLanes(c.stim + t * c.stride + i, lanes), c.f[R] + i, lanes);
+  StoreLanes(StepInput(c.stim, c, t, i, lanes), c.f[R] + i, lanes);
 }
 
 template <class OdeModel, bool kAlphaModel>
@@ -408,8 +414,7 @@ struct CondBlock {
                                  int64_t i, int64_t lanes) {
     const Consecutive at{i, lanes};
     float* const* f = c.f;
-    const int64_t x = t * c.stride;
-    const vf ex = LoadLanes(c.ex + x + i, lanes), inh = LoadLanes(c.in + x + i, lanes);
+    const vf ex = StepInput(c.ex, c, t, i, lanes), inh = StepInput(c.in, c, t, i, lanes);
     if constexpr (kAlpha) {  // XLA's fused multiply-adds
       StoreLanes(Fma(ex, at(c.p[kCounts + 1]), LoadLanes(f[1] + i, lanes)), f[1] + i, lanes);
       StoreLanes(Fma(-inh, at(c.p[kCounts + 2]), LoadLanes(f[3] + i, lanes)), f[3] + i, lanes);
@@ -456,8 +461,7 @@ struct HHBlock {
                                  int64_t i, int64_t lanes) {
     const Consecutive at{i, lanes};
     float* const* f = c.f;
-    const int64_t x = t * c.stride;
-    const vf ex = LoadLanes(c.ex + x + i, lanes), inh = LoadLanes(c.in + x + i, lanes);
+    const vf ex = StepInput(c.ex, c, t, i, lanes), inh = StepInput(c.in, c, t, i, lanes);
     vf threshold = vf{};
     if constexpr (kTraub) {  // g_ex, g_in
       StoreLanes(LoadLanes(f[4] + i, lanes) + ex, f[4] + i, lanes);

@@ -27,6 +27,7 @@ from ..._errors import check_broadcastable, check_range
 from ..._types import Array, ArrayLike, Float
 from ...neurons._base import align_params, fire_and_reset
 from ...surrogate import Surrogate, get_surrogate
+from .._native import block_native
 
 #: NEST's tics per millisecond (its default ``tics_per_ms``); ``h`` must be whole tics.
 TICS_PER_MS = 1000.0
@@ -294,3 +295,14 @@ def _read(params: NamedTuple, props: NamedTuple, ndim: int, flags: Collection[st
         )
     )
     return align_params(params, ndim), align_params(props, ndim)
+
+
+def native_rows_block(name, state, names, params, inputs, live, *, lo, threads):
+    """``live`` steps of a numerically integrated model by its native block kernel
+    (:func:`~snnjax.sim._native.block_native`): the state fields ``names``, then ``i_0``
+    and ``step``, as the kernel's rows; ``(state, spikes, bad)``."""
+    rows = (*(getattr(state, f) for f in names), state.i_0, state.step)
+    rows, r, spikes, bad = block_native(name, inputs, live, state.r, rows, params, lo=lo,
+                                        threads=threads)  # fmt: skip
+    fields = dict(zip(names, rows[:-2], strict=True), i_0=rows[-2], step=rows[-1], r=r)
+    return type(state)(**fields), spikes, bad

@@ -33,7 +33,7 @@ import numpy as np
 
 from ..._errors import check_range
 from ..._types import Array, ArrayLike
-from .._native import block_native, rkf45_native
+from .._native import rkf45_native
 from ._common import (
     _check_n,
     _check_params_type,
@@ -41,6 +41,7 @@ from ._common import (
     _initial,
     _input,
     _read,
+    native_rows_block,
 )
 from ._rkf45 import CONTROL_Y, evolve, step_constants
 from ._spec import ModelSpec
@@ -320,19 +321,15 @@ def native_block(traub, props, params, state, inputs, live, *, lo, threads):
     """A model's ``native_block`` (:class:`~._spec.ModelSpec`): ``live`` steps of
     :func:`_step` with the native ODE, by one call of the native block kernel
     (:func:`~snnjax.sim._native.block_native`; bit for bit)."""
-    name = "hh_cond_exp_traub" if traub else "hh_psc_alpha"
     p, q = _read(params, props, 1)
     names = [f for f in state._fields if f not in ("i_0", "r", "step") and f[-3:] != "_lo"]
-    names += [f"{f}_lo" for f in names]
-    rows = (*(getattr(state, f) for f in names), state.i_0, state.step)
     extra = () if traub else (q.psc_ex, q.psc_in)
-    rows, r, spikes, bad = block_native(
-        name, inputs, live, state.r, rows,
-        (q.h, p.I_e, *_ode_params(traub, p), q.refractory_counts, *extra), lo=lo,
+    return native_rows_block(
+        "hh_cond_exp_traub" if traub else "hh_psc_alpha", state,
+        names + [f"{f}_lo" for f in names],
+        (q.h, p.I_e, *_ode_params(traub, p), q.refractory_counts, *extra), inputs, live, lo=lo,
         threads=threads,
     )  # fmt: skip
-    fields = dict(zip(names, rows[:-2], strict=True), i_0=rows[-2], step=rows[-1], r=r)
-    return type(state)(**fields), spikes, bad
 
 
 def hh_psc_alpha_step(props, params, state, in_ex, in_in, i_stim, *, surrogate=None,

@@ -32,7 +32,7 @@ import numpy as np
 
 from ..._errors import check_range
 from ..._types import Array, ArrayLike
-from .._native import block_native, rkf45_native
+from .._native import rkf45_native
 from ._common import (
     Neurons,
     _check_n,
@@ -43,6 +43,7 @@ from ._common import (
     _initial,
     _input,
     _read,
+    native_rows_block,
 )
 from ._rkf45 import CONTROL_Y, evolve, step_constants
 from ._spec import ModelSpec
@@ -231,18 +232,14 @@ def native_block(alpha, props, params, state, inputs, live, *, lo, threads):
     """A model's ``native_block`` (:class:`~._spec.ModelSpec`): ``live`` steps of
     :func:`_step` with the native ODE, by one call of the native block kernel
     (:func:`~snnjax.sim._native.block_native`; bit for bit)."""
-    name = _NAMES[alpha]
     p, q = _read(params, props, 1)
     names = [f for f in state._fields if f not in ("i_0", "r", "step")]
-    rows = (*(getattr(state, f) for f in names), state.i_0, state.step)
     extra = (q.psc_ex, q.psc_in) if alpha else ()
-    rows, r, spikes, bad = block_native(
-        name, inputs, live, state.r, rows,
-        (q.h, p.I_e, *_ode_params(alpha, p), q.refractory_counts, *extra), lo=lo,
+    return native_rows_block(
+        _NAMES[alpha], state, names,
+        (q.h, p.I_e, *_ode_params(alpha, p), q.refractory_counts, *extra), inputs, live, lo=lo,
         threads=threads,
     )  # fmt: skip
-    fields = dict(zip(names, rows[:-2], strict=True), i_0=rows[-2], step=rows[-1], r=r)
-    return type(state)(**fields), spikes, bad
 
 
 def iaf_cond_exp_step(props, params, state, in_ex: Neurons, in_in: Neurons, i_stim: Neurons, *,
