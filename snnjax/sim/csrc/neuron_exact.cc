@@ -30,9 +30,7 @@
 #include <string>
 
 #include "block.h"
-
-#define SNNJAX_EXACT_CLONES \
-  __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#include "clones.h"
 
 namespace ffi = xla::ffi;
 
@@ -91,7 +89,7 @@ struct IafPscDelta : ExactParts {
   enum { kRefrInput = 7 };
 
   template <bool kGather>
-  SNNJAX_EXACT_CLONES static void Step(SNNJAX_F v, SNNJAX_F i0, SNNJAX_F b,
+  SNNJAX_ARCH_CLONES static void Step(SNNJAX_F v, SNNJAX_F i0, SNNJAX_F b,
                                        int32_t* __restrict r, SNNJAX_C em, SNNJAX_C P30,
                                        SNNJAX_C Ie, SNNJAX_C lower, SNNJAX_C theta,
                                        SNNJAX_C reset, SNNJAX_C counts, SNNJAX_C refr_input,
@@ -132,7 +130,7 @@ struct IafPscDelta : ExactParts {
 struct IafPscExp : ExactParts {
   static constexpr int kFloat = 4, kParams = 10;
 
-  SNNJAX_EXACT_CLONES static void Step(SNNJAX_F v, SNNJAX_F iex, SNNJAX_F iin, SNNJAX_F i0,
+  SNNJAX_ARCH_CLONES static void Step(SNNJAX_F v, SNNJAX_F iex, SNNJAX_F iin, SNNJAX_F i0,
                                        int32_t* __restrict r, SNNJAX_C P21ex, SNNJAX_C P21in,
                                        SNNJAX_C P20, SNNJAX_C em, SNNJAX_C eex, SNNJAX_C ein,
                                        SNNJAX_C Ie, SNNJAX_C theta, SNNJAX_C reset,
@@ -164,7 +162,7 @@ struct IafPscExp : ExactParts {
 struct IafPscAlpha : ExactParts {
   static constexpr int kFloat = 6, kParams = 17;
 
-  SNNJAX_EXACT_CLONES static void Step(SNNJAX_F v, SNNJAX_F dex, SNNJAX_F iex, SNNJAX_F din,
+  SNNJAX_ARCH_CLONES static void Step(SNNJAX_F v, SNNJAX_F dex, SNNJAX_F iex, SNNJAX_F din,
                                        SNNJAX_F iin, SNNJAX_F i0, int32_t* __restrict r,
                                        SNNJAX_C P30, SNNJAX_C P31ex, SNNJAX_C P32ex,
                                        SNNJAX_C P31in, SNNJAX_C P32in, SNNJAX_C em,

@@ -34,15 +34,13 @@
 #include <vector>
 
 #include "block.h"
+#include "clones.h"
 #include "ffi_common.h"
 
 // Multiply-adds fused (the kernel is not bit for bit its JAX twin anyway: rkf45.h), for
 // the x86-64-v3 (AVX2 + FMA) and v4 (AVX-512) clones.
 #pragma GCC optimize("fp-contract=fast")
 #include "ode_models.h"
-
-#define SNNJAX_ODE_CLONES \
-  __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 
 namespace ffi = xla::ffi;
 
@@ -95,7 +93,7 @@ constexpr int kRows = Model::kLo ? 2 * Model::kN : Model::kN;
 // Neurons [a, b) in chunks of consecutive neurons, kGroup chunks in lockstep to the end
 // (models whose neurons all take about one attempt per step: iaf_cond_*).
 template <class Model>
-SNNJAX_ODE_CLONES void EvolveChunks(const Instance& in, int64_t a, int64_t b) {
+SNNJAX_ARCH_CLONES void EvolveChunks(const Instance& in, int64_t a, int64_t b) {
   constexpr int N = Model::kN, G = kGroup;
   for (int64_t i00 = a; i00 < b; i00 += G * kLanes) {
     Model f[G] = {};
@@ -134,7 +132,7 @@ SNNJAX_ODE_CLONES void EvolveChunks(const Instance& in, int64_t a, int64_t b) {
 // tens during a spike: Hodgkin-Huxley; in lockstep to the end, a chunk would wait for its
 // slowest neuron). Each neuron goes through the same operations as in EvolveChunks.
 template <class Model>
-SNNJAX_ODE_CLONES void EvolveRefill(const Instance& in, int64_t a, int64_t b) {
+SNNJAX_ARCH_CLONES void EvolveRefill(const Instance& in, int64_t a, int64_t b) {
   constexpr int N = Model::kN, G = kGroup;
   Model f[G] = {};
   snnjax_ode::Lanes<N, G> s;
@@ -185,7 +183,7 @@ SNNJAX_ODE_CLONES void EvolveRefill(const Instance& in, int64_t a, int64_t b) {
 }
 
 template <class Model>
-SNNJAX_ODE_CLONES void EvolveRange(const Instance& in, int64_t a, int64_t b) {
+SNNJAX_ARCH_CLONES void EvolveRange(const Instance& in, int64_t a, int64_t b) {
   if constexpr (Model::kRefill) {
     EvolveRefill<Model>(in, a, b);
   } else {
@@ -329,7 +327,7 @@ struct Scratch {
 // Block::Post; the steps' work before and after the ODE contracted where XLA's is (Fma)
 // and nowhere else (the ODE, a function of its own, is).
 template <class Block>
-SNNJAX_ODE_CLONES __attribute__((optimize("fp-contract=off"))) void Steps(
+SNNJAX_ARCH_CLONES __attribute__((optimize("fp-contract=off"))) void Steps(
     const snnjax_block::Part& c) {
   using Ode = typename Block::Ode;
   constexpr int R = kRows<Ode>;
