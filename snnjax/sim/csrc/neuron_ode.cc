@@ -288,25 +288,6 @@ ffi::Error Rkf45Impl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> step_in, ffi::R
 //   2 hh_cond_exp_traub  rows (snnjax_rkf45's y and compensations, i_0, step); parameters
 //       h, I_e, then snnjax_rkf45's from g_Na on, refractory counts
 //   3 hh_psc_alpha  as 2, then psc_ex, psc_in (the jumps of dI per pA)
-// `lanes` ints from p (the rest: copies of p[0]), and back.
-SNNJAX_INLINE vi LoadInts(const int32_t* p, int64_t lanes) {
-  vi v = vi{} + p[0];
-  if (lanes == kLanes) {
-    std::memcpy(&v, p, sizeof v);
-  } else {
-    for (int64_t l = 1; l < lanes; ++l) v[l] = p[l];
-  }
-  return v;
-}
-
-SNNJAX_INLINE void StoreInts(vi v, int32_t* p, int64_t lanes) {
-  if (lanes == kLanes) {
-    std::memcpy(p, &v, sizeof v);
-  } else {
-    for (int64_t l = 0; l < lanes; ++l) p[l] = v[l];
-  }
-}
-
 // a b + c, correctly rounded (fmaf) in every lane.
 SNNJAX_INLINE vf Fma(vf a, vf b, vf c) {
   vf out;
@@ -378,7 +359,7 @@ template <int R>
 SNNJAX_INLINE void Finish(const snnjax_block::Part& c, const Scratch& s, int64_t t, int64_t i,
                           int64_t lanes, vi spike, vf v) {
   StoreLanes(Select(spike, vf{} + 1.0f, vf{}), c.spikes + t * c.n + i, lanes);
-  const vi bad = (LoadInts(s.failed + i, lanes) != 0) | ~(Abs(v) <= FLT_MAX);
+  const vi bad = (LoadLanes(s.failed + i, lanes) != 0) | ~(Abs(v) <= FLT_MAX);
   StoreLanes(Select(bad, vf{} + NAN, v), c.f[0] + i, lanes);
   StoreLanes(StepInput(c.stim, c, t, i, lanes), c.f[R] + i, lanes);
 }
@@ -404,7 +385,7 @@ struct CondBlock {
 
   SNNJAX_INLINE static void Pre(const snnjax_block::Part& c, const Scratch& s, int64_t i,
                                 int64_t lanes) {
-    StoreLanes(Select(LoadInts(c.r + i, lanes) > 0, vf{} + 1.0f, vf{}), s.x + i, lanes);
+    StoreLanes(Select(LoadLanes(c.r + i, lanes) > 0, vf{} + 1.0f, vf{}), s.x + i, lanes);
     StimAndStep<kN>(c, s, i, lanes);
   }
 
@@ -421,12 +402,12 @@ struct CondBlock {
       StoreLanes(LoadLanes(f[2] + i, lanes) - inh, f[2] + i, lanes);
     }
     const vi refractory = LoadLanes(s.x + i, lanes) != 0.0f;
-    const vi r = LoadInts(c.r + i, lanes);
+    const vi r = LoadLanes(c.r + i, lanes);
     const vf reset = at(c.p[2]);
     const vf vn = Select(refractory, reset, LoadLanes(f[0] + i, lanes));
     const vi spike = vn - at(c.p[3]) >= 0.0f;
     const vi counts = __builtin_convertvector(at(c.p[kCounts]), vi);
-    StoreInts(spike ? counts : refractory ? r - 1 : r, c.r + i, lanes);
+    StoreLanes(spike ? counts : refractory ? r - 1 : r, c.r + i, lanes);
     Finish<kN>(c, s, t, i, lanes, spike, Select(spike, vn - (vn - reset), vn));
   }
 };
@@ -470,10 +451,10 @@ struct HHBlock {
       StoreLanes(Fma(inh, at(c.p[kCounts + 2]), LoadLanes(f[6] + i, lanes)), f[6] + i, lanes);
     }
     const vf v = LoadLanes(f[0] + i, lanes);
-    const vi r = LoadInts(c.r + i, lanes);
+    const vi r = LoadLanes(c.r + i, lanes);
     const vi spike = (r == 0) & (v >= threshold) & (LoadLanes(s.x + i, lanes) > v);
     const vi counts = __builtin_convertvector(at(c.p[kCounts]), vi);
-    StoreInts(r > 0 ? r - 1 : spike ? counts : r, c.r + i, lanes);
+    StoreLanes(r > 0 ? r - 1 : spike ? counts : r, c.r + i, lanes);
     Finish<2 * kN>(c, s, t, i, lanes, spike, v);
   }
 };

@@ -9,25 +9,32 @@
 
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "ffi_common.h"
 #include "rkf45.h"
 
 namespace snnjax_ode {
 
-// `lanes` floats from p (the rest: copies of p[0]).
-SNNJAX_INLINE vf LoadLanes(const float* p, int64_t lanes) {
-  vf v;
+// The vector of kLanes elements of type E (float: vf, int32_t: vi).
+template <class E>
+using LaneVector = std::conditional_t<std::is_same_v<E, float>, vf, vi>;
+
+// `lanes` elements from p (the rest: copies of p[0]), and back.
+template <class E>
+SNNJAX_INLINE LaneVector<E> LoadLanes(const E* p, int64_t lanes) {
+  LaneVector<E> v;
   if (lanes == kLanes) {
     std::memcpy(&v, p, sizeof v);
   } else {
-    v = vf{} + p[0];
+    v = LaneVector<E>{} + p[0];
     for (int64_t l = 1; l < lanes; ++l) v[l] = p[l];
   }
   return v;
 }
 
-SNNJAX_INLINE void StoreLanes(vf v, float* p, int64_t lanes) {
+template <class E>
+SNNJAX_INLINE void StoreLanes(LaneVector<E> v, E* p, int64_t lanes) {
   if (lanes == kLanes) {
     std::memcpy(p, &v, sizeof v);
   } else {
