@@ -109,6 +109,16 @@ def _call(name: str, results, args, *, rank: int, aliases=None, **attrs):
     return call(*args)
 
 
+def _params(params: tuple, n: int) -> tuple:
+    """A kernel's parameters as its buffers: float32, ``[1]`` for one value, else ``[n]``."""
+
+    def vec(x):
+        x = jnp.asarray(x, jnp.float32)
+        return x.reshape(1) if x.size == 1 else jnp.broadcast_to(x, (n,))
+
+    return tuple(map(vec, params))
+
+
 def _int1(x) -> jax.Array:
     """A scalar as the ``int32[1]`` buffer the kernels read."""
     return jnp.asarray(x, jnp.int32).reshape(1)
@@ -249,16 +259,12 @@ def rkf45_native(model: str, y: tuple, step, params: tuple, *, lo: tuple | None 
     """
     n = step.shape[-1]
 
-    def vec(x):
-        x = jnp.asarray(x, jnp.float32)
-        return x.reshape(1) if x.size == 1 else jnp.broadcast_to(x, (n,))
-
     rows = (*y, *lo) if lo is not None else y
     row = jax.ShapeDtypeStruct((n,), jnp.float32)
     step, failed, *out = _call(
         "snnjax_rkf45",
         (row, jax.ShapeDtypeStruct((n,), jnp.int32), *(row,) * len(rows)),
-        (step, *rows, *map(vec, params)),
+        (step, *rows, *_params(params, n)),
         rank=1, aliases={1 + r: 2 + r for r in range(len(rows))}, model=RKF45_MODELS[model],
         threads=threads,
     )  # fmt: skip
@@ -299,17 +305,13 @@ def block_native(model: str, inputs, live, r, rows: tuple, params: tuple, *, lo:
     """
     n, steps = r.shape[-1], inputs.shape[-2]
 
-    def vec(x):
-        x = jnp.asarray(x, jnp.float32)
-        return x.reshape(1) if x.size == 1 else jnp.broadcast_to(x, (n,))
-
     row = jax.ShapeDtypeStruct((n,), jnp.float32)
     target, number = BLOCK_MODELS[model]
     spikes, r, bad, *rows = _call(
         target,
         (jax.ShapeDtypeStruct((steps, n), jnp.float32), jax.ShapeDtypeStruct((n,), jnp.int32),
          jax.ShapeDtypeStruct((1,), jnp.int32), *(row,) * len(rows)),
-        (inputs, _int1(live), r, *rows, *map(vec, params)),
+        (inputs, _int1(live), r, *rows, *_params(params, n)),
         rank=3, aliases={2: 1, **{3 + k: 3 + k for k in range(len(rows))}},
         model=number, lo=lo, threads=threads,
     )  # fmt: skip
