@@ -4,8 +4,9 @@ Each case runs ``simulation/brette2007.py --model M`` once per backend, in its o
 one after the other (4000 neurons, 1 s of biological time, dt = 0.1 ms, by default), and
 prints one Markdown table: build time, simulation time, real-time factor (RTF = wall time /
 simulated time), the snnjax/NEST ratio of simulation times, synapses and rates; the rows also
-go to ``--out`` as JSON. COBAHH runs on snnjax only once ``hh_cond_exp_traub`` is among
-``snnjax.sim.MODEL_NAMES`` (its row says "not available" until then).
+go to ``--out`` as JSON. A fourth case, ``coba_adex`` (COBA with ``aeif_cond_exp`` neurons,
+not one of the study's networks), compares the AdEx integration with NEST's; Brian2 has
+no twin of it here. A network whose neuron model snnjax lacks gets a "not available" row.
 
 Usage::
 
@@ -35,12 +36,13 @@ if _HERE not in sys.path:  # python benchmarks/brette2007.py puts it there; runp
     sys.path.insert(0, _HERE)
 from sim_cpu import _run  # noqa: E402  (one process per run, as sim_cpu.py)
 
-CASES = ("coba", "cuba", "cobahh")
+from snnjax.networks import BRETTE_NEURON_MODELS  # noqa: E402
+
+CASES = ("coba", "cuba", "cobahh", "coba_adex")
 
 
 def _snnjax_has(model: str) -> bool:
-    """Whether snnjax has the neuron model of the ``cobahh``/``coba``/``cuba`` network."""
-    from snnjax.networks import BRETTE_NEURON_MODELS
+    """Whether snnjax has the neuron model of the network ``model``."""
     from snnjax.sim import MODEL_NAMES
 
     return BRETTE_NEURON_MODELS[model] in MODEL_NAMES
@@ -48,7 +50,8 @@ def _snnjax_has(model: str) -> bool:
 
 def main(argv: list[str] | None = None) -> list[dict]:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--cases", default=",".join(CASES), help="comma-separated: coba, cuba, cobahh")
+    p.add_argument("--cases", default=",".join(CASES),
+                   help="comma-separated: " + ", ".join(CASES))  # fmt: skip
     p.add_argument("--backends", default="nest,snnjax", help="comma-separated: nest, snnjax")
     p.add_argument("--scale", type=float, default=1.0, help="N = 4000 * scale")
     p.add_argument("--simtime", type=float, default=1000.0, help="ms")
@@ -79,7 +82,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         nest = None
         for backend in a.backends.split(","):
             if backend == "snnjax" and not _snnjax_has(name):
-                print(f"| {name} | snnjax | not available (no hh_cond_exp_traub yet) "
+                print(f"| {name} | snnjax | not available (no {BRETTE_NEURON_MODELS[name]}) "
                       f"| | | | | | | {b2_col} |", flush=True)  # fmt: skip
                 rows.append({"case": name, "backend": backend, "available": False})
                 continue

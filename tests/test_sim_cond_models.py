@@ -238,6 +238,20 @@ def test_a_solver_failure_raises_naming_the_neuron(native):
     assert sim.t_steps == 0
 
 
+@pytest.mark.parametrize("native", [True, False])
+@pytest.mark.parametrize("model", AEIF)
+def test_an_aeif_instability_raises_naming_the_neuron(model, native):
+    """NEST's instability checks inside the integration loop (``|w| > 1e6`` pA here; the
+    native kernel and the JAX loop alike): the run stops with the neuron's id."""
+    if native and not native_available():
+        pytest.skip("native kernels not built")
+    sim = Simulator(0.1, native=native)
+    sim.create(model, 3, {"I_e": 300.0, "w": [0.0, 0.0, 2e6]})
+    with pytest.raises(RuntimeError, match=rf"{model} neuron\(s\) \[3\] between t = "):
+        sim.simulate(1.0)
+    assert sim.t_steps == 0
+
+
 @pytest.mark.parametrize("model", AEIF)
 def test_adaptation_relaxes_with_tau_w(model):
     """a = 0 decouples w: from w(0) = 100 pA it decays as exp(-t / tau_w)."""

@@ -1,8 +1,9 @@
 """The native block kernels (``snnjax_exact_block``: the exactly integrated models;
-``snnjax_ode_block``: the ``iaf_cond_*`` and ``hh_*``) == the model's step function (with the native
-ODE) scanned over the block's steps, bit for bit (per-neuron parameters, refractoriness,
-a shorter last block, an offset into the shard's inputs, threads, vmap), and their count
-of non-finite neurons; ``iaf_psc_delta`` with ``refractory_input`` to float32 rounding."""
+``snnjax_ode_block``: the ``iaf_cond_*``, ``aeif_*`` and ``hh_*``) == the model's step
+function (with the native ODE) scanned over the block's steps, bit for bit (per-neuron
+parameters, refractoriness, a shorter last block, an offset into the shard's inputs,
+threads, vmap), and their count of non-finite neurons; ``iaf_psc_delta`` with
+``refractory_input`` to float32 rounding."""
 
 import jax
 import jax.numpy as jnp
@@ -15,6 +16,8 @@ from snnjax.sim._native import BLOCK_MODELS, native_available, use_native
 pytestmark = pytest.mark.skipif(not native_available(), reason="native kernels not built")
 
 STEPS, N, LO, n = 15, 700, 150, 500
+AEIF = {"I_e": (400.0, 900.0), "t_ref": (0.0, 3.0), "a": (0.0, 8.0), "b": (0.0, 100.0),
+        "Delta_T": (1.0, 3.0), "tau_w": (50.0, 200.0), "V_peak": (-30.0, 0.0)}  # fmt: skip
 # (model, per-neuron parameter ranges, input scale)
 CASES = [
     ("iaf_psc_delta", {"tau_m": (5.0, 30.0), "V_th": (-56.0, -50.0), "I_e": (0.0, 60.0),
@@ -35,6 +38,9 @@ CASES = [
                            "I_e": (0.0, 30.0), "t_ref": (1.0, 3.0)}, 30.0),
     ("hh_psc_alpha", {"tau_syn_ex": (0.1, 1.0), "tau_syn_in": (1.0, 4.0), "I_e": (300.0, 900.0),
                       "t_ref": (1.0, 3.0)}, 300.0),
+    ("aeif_cond_exp", {**AEIF, "tau_syn_ex": (0.2, 2.0), "tau_syn_in": (1.0, 5.0)}, 8.0),
+    ("aeif_cond_alpha", {**AEIF, "tau_syn_ex": (0.2, 2.0), "tau_syn_in": (1.0, 5.0)}, 8.0),
+    ("aeif_psc_exp", {**AEIF, "tau_syn_ex": (0.2, 2.0), "tau_syn_in": (1.0, 5.0)}, 300.0),
 ]  # fmt: skip
 
 
@@ -162,8 +168,8 @@ def test_refractory_input_to_float32_rounding(rng):
 def test_models_and_errors():
     assert set(BLOCK_MODELS) == {c[0] for c in CASES}
     assert all(NestModel(m).has_native_block for m in BLOCK_MODELS)
-    assert not NestModel("aeif_cond_exp").has_native_block
+    assert not NestModel("izhikevich").has_native_block
     assert not NestModel("iaf_cond_exp", substeps=2).has_native_block  # fixed steps: JAX
-    m = NestModel("aeif_cond_exp")
+    m = NestModel("izhikevich")
     with pytest.raises(ValueError, match="no native block kernel"):
         m.native_block(None, None, None, None, 1, lo=0, threads=1)

@@ -1,5 +1,6 @@
 """The native RKF45 kernel (``snnjax_rkf45``) against the pure-JAX ``evolve`` it replaces on
-CPU: the same spikes and traces to float32 rounding, per neuron (any split), under vmap."""
+CPU (``iaf_cond_*``, ``aeif_*`` with their spikes inside the loop, ``hh_*``): the same spikes
+and traces to float32 rounding, per neuron (any split), under vmap."""
 
 import jax
 import jax.numpy as jnp
@@ -21,6 +22,10 @@ CASES = [
      ["g_ex", "g_in"], 1.5),
     ("hh_cond_exp_traub", {}, (0.0, 300.0, 900.0), ["Act_m", "Inact_h", "Act_n", "g_ex"], 1.5),
     ("hh_psc_alpha", {"g_L": 20.0}, (0.0, 300.0, 900.0), ["Act_m", "Inact_h", "Act_n"], 50.0),
+    ("aeif_cond_exp", {}, (0.0, 500.0, 900.0, 1200.0), ["g_ex", "g_in", "w"], 1.5),
+    ("aeif_cond_alpha", {"a": 0.0, "b": 60.0, "t_ref": 2.0, "Delta_T": 1.0, "V_peak": -20.0},
+     (0.0, 500.0, 900.0, 1200.0), ["g_ex", "w"], 1.5),
+    ("aeif_psc_exp", {"t_ref": 1.0}, (0.0, 500.0, 900.0, 1200.0), ["I_syn_ex", "w"], 50.0),
 ]  # fmt: skip
 
 

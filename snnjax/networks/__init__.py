@@ -7,7 +7,8 @@ both for side-by-side comparisons:
 * :func:`build_brunel`: Brunel (2000) sparse E/I network, as NEST's ``brunel_*_nest.py``;
   with :class:`PlasticBrunelParams`, its E -> E synapses are ``stdp_synapse`` (after
   Morrison et al. 2007), and the run reads their weights over time.
-* :func:`build_brette`: the Brette et al. (2007) benchmarks COBA, CUBA and COBAHH.
+* :func:`build_brette`: the Brette et al. (2007) benchmarks COBA, CUBA and COBAHH, and COBA
+  with AdEx neurons (``coba_adex``).
 * :func:`build_brunel_ring`: NEST GPU's Brunel ring, one Brunel network per rank (or device),
   each fed partly by its left neighbour, with a transient drop of network 0's drive.
 * :func:`build_microcircuit`: Potjans & Diesmann (2014) cortical microcircuit, as NEST's
@@ -28,6 +29,7 @@ and ``simulation/ping.py``
 
 from ._brette import BRETTE_MODELS as BRETTE_MODELS
 from ._brette import BRETTE_NEURON_MODELS as BRETTE_NEURON_MODELS
+from ._brette import COBA_ADEX_NEURON_PARAMS as COBA_ADEX_NEURON_PARAMS
 from ._brette import COBA_NEURON_PARAMS as COBA_NEURON_PARAMS
 from ._brette import COBAHH_NEURON_PARAMS as COBAHH_NEURON_PARAMS
 from ._brette import COND_WEIGHTS_NS as COND_WEIGHTS_NS

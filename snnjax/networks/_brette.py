@@ -1,4 +1,5 @@
-r"""The Brette et al. (2007) benchmark networks COBA, CUBA and COBAHH (Vogels & Abbott 2005).
+r"""The Brette et al. (2007) benchmark networks COBA, CUBA and COBAHH (Vogels & Abbott 2005),
+and COBA with AdEx neurons.
 
 ``N = 4000 * scale`` neurons, 80 % excitatory, connected at random with probability
 ``epsilon / scale`` (``pairwise_bernoulli``, no autapses, so the expected in-degree stays
@@ -24,8 +25,17 @@ them:
   does not let a script set; they start at 0 here. A spike is NEST's: ``V_m`` above
   ``V_T + 30 = -33`` mV and falling (Brian2: ``v > -20`` mV), then ``t_ref = 3`` ms
   without spikes (Brian2's ``refractory``).
+* ``coba_adex`` (an extension, not one of the study's networks): COBA with adaptive
+  exponential neurons, ``aeif_cond_exp`` with COBA's parameters as :data:`COBA_NEURON_PARAMS`
+  (``V_th = -50`` mV the spike initiation threshold), ``Delta_T = 2`` mV, ``V_peak = 0``
+  mV and Brette & Gerstner's (2005) adaptation ``a = 4`` nS, ``b = 80.5`` pA,
+  ``tau_w = 144`` ms (NEST's defaults), integrated as NEST does (adaptive RKF45, spikes
+  inside the integration loop); the same weights and initial ``V_m`` as COBA. The
+  adaptation lowers the rates to ~10 Hz (COBA: ~18 Hz).
 
 References:
+    Brette R, Gerstner W (2005). Adaptive exponential integrate-and-fire model as an
+    effective description of neuronal activity. J Neurophysiol 94, 3637-3642.
     Brette R, Rudolph M, Carnevale T, et al. (2007). Simulation of networks of spiking
     neurons: a review of tools and strategies. J Comput Neurosci 23, 349-398.
     Vogels TP, Abbott LF (2005). Signal propagation and logic gating in networks of
@@ -37,13 +47,14 @@ from typing import Any, NamedTuple
 
 from .._errors import check_one_of, check_range
 
-BRETTE_MODELS = ("coba", "cuba", "cobahh")
+BRETTE_MODELS = ("coba", "cuba", "cobahh", "coba_adex")
 """Networks :func:`build_brette` builds."""
 
 BRETTE_NEURON_MODELS = {
     "coba": "iaf_cond_exp",
     "cuba": "iaf_psc_exp",
     "cobahh": "hh_cond_exp_traub",
+    "coba_adex": "aeif_cond_exp",
 }
 """The NEST neuron model of each network."""
 
@@ -61,6 +72,11 @@ COBA_NEURON_PARAMS = {
     "I_e": 200.0,
 }
 """COBA: ``iaf_cond_exp`` parameters (nS, pF, mV, ms, pA)."""
+
+COBA_ADEX_NEURON_PARAMS = {
+    **COBA_NEURON_PARAMS, "Delta_T": 2.0, "V_peak": 0.0, "a": 4.0, "b": 80.5, "tau_w": 144.0,
+}  # fmt: skip
+"""``coba_adex``: ``aeif_cond_exp`` parameters (nS, pF, mV, ms, pA)."""
 
 CUBA_NEURON_PARAMS = {
     "C_m": 200.0,
@@ -193,7 +209,8 @@ def brette_derived(params: BretteParams) -> BretteDerived:
         C_m, tau_m = neuron_params["C_m"], neuron_params["tau_m"]
         w_ex, w_in = (cuba_weight_pA(w, C_m, tau_m) for w in CUBA_W_MV)
     else:
-        neuron_params = dict(COBA_NEURON_PARAMS if p.model == "coba" else COBAHH_NEURON_PARAMS)
+        neuron_params = dict({"coba": COBA_NEURON_PARAMS, "cobahh": COBAHH_NEURON_PARAMS,
+                              "coba_adex": COBA_ADEX_NEURON_PARAMS}[p.model])  # fmt: skip
         w_ex, w_in = COND_WEIGHTS_NS
     return BretteDerived(
         NE=round(3200 * p.scale),

@@ -15,11 +15,11 @@ the plastic and RKF45 kernels):
   output into its ring buffer, in place);
 * :func:`deliver_plastic_native`: :func:`~snnjax.sim._plastic.deliver_plastic` without a
   weight recorder (one plastic projection's updates and delivery, in place), and
-  :func:`rkf45_native`: :func:`~snnjax.sim.models._rkf45.evolve` for the ``iaf_cond_*``
-  and HH models: the two kernels that are not bit for bit their twins (float32
+  :func:`rkf45_native`: :func:`~snnjax.sim.models._rkf45.evolve` for the ``iaf_cond_*``,
+  AdEx and HH models: the two kernels that are not bit for bit their twins (float32
   rounding, see there);
-* :func:`block_native`: a block's steps of an exactly integrated, ``iaf_cond_*`` or
-  ``hh_*`` model (the simulator's scan over the model's step function).
+* :func:`block_native`: a block's steps of an exactly integrated, ``iaf_cond_*``,
+  ``aeif_*`` or ``hh_*`` model (the simulator's scan over the model's step function).
 
 :func:`use_native` resolves a :class:`~snnjax.sim.Simulator`'s ``native`` option: ``None``
 picks the native kernels where they are built and JAX runs on CPU, ``True`` requires them,
@@ -232,15 +232,18 @@ def deliver_plastic_native(model: str, ring, arrays, state, post, h_tau_minus, i
 
 #: The models :func:`rkf45_native` integrates, and their kernel's model number.
 RKF45_MODELS = {"iaf_cond_exp": 0, "iaf_cond_alpha": 1, "iaf_cond_beta": 1,
-                "hh_cond_exp_traub": 2, "hh_psc_alpha": 3}  # fmt: skip
+                "hh_cond_exp_traub": 2, "hh_psc_alpha": 3, "aeif_cond_exp": 4,
+                "aeif_cond_alpha": 5, "aeif_psc_exp": 6}  # fmt: skip
 
 
 def rkf45_native(model: str, y: tuple, step, params: tuple, *, lo: tuple | None = None,
                  threads: int = 0):  # fmt: skip
     r"""One step's ODE of a model of :data:`RKF45_MODELS` natively: GSL's adaptive RKF45
-    as :func:`~snnjax.sim.models._rkf45.evolve` (absolute tolerance 1e-3, each neuron its
-    own step size), in lockstep over chunks of 8 neurons (``csrc/rkf45.h``) instead of
-    over all of them: ``(y, step, failed)``, with ``lo`` also the new compensation.
+    as :func:`~snnjax.sim.models._rkf45.evolve` (the model's control: absolute tolerance
+    1e-3; the ``aeif_*``: ``yp`` with ``gsl_error_tol``, and their spikes inside the loop;
+    each neuron its own step size), in lockstep over chunks of 8 neurons
+    (``csrc/rkf45.h``) instead of over all of them: ``(y, step, failed)``, with ``lo`` also
+    the new compensation.
 
     Not bit for bit ``evolve``: the same algorithm and float32 state, but XLA fuses some
     multiply-adds, its ``exp``/``log`` (step control) are not the kernel's, and the kernel
@@ -250,7 +253,9 @@ def rkf45_native(model: str, y: tuple, step, params: tuple, *, lo: tuple | None 
 
     Args:
         model: a key of :data:`RKF45_MODELS`.
-        y: the state, a tuple of ``float32[n]`` (the model's ``evolve`` state).
+        y: the state, a tuple of ``float32[n]`` (the model's ``evolve`` state; the
+            ``aeif_*``: then their refractory steps left, spike count and instability
+            flag, updated by the step's spikes).
         step: ``float32[n]`` each neuron's carried step size.
         params: the kernel's parameters in its order (``csrc/neuron_ode.cc``), each a
             number, ``[1]`` or ``[n]``.
@@ -278,6 +283,8 @@ BLOCK_MODELS = {
     "iaf_psc_alpha": ("snnjax_exact_block", 2), "iaf_cond_exp": ("snnjax_ode_block", 0),
     "iaf_cond_alpha": ("snnjax_ode_block", 1), "iaf_cond_beta": ("snnjax_ode_block", 1),
     "hh_cond_exp_traub": ("snnjax_ode_block", 2), "hh_psc_alpha": ("snnjax_ode_block", 3),
+    "aeif_cond_exp": ("snnjax_ode_block", 4), "aeif_cond_alpha": ("snnjax_ode_block", 5),
+    "aeif_psc_exp": ("snnjax_ode_block", 6),
 }  # fmt: skip
 
 
@@ -285,10 +292,10 @@ def block_native(model: str, inputs, live, r, rows: tuple, params: tuple, *, lo:
                  threads: int = 1):  # fmt: skip
     r"""The first ``live`` steps of one block of a model of :data:`BLOCK_MODELS` natively
     (``csrc/block.h``; the exactly integrated models in ``csrc/neuron_exact.cc``, the
-    ``iaf_cond_*`` and ``hh_*`` in ``csrc/neuron_ode.cc``): ``(rows, r, spikes, bad)``,
+    ``iaf_cond_*``, ``aeif_*`` and ``hh_*`` in ``csrc/neuron_ode.cc``): ``(rows, r, spikes, bad)``,
     ``bad`` the number of neurons with a non-finite state value after the block; each
     neuron through all the steps in one call instead of a scan over XLA's kernels per step;
-    bit for bit the model's step function (the ``iaf_cond_*`` and ``hh_*`` with the native
+    bit for bit the model's step function (the numerically integrated ones with the native
     ODE, ``native=True``; ``iaf_psc_delta`` with ``refractory_input`` apart: its discount
     :math:`e^{-r h/\tau_m}` is libm's ``expf``, float32 rounding apart).
 

@@ -26,7 +26,7 @@ namespace ffi = xla::ffi;
 using snnjax_ffi::Param;
 
 constexpr int kMaxRows = 18;  // hh_psc_alpha: 8 variables, their compensations, 2 more
-constexpr int kMaxParams = 17;
+constexpr int kMaxParams = 21;  // aeif_cond_alpha
 
 // One part of one instance: neurons [a, b) of its n, each through the block's live steps.
 // Pointers are at the instance's (or the group's) neuron 0; row t of the inputs at

@@ -25,6 +25,13 @@
 //   3 hh_psc_alpha   y = (V_m, Act_m, Inact_h, Act_n, dI_ex, I_ex, dI_in, I_in, then their
 //       compensations): h, I_stim + I_e, g_Na, g_K, g_L, C_m, E_Na, E_K, E_L, tau_syn_ex,
 //       tau_syn_in
+//   4 aeif_cond_exp   y = (V_m, g_ex, g_in, w, then the refractory steps left (a float),
+//       the spike count and the instability flag (0/1) the step's spikes inside the loop
+//       update): h, I_stim + I_e, V_reset, V_peak, V_th, E_L, g_L, C_m, Delta_T, a, b,
+//       tau_w, gsl_error_tol, the spike threshold (V_peak, or V_th where Delta_T = 0), the
+//       refractory counts, E_ex, E_in, tau_syn_ex, tau_syn_in
+//   5 aeif_cond_alpha   y = (V_m, dg_ex, g_ex, dg_in, g_in, w, the three as 4): as 4
+//   6 aeif_psc_exp   y = (V_m, I_ex, I_in, w, the three as 4): as 4 without E_ex, E_in
 
 #include <algorithm>
 #include <cmath>
@@ -51,6 +58,7 @@ using snnjax_ffi::CheckBatch;
 using snnjax_ffi::ParallelFor;
 using snnjax_ffi::Threads;
 using snnjax_ode::Abs;
+using snnjax_ode::Aeif;
 using snnjax_ode::Consecutive;
 using snnjax_ode::Control;
 using snnjax_ode::HHCondExpTraub;
@@ -86,7 +94,8 @@ struct Instance {
 // (AVX2 width) measured as fast as 16.
 constexpr int kGroup = 3;
 
-// The rows of y: N state variables, then (kLo) their compensations.
+// The rows of y: N state variables, then (kLo) their compensations (then the model's kAux
+// rows).
 template <class Model>
 constexpr int kRows = Model::kLo ? 2 * Model::kN : Model::kN;
 
@@ -109,6 +118,11 @@ SNNJAX_ARCH_CLONES void EvolveChunks(const Instance& in, int64_t a, int64_t b) {
         s.Row(g, i) = LoadLanes(in.y_in[i] + at, lanes_of.lanes);
       }
       s.step[g] = LoadLanes(in.step_in + at, lanes_of.lanes);
+      if constexpr (Model::kAux > 0) {
+        for (int k = 0; k < Model::kAux; ++k) {
+          f[g].aux[k] = LoadLanes(in.y_in[kRows<Model> + k] + at, lanes_of.lanes);
+        }
+      }
       const vi used = snnjax_ode::LaneIndex() < static_cast<int32_t>(lanes[g]);
       s.h[g] = Select(used, lanes_of(in.params[0]), vf{});
       s.t[g] = vf{};
@@ -121,6 +135,11 @@ SNNJAX_ARCH_CLONES void EvolveChunks(const Instance& in, int64_t a, int64_t b) {
         StoreLanes(s.Row(g, i), in.y[i] + i0[g], lanes[g]);
       }
       StoreLanes(s.step[g], in.step + i0[g], lanes[g]);
+      if constexpr (Model::kAux > 0) {
+        for (int k = 0; k < Model::kAux; ++k) {
+          StoreLanes(f[g].aux[k], in.y[kRows<Model> + k] + i0[g], lanes[g]);
+        }
+      }
       const vi failed = s.t[g] < s.h[g];
       for (int64_t l = 0; l < lanes[g]; ++l) in.failed[i0[g] + l] = failed[l] != 0;
     }
@@ -133,7 +152,8 @@ SNNJAX_ARCH_CLONES void EvolveChunks(const Instance& in, int64_t a, int64_t b) {
 // slowest neuron). Each neuron goes through the same operations as in EvolveChunks.
 template <class Model>
 SNNJAX_ARCH_CLONES void EvolveRefill(const Instance& in, int64_t a, int64_t b) {
-  constexpr int N = Model::kN, G = kGroup;
+  static_assert(Model::kAux == 0, "EvolveRefill keeps no aux rows");
+  constexpr int N = Model::kN, G = kGroup, R = kRows<Model>;
   Model f[G] = {};
   snnjax_ode::Lanes<N, G> s;
   vi index[G], attempts[G];
@@ -146,13 +166,13 @@ SNNJAX_ARCH_CLONES void EvolveRefill(const Instance& in, int64_t a, int64_t b) {
       if (!done[l]) continue;
       if (index[g][l] >= 0) {
         const int64_t i = index[g][l];
-        for (int r = 0; r < kRows<Model>; ++r) in.y[r][i] = s.Row(g, r)[l];
+        for (int r = 0; r < R; ++r) in.y[r][i] = s.Row(g, r)[l];
         in.step[i] = s.step[g][l];
         in.failed[i] = s.t[g][l] < s.h[g][l];
       }
       index[g][l] = next < b ? static_cast<int32_t>(next++) : -1;
       const int64_t i = index[g][l] >= 0 ? index[g][l] : a;
-      for (int r = 0; r < kRows<Model>; ++r) s.Row(g, r)[l] = in.y_in[r][i];
+      for (int r = 0; r < R; ++r) s.Row(g, r)[l] = in.y_in[r][i];
       s.step[g][l] = in.step_in[i];
       s.t[g][l] = 0.0f;
       attempts[g][l] = 0;
@@ -203,8 +223,8 @@ template <class Model>
 ffi::Error Run(ffi::ThreadPool& pool, ffi::Buffer<ffi::F32>& step_in, ffi::RemainingArgs& rest,
                ffi::Result<ffi::Buffer<ffi::F32>>& step, ffi::Result<ffi::Buffer<ffi::S32>>& failed,
                ffi::RemainingRets& rows, int64_t threads) {
-  static_assert(kRows<Model> <= kMaxRows);
-  constexpr int R = kRows<Model>;
+  constexpr int R = kRows<Model> + Model::kAux;  // the rows the kernel reads and writes
+  static_assert(R <= kMaxRows);
   auto sd = step->dimensions();
   const Batch batch(sd, 1);
   const size_t b = batch.rank();
@@ -264,6 +284,12 @@ ffi::Error Rkf45Impl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> step_in, ffi::R
       return Run<HHCondExpTraub>(pool, step_in, rest, step, failed, rows, threads);
     case 3:
       return Run<HHPscAlpha>(pool, step_in, rest, step, failed, rows, threads);
+    case 4:
+      return Run<Aeif<0>>(pool, step_in, rest, step, failed, rows, threads);
+    case 5:
+      return Run<Aeif<1>>(pool, step_in, rest, step, failed, rows, threads);
+    case 6:
+      return Run<Aeif<2>>(pool, step_in, rest, step, failed, rows, threads);
     default:
       return ffi::Error::InvalidArgument("snnjax_rkf45: unknown model " + std::to_string(model));
   }
@@ -288,6 +314,11 @@ ffi::Error Rkf45Impl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> step_in, ffi::R
 //   2 hh_cond_exp_traub  rows (snnjax_rkf45's y and compensations, i_0, step); parameters
 //       h, I_e, then snnjax_rkf45's from g_Na on, refractory counts
 //   3 hh_psc_alpha  as 2, then psc_ex, psc_in (the jumps of dI per pA)
+//   4, 5, 6 aeif_cond_exp, aeif_cond_alpha, aeif_psc_exp  rows (snnjax_rkf45's y without
+//       its last three, i_0, step); parameters h, I_e, then snnjax_rkf45's from V_reset
+//       on (the refractory counts among them), aeif_cond_alpha then psc_ex, psc_in; the
+//       step's spikes a count, the refractory count decremented after the ODE, V_m = NaN
+//       where the ODE failed or found an instability
 // a b + c, correctly rounded (fmaf) in every lane.
 SNNJAX_INLINE vf Fma(vf a, vf b, vf c) {
   vf out;
@@ -295,11 +326,14 @@ SNNJAX_INLINE vf Fma(vf a, vf b, vf c) {
   return out;
 }
 
-// A part's per-step scratch rows, by neuron index (b - 1 at most): two floats (CondBlock:
-// refractory 0/1 and the current; HHBlock: V_m before the step and the current) and the
+// A part's per-step scratch rows, by neuron index (b - 1 at most): floats x (CondBlock:
+// refractory 0/1; HHBlock: V_m before the step; AeifBlock: the refractory steps left), the
+// current, AeifBlock's spike count and instability (the ODE's aux rows after x), and the
 // ODE's failures.
 struct Scratch {
   float* x;
+  float* count;
+  float* bad;
   float* stim;
   int32_t* failed;
 };
@@ -314,15 +348,24 @@ SNNJAX_ARCH_CLONES __attribute__((optimize("fp-contract=off"))) void Steps(
   constexpr int R = kRows<Ode>;
   const int64_t a = c.a, b = c.b;
   // The thread's scratch, kept (a fresh allocation per call cost).
-  thread_local std::vector<float> x_rows, stim_rows;
+  constexpr int kAux = Ode::kAux;
+  static_assert(kAux == 0 || kAux == 3);  // x, count, bad
+  thread_local std::vector<float> x_rows, stim_rows, count_rows, bad_rows;
   thread_local std::vector<int32_t> failed_rows;
-  for (auto* v : {&x_rows, &stim_rows}) v->resize(std::max<size_t>(v->size(), b));
+  for (auto* v : {&x_rows, &stim_rows, &count_rows, &bad_rows}) {
+    v->resize(std::max<size_t>(v->size(), b));
+  }
   failed_rows.resize(std::max<size_t>(failed_rows.size(), b));
-  const Scratch s{x_rows.data(), stim_rows.data(), failed_rows.data()};
+  const Scratch s{x_rows.data(), count_rows.data(), bad_rows.data(), stim_rows.data(),
+                  failed_rows.data()};
   Param p[Ode::kParams];
   Block::OdeParams(c, s, p);
   Instance in = {};
   for (int k = 0; k < R; ++k) in.y_in[k] = in.y[k] = c.f[k];
+  if constexpr (kAux > 0) {
+    float* aux[] = {s.x, s.count, s.bad};
+    for (int k = 0; k < kAux; ++k) in.y_in[R + k] = in.y[R + k] = aux[k];
+  }
   in.step_in = in.step = c.f[R + 1];
   in.failed = s.failed;
   in.n = c.n;
@@ -336,15 +379,17 @@ SNNJAX_ARCH_CLONES __attribute__((optimize("fp-contract=off"))) void Steps(
   }
 }
 
-// Before a step's ODE (both blocks): the current I_stim + I_e (parameter 1), a fresh step
-// size h (parameter 0) where none is carried (row R + 1; i_0: row R).
-template <int R>
+// Before a step's ODE (every block): the current I_stim + I_e (parameter 1), a fresh step
+// size where none is carried (row R + 1; i_0: row R): h (parameter 0), or kFirst: min(0.01,
+// h) (NEST's aeif models).
+template <int R, bool kFirst = false>
 SNNJAX_INLINE void StimAndStep(const snnjax_block::Part& c, const Scratch& s, int64_t i,
                                int64_t lanes) {
   const Consecutive at{i, lanes};
   StoreLanes(LoadLanes(c.f[R] + i, lanes) + at(c.p[1]), s.stim + i, lanes);
   const vf step = LoadLanes(c.f[R + 1] + i, lanes);
-  StoreLanes(Select(step != step, at(c.p[0]), step), c.f[R + 1] + i, lanes);
+  const vf fresh = kFirst ? snnjax_ode::Min(snnjax_ode::Splat(0.01f), at(c.p[0])) : at(c.p[0]);
+  StoreLanes(Select(step != step, fresh, step), c.f[R + 1] + i, lanes);
 }
 
 // The step's input (row t of `input`) of neurons i .. i + lanes.
@@ -353,15 +398,21 @@ SNNJAX_INLINE vf StepInput(const float* input, const snnjax_block::Part& c, int6
   return LoadLanes(input + t * c.stride + i, lanes);
 }
 
-// After a step: the spikes, V_m = NaN where the ODE failed or V_m is not finite, the
-// step's current as I_stim (row R).
+// After a step: the spikes, V_m = NaN where `bad`, the step's current as I_stim (row R).
 template <int R>
-SNNJAX_INLINE void Finish(const snnjax_block::Part& c, const Scratch& s, int64_t t, int64_t i,
-                          int64_t lanes, vi spike, vf v) {
-  StoreLanes(Select(spike, vf{} + 1.0f, vf{}), c.spikes + t * c.n + i, lanes);
-  const vi bad = (LoadLanes(s.failed + i, lanes) != 0) | ~(Abs(v) <= FLT_MAX);
+SNNJAX_INLINE void Finish(const snnjax_block::Part& c, int64_t t, int64_t i, int64_t lanes,
+                          vf spikes, vi bad, vf v) {
+  StoreLanes(spikes, c.spikes + t * c.n + i, lanes);
   StoreLanes(Select(bad, vf{} + NAN, v), c.f[0] + i, lanes);
   StoreLanes(StepInput(c.stim, c, t, i, lanes), c.f[R] + i, lanes);
+}
+
+// Finish of a step that spikes where `spike`, bad where the ODE failed or V_m is not finite.
+template <int R>
+SNNJAX_INLINE void FinishSpike(const snnjax_block::Part& c, const Scratch& s, int64_t t,
+                               int64_t i, int64_t lanes, vi spike, vf v) {
+  const vi bad = (LoadLanes(s.failed + i, lanes) != 0) | ~(Abs(v) <= FLT_MAX);
+  Finish<R>(c, t, i, lanes, Select(spike, vf{} + 1.0f, vf{}), bad, v);
 }
 
 template <class OdeModel, bool kAlphaModel>
@@ -408,7 +459,7 @@ struct CondBlock {
     const vi spike = vn - at(c.p[3]) >= 0.0f;
     const vi counts = __builtin_convertvector(at(c.p[kCounts]), vi);
     StoreLanes(spike ? counts : refractory ? r - 1 : r, c.r + i, lanes);
-    Finish<kN>(c, s, t, i, lanes, spike, Select(spike, vn - (vn - reset), vn));
+    FinishSpike<kN>(c, s, t, i, lanes, spike, Select(spike, vn - (vn - reset), vn));
   }
 };
 
@@ -455,7 +506,55 @@ struct HHBlock {
     const vi spike = (r == 0) & (v >= threshold) & (LoadLanes(s.x + i, lanes) > v);
     const vi counts = __builtin_convertvector(at(c.p[kCounts]), vi);
     StoreLanes(r > 0 ? r - 1 : spike ? counts : r, c.r + i, lanes);
-    Finish<2 * kN>(c, s, t, i, lanes, spike, v);
+    FinishSpike<2 * kN>(c, s, t, i, lanes, spike, v);
+  }
+};
+
+// aeif_cond_exp (kSyn 0), aeif_cond_alpha (1), aeif_psc_exp (2): rows y, i_0, step.
+template <int kSyn>
+struct AeifBlock {
+  using Ode = Aeif<kSyn>;
+  static constexpr int kN = Ode::kN, kFloat = kN + 2;
+  static constexpr int kParams = Ode::kParams + (kSyn == 1 ? 2 : 0);
+  // Parts: as snnjax_rkf45's; chunks in lockstep (lanes refilled as they finish, as the HH
+  // models' are, made an AdEx network of 4,000 neurons no faster).
+  static constexpr int64_t kPartNeurons = kOdePart, kUnit = kGroup * kLanes;
+
+  static void Run(const snnjax_block::Part& c) { Steps<AeifBlock>(c); }
+
+  static void OdeParams(const snnjax_block::Part& c, const Scratch& s, Param* p) {
+    p[0] = c.p[0];
+    p[1] = {s.stim, false};
+    std::copy(c.p + 2, c.p + Ode::kParams, p + 2);  // V_reset .. the taus
+  }
+
+  SNNJAX_INLINE static void Pre(const snnjax_block::Part& c, const Scratch& s, int64_t i,
+                                int64_t lanes) {
+    StoreLanes(__builtin_convertvector(LoadLanes(c.r + i, lanes), vf), s.x + i, lanes);
+    StoreLanes(vf{}, s.count + i, lanes);
+    StoreLanes(vf{}, s.bad + i, lanes);
+    StimAndStep<kN, true>(c, s, i, lanes);
+  }
+
+  // The step's input into the synapses; the refractory count decremented; V_m = NaN where
+  // the ODE failed or found an instability.
+  SNNJAX_INLINE static void Post(const snnjax_block::Part& c, const Scratch& s, int64_t t,
+                                 int64_t i, int64_t lanes) {
+    const Consecutive at{i, lanes};
+    float* const* f = c.f;
+    const vf ex = StepInput(c.ex, c, t, i, lanes), inh = StepInput(c.in, c, t, i, lanes);
+    if constexpr (kSyn == 1) {  // XLA's fused multiply-adds
+      StoreLanes(Fma(ex, at(c.p[Ode::kParams]), LoadLanes(f[1] + i, lanes)), f[1] + i, lanes);
+      StoreLanes(Fma(-inh, at(c.p[Ode::kParams + 1]), LoadLanes(f[3] + i, lanes)), f[3] + i,
+                 lanes);
+    } else {
+      StoreLanes(LoadLanes(f[1] + i, lanes) + ex, f[1] + i, lanes);
+      StoreLanes(LoadLanes(f[2] + i, lanes) - inh, f[2] + i, lanes);
+    }
+    const vi r = __builtin_convertvector(LoadLanes(s.x + i, lanes), vi);
+    StoreLanes(r > 0 ? r - 1 : r, c.r + i, lanes);
+    const vi bad = (LoadLanes(s.failed + i, lanes) != 0) | (LoadLanes(s.bad + i, lanes) != 0.0f);
+    Finish<kN>(c, t, i, lanes, LoadLanes(s.count + i, lanes), bad, LoadLanes(f[0] + i, lanes));
   }
 };
 
@@ -479,5 +578,6 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(SnnjaxRkf45, Rkf45Impl,
 XLA_FFI_DEFINE_HANDLER_SYMBOL(
     SnnjaxOdeBlock,
     (snnjax_block::BlockImpl<OdeBlock, CondBlock<IafCondExp, false>, CondBlock<IafCondBeta, true>,
-                             HHBlock<HHCondExpTraub, true>, HHBlock<HHPscAlpha, false>>),
+                             HHBlock<HHCondExpTraub, true>, HHBlock<HHPscAlpha, false>,
+                             AeifBlock<0>, AeifBlock<1>, AeifBlock<2>>),
     snnjax_block::Binding());

@@ -1,7 +1,6 @@
 // The right-hand sides of the models snnjax_rkf45 integrates (neuron_ode.cc), as
 // functors over the lanes of a chunk (rkf45.h): `kN` state variables, `kParams` parameter
-// buffers (the first is h), `kLo`: a compensated state, `kRefill`: integrated with lanes
-// refilled as they finish (a neuron's attempts per step vary widely); constructed from
+// buffers (the first is h), the OdeDefaults they override (rkf45.h); constructed from
 // the parameters of the lanes' neurons (`at`: Consecutive or Gathered), `operator()(y,
 // dydt)` the derivative. Divisions by a parameter are multiplications by its reciprocal
 // (within an ulp of the JAX ones).
@@ -91,11 +90,9 @@ struct Membrane {
   }
 };
 
-struct IafCondExp {  // y = (V_m, g_ex, g_in)
+struct IafCondExp : OdeDefaults {  // y = (V_m, g_ex, g_in)
   static constexpr int kN = 3;
   static constexpr int kParams = 12;
-  static constexpr bool kLo = false;
-  static constexpr bool kRefill = false;
   Membrane m;
   vf inv_tau_ex, inv_tau_in;
   IafCondExp() = default;
@@ -111,11 +108,9 @@ struct IafCondExp {  // y = (V_m, g_ex, g_in)
   }
 };
 
-struct IafCondBeta {  // y = (V_m, dg_ex, g_ex, dg_in, g_in); alpha: rise = decay
+struct IafCondBeta : OdeDefaults {  // y = (V_m, dg_ex, g_ex, dg_in, g_in); alpha: rise = decay
   static constexpr int kN = 5;
   static constexpr int kParams = 14;
-  static constexpr bool kLo = false;
-  static constexpr bool kRefill = false;
   Membrane m;
   vf inv_rise_ex, inv_decay_ex, inv_rise_in, inv_decay_in;
   IafCondBeta() = default;
@@ -171,7 +166,7 @@ struct HHCore {  // the parameters both share: p[1 .. 8]
   }
 };
 
-struct HHCondExpTraub {  // y = (V_m, Act_m, Inact_h, Act_n, g_ex, g_in)
+struct HHCondExpTraub : OdeDefaults {  // y = (V_m, Act_m, Inact_h, Act_n, g_ex, g_in)
   static constexpr int kN = 6;
   static constexpr int kParams = 14;
   static constexpr bool kLo = true;
@@ -201,7 +196,7 @@ struct HHCondExpTraub {  // y = (V_m, Act_m, Inact_h, Act_n, g_ex, g_in)
   }
 };
 
-struct HHPscAlpha {  // y = (V_m, Act_m, Inact_h, Act_n, dI_ex, I_ex, dI_in, I_in)
+struct HHPscAlpha : OdeDefaults {  // y = (V_m, Act_m, Inact_h, Act_n, dI_ex, I_ex, dI_in, I_in)
   static constexpr int kN = 8;
   static constexpr int kParams = 11;
   static constexpr bool kLo = true;
@@ -227,6 +222,96 @@ struct HHPscAlpha {  // y = (V_m, Act_m, Inact_h, Act_n, dI_ex, I_ex, dI_in, I_i
     dy[5] = y[4] - y[5] * inv_tau_ex;
     dy[6] = -y[6] * inv_tau_in;
     dy[7] = y[6] - y[7] * inv_tau_in;
+  }
+};
+
+// AdEx (snnjax.sim.models._aeif, NEST's aeif_cond_exp / aeif_cond_alpha / aeif_psc_exp):
+// C_m dV/dt = -g_L (V - E_L) + g_L Delta_T e^((V - V_th) / Delta_T) + I_syn - w + I,
+// tau_w dw/dt = a (V - E_L) - w, the right-hand side at min(V, V_peak) (V_reset with
+// dV/dt = 0 while refractory; no exponential term where Delta_T = 0); I_syn = -g_ex (V -
+// E_ex) - g_in (V - E_in) with exponential (kSyn 0) or alpha (1) conductances, or I_ex -
+// I_in (2: exponential currents). After every accepted attempt (After): V_m < -1e3 or
+// |w| > 1e6 or a non-finite V_m is an instability; a refractory neuron is clamped to
+// V_reset, another spikes at V_m >= v_spike (V_m = V_reset, w += b, refractory for its
+// counts + 1 steps); the spikes are counted (a multiplicity). Its kAux rows (`aux`, loaded
+// and stored by the kernel): the refractory steps left (a float), the spike count, the
+// instability (0/1).
+template <int kSyn>
+struct Aeif : OdeDefaults {
+  static constexpr int kN = kSyn == 1 ? 6 : 4;  // V_m, the synapses' variables, w
+  static constexpr int kW = kN - 1;
+  static constexpr int kParams = kSyn == 2 ? 17 : 19;
+  static constexpr bool kAfter = true;
+  static constexpr int kAux = 3;
+  vf aux[kAux];  // the lanes' refractory steps left, spike counts, instabilities
+  vf stim, v_reset, v_peak, v_th, e_l, g_l, inv_c, delta_t, inv_slope, a, b, inv_tau_w, tol,
+      v_spike, r_spike, e_ex, e_in, inv_tau_ex, inv_tau_in;
+  Aeif() = default;
+  template <class At>
+  SNNJAX_INLINE Aeif(const Param* p, const At& at)
+      : stim(at(p[1])),
+        v_reset(at(p[2])),
+        v_peak(at(p[3])),
+        v_th(at(p[4])),
+        e_l(at(p[5])),
+        g_l(at(p[6])),
+        inv_c(1.0f / at(p[7])),
+        delta_t(at(p[8])),
+        inv_slope(1.0f / Select(delta_t > 0.0f, delta_t, Splat(1.0f))),
+        a(at(p[9])),
+        b(at(p[10])),
+        inv_tau_w(1.0f / at(p[11])),
+        tol(at(p[12])),
+        v_spike(at(p[13])),
+        r_spike(at(p[14])) {
+    constexpr int k = kSyn == 2 ? 15 : 17;  // the time constants
+    if constexpr (kSyn != 2) {
+      e_ex = at(p[15]);
+      e_in = at(p[16]);
+    }
+    inv_tau_ex = 1.0f / at(p[k]);
+    inv_tau_in = 1.0f / at(p[k + 1]);
+    r_spike = Select(r_spike > 0.0f, r_spike + 1.0f, vf{});  // the count after a spike
+  }
+  SNNJAX_INLINE void operator()(const vf* y, vf* dy) const {
+    const vi refractory = aux[0] > 0.0f;
+    const vf v = Select(refractory, v_reset, Min(y[0], v_peak)), w = y[kW];
+    const vf i_spike = Select(delta_t > 0.0f, g_l * delta_t * Exp((v - v_th) * inv_slope), vf{});
+    vf i_syn;
+    if constexpr (kSyn == 2) {
+      i_syn = y[1] - y[2];
+    } else {
+      const vf g_ex = kSyn == 1 ? y[2] : y[1], g_in = kSyn == 1 ? y[4] : y[2];
+      i_syn = -g_ex * (v - e_ex) - g_in * (v - e_in);
+    }
+    const vf dv = ((((-(g_l * (v - e_l))) + i_spike) + i_syn) - w + stim) * inv_c;
+    dy[0] = Select(refractory, vf{}, dv);
+    if constexpr (kSyn == 1) {
+      dy[1] = -y[1] * inv_tau_ex;
+      dy[2] = y[1] - y[2] * inv_tau_ex;
+      dy[3] = -y[3] * inv_tau_in;
+      dy[4] = y[3] - y[4] * inv_tau_in;
+    } else {
+      dy[1] = -y[1] * inv_tau_ex;
+      dy[2] = -y[2] * inv_tau_in;
+    }
+    dy[kW] = (a * (v - e_l) - w) * inv_tau_w;
+  }
+  // The accepted lanes `ok` after their attempt (see above); the lanes whose right-hand
+  // side that changed: those that spiked (a refractory lane's clamped V_m is V_reset in the
+  // right-hand side already).
+  SNNJAX_INLINE vi After(vf* y, vi ok) {
+    const vf v = y[0], w = y[kW];
+    const vi unstable = (v < -1e3f) | (Abs(w) > 1e6f) | ~(Abs(v) <= FLT_MAX);
+    const vi refractory = aux[0] > 0.0f;
+    const vi spike = (v - v_spike >= 0.0f) & ~refractory;
+    const vf s = Select(spike, Splat(1.0f), vf{});
+    y[0] = Select(ok, Select(refractory, v_reset, Select(spike, v - (v - v_reset), v)), v);
+    y[kW] = Select(ok, w + s * b, w);
+    aux[0] = Select(ok & spike, r_spike, aux[0]);
+    aux[1] = Select(ok, aux[1] + s, aux[1]);
+    aux[2] = Select(ok & unstable, Splat(1.0f), aux[2]);
+    return ok & spike;
   }
 };
 

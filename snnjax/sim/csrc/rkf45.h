@@ -116,12 +116,28 @@ SNNJAX_INLINE void Axpy(const vf* y, vf h0, const float (&c)[J], const vf (*k)[N
   }
 }
 
+// What a model (F below) says besides its right-hand side; a model derives from it and
+// overrides what differs. kAfter: NEST's aeif models, whose spikes are handled inside the
+// loop: after every accepted attempt `vi After(vf* y, vi ok)` changes the accepted
+// lanes' state (and the model's own per-lane values the right-hand side reads), and the
+// next attempt's derivative is evaluated anew (GSL's evolve_apply, the JAX `after`) where
+// that changed the right-hand side (After's result: the lanes where it did); their
+// step-size control is GSL's `yp` one with each neuron's tolerance `tol` (eps_abs =
+// eps_rel = tol, a_y = 0, a_dydt = 1) instead of the Control argument's.
+struct OdeDefaults {
+  static constexpr bool kLo = false;      // a compensated state
+  static constexpr bool kRefill = false;  // lanes refilled as they finish (neuron_ode.cc)
+  static constexpr bool kAfter = false;
+  static constexpr int kAux = 0;  // rows besides y the kernel loads into and stores from
+                                  // the model's `vf aux[kAux]` (the lanes' values)
+};
+
 // The lanes of G chunks integrated together (their operations interleaved: one chunk's
 // RKF45 step is a chain of dependent operations, too short of independent work to keep a
 // core busy), each lane a neuron with its state `y`, compensation `lo` (used where
 // `compensated`), derivative `k[0]` = f(y), carried step size `step`, time `t` and step
-// `h` (0 for an unused lane: never active). F: `void operator()(const vf* y, vf* dydt)
-// const`.
+// `h` (0 for an unused lane: never active). F: an OdeDefaults with `void operator()(const
+// vf* y, vf* dydt) const`.
 template <int N, int G>
 struct Lanes {
   vf y[G][N], lo[G][N], k[G][6][N], step[G], h[G], t[G];
@@ -134,7 +150,7 @@ struct Lanes {
   // accepted step y' = y + d, lo' = d - (y' - y) with d = h0 sum_j c_j k_j + lo (Fast2Sum;
   // exact while |d| <= |y|), as the JAX reference's `evolve(lo=...)`.
   template <class F>
-  SNNJAX_INLINE bool TryStep(const F* f, const Control& c, bool compensated) {
+  SNNJAX_INLINE bool TryStep(F* f, const Control& c, bool compensated) {
     vf stage[G][N], fresh[G][N], fresh_lo[G][N], err[G][N], k_new[G][N], h0[G];
     vi active[G], final_step[G];
     vi any = vi{};
@@ -172,7 +188,13 @@ struct Lanes {
     for (int g = 0; g < G; ++g) f[g](fresh[g], k_new[g]);
     vf rmax[G], r[G];
     for (int g = 0; g < G; ++g) {  // std_control_hadjust: rmax = max_i |yerr_i| / D_i
-      if (c.eps_rel == 0.0f) {  // D_i = eps_abs (y finite): max_i |yerr_i| / eps_abs, the same
+      if constexpr (F::kAfter) {  // yp: D_i = tol (0 |y'_i| + h0 |dy'_i/dt|) + tol
+        rmax[g] = Splat(FLT_MIN);
+        for (int i = 0; i < N; ++i) {
+          const vf d = f[g].tol * (0.0f * Abs(fresh[g][i]) + Abs(h0[g] * k_new[g][i]));
+          rmax[g] = Max(rmax[g], Abs(err[g][i]) / Abs(d + f[g].tol));
+        }
+      } else if (c.eps_rel == 0.0f) {  // D_i = eps_abs (y finite): max_i |yerr_i| / eps_abs, the same
         vf e = Abs(err[g][0]);
         for (int i = 1; i < N; ++i) e = Max(e, Abs(err[g][i]));
         rmax[g] = Max(Splat(FLT_MIN), e / c.eps_abs);
@@ -200,6 +222,13 @@ struct Lanes {
         y[g][i] = Select(ok, fresh[g][i], y[g][i]);
         k[g][0][i] = Select(ok, k_new[g][i], k[g][0][i]);
         if (compensated) lo[g][i] = Select(ok, fresh_lo[g][i], lo[g][i]);
+      }
+      if constexpr (F::kAfter) {  // the accepted lanes' spikes, then f(y) anew
+        const vi changed = f[g].After(y[g], ok);
+        if (Any(changed)) {  // elsewhere f(y) is k_new, bit for bit
+          f[g](y[g], k_new[g]);
+          for (int i = 0; i < N; ++i) k[g][0][i] = Select(changed, k_new[g][i], k[g][0][i]);
+        }
       }
       t[g] = Select(ok, t_new, t[g]);
     }

@@ -23,6 +23,7 @@ Float32 caveat: NEST's default ``gsl_error_tol = 1e-6`` is below float32's resol
 of the state; see the module tests for the measured agreement with NEST.
 """
 
+import functools
 from typing import NamedTuple
 
 import jax.numpy as jnp
@@ -31,6 +32,7 @@ import numpy as np
 from ..._errors import check_range
 from ..._types import Array, ArrayLike
 from ...neurons._base import fire_and_reset
+from .._native import rkf45_native
 from ._common import (
     _check_n,
     _check_params_type,
@@ -40,6 +42,7 @@ from ._common import (
     _initial,
     _input,
     _read,
+    native_rows_block,
 )
 from ._rkf45 import Control, evolve, step_constants
 from ._spec import ModelSpec
@@ -164,10 +167,22 @@ def aeif_cond_alpha_init_state(
     return _init_state(AeifCondAlphaState, params, n, V_m, w)
 
 
+#: The model of each ``alpha`` of :func:`_step`.
+_NAMES = {False: "aeif_cond_exp", True: "aeif_cond_alpha", "psc": "aeif_psc_exp"}
+
+
+def _state_names(state) -> list[str]:
+    """The integrated state fields (``V_m``, the synapses' variables, ``w``)."""
+    return [f for f in state._fields if f not in ("i_0", "r", "step")]
+
+
 def _step(alpha, props, params, state, in_ex, in_in, i_stim, surrogate, detach_reset,
-          substeps=0):  # fmt: skip
+          substeps=0, native=False, threads=0):  # fmt: skip
     """One step; ``alpha``: alpha conductances (``True``), exponential *currents*
-    (``"psc"``: ``aeif_psc_exp``), else exponential conductances."""
+    (``"psc"``: ``aeif_psc_exp``), else exponential conductances; ``native``: the ODE and
+    the spikes inside it by the native kernel (:func:`~snnjax.sim._native.rkf45_native`;
+    one axis of neurons)."""
+    name = _NAMES[alpha]
     psc = alpha == "psc"
     alpha = alpha is True
     if substeps:
@@ -175,7 +190,6 @@ def _step(alpha, props, params, state, in_ex, in_in, i_stim, surrogate, detach_r
             "`substeps` (fixed RK45 steps) is not supported by the aeif models: their "
             "exponential spike needs NEST's adaptive steps; use substeps=0"
         )
-    name = "aeif_psc_exp" if psc else "aeif_cond_alpha" if alpha else "aeif_cond_exp"
     classes = (AeifProps, type(params), type(state))
     inputs = {"in_ex": in_ex, "in_in": in_in, "i_stim": i_stim}
     shape = _check_step(name, classes, props, params, state, inputs)
@@ -183,7 +197,7 @@ def _step(alpha, props, params, state, in_ex, in_in, i_stim, surrogate, detach_r
     surrogate = surrogate or _default_surrogate()
     stim = state.i_0 + p.I_e
     slope = jnp.where(p.Delta_T > 0, p.Delta_T, 1.0)
-    names = [f for f in state._fields if f not in ("i_0", "r", "step")]
+    names = _state_names(state)
     iw = names.index("w")
 
     def rhs(y, aux, ctx):  # per-neuron values from ctx only (evolve compacts them)
@@ -221,12 +235,21 @@ def _step(alpha, props, params, state, in_ex, in_in, i_stim, surrogate, detach_r
 
     fields = state._asdict()
     step = jnp.where(jnp.isnan(state.step), jnp.minimum(0.01, q.h), state.step)
-    control = Control(p.gsl_error_tol, p.gsl_error_tol, 0.0, 1.0)  # gsl_odeiv_control_yp_new
-    aux = (state.r, jnp.zeros(shape, jnp.float32), jnp.zeros(shape, bool))
-    y, step, failed, (r, spikes, bad) = evolve(
-        rhs, tuple(fields[f] for f in names), step, q.h, control, aux, after, substeps,
-        ctx=(p, q, stim, slope),
-    )  # fmt: skip
+    y = tuple(fields[f] for f in names)
+    if native and len(shape) == 1:  # then the refractory count, the spikes, instabilities
+        zeros = jnp.zeros(shape, jnp.float32)
+        rows, step, failed = rkf45_native(
+            name, (*y, state.r.astype(jnp.float32), zeros, zeros), step,
+            (q.h, stim, *_ode_params(psc, p, q)), threads=threads,
+        )  # fmt: skip
+        y, (r, spikes, bad) = rows[: len(y)], rows[len(y) :]
+        r, bad = r.astype(jnp.int32), bad != 0
+    else:
+        control = Control(p.gsl_error_tol, p.gsl_error_tol, 0.0, 1.0)  # control_yp_new
+        aux = (state.r, jnp.zeros(shape, jnp.float32), jnp.zeros(shape, bool))
+        y, step, failed, (r, spikes, bad) = evolve(
+            rhs, y, step, q.h, control, aux, after, substeps, ctx=(p, q, stim, slope)
+        )
     fields.update(zip(names, y, strict=True), step=step)
     w_ex, w_in = _input(in_ex, shape), -_input(in_in, shape)
     if alpha:
@@ -241,8 +264,30 @@ def _step(alpha, props, params, state, in_ex, in_in, i_stim, surrogate, detach_r
     return type(state)(**fields), spikes
 
 
+def _ode_params(psc, p, q) -> tuple:
+    """The native ODE's parameters after ``h`` and the current (``csrc/neuron_ode.cc``)."""
+    synapses = (p.tau_syn_ex, p.tau_syn_in) if psc else (p.E_ex, p.E_in, p.tau_syn_ex,
+                                                          p.tau_syn_in)  # fmt: skip
+    return (p.V_reset, p.V_peak, p.V_th, p.E_L, p.g_L, p.C_m, p.Delta_T, p.a, p.b, p.tau_w,
+            p.gsl_error_tol, q.v_spike, q.refractory_counts, *synapses)  # fmt: skip
+
+
+def native_block(alpha, props, params, state, inputs, live, *, lo, threads):
+    """A model's ``native_block`` (:class:`~._spec.ModelSpec`): ``live`` steps of
+    :func:`_step` with the native ODE, by one call of the native block kernel
+    (:func:`~snnjax.sim._native.block_native`; bit for bit)."""
+    p, q = _read(params, props, 1)
+    extra = (q.psc_ex, q.psc_in) if alpha is True else ()
+    return native_rows_block(
+        _NAMES[alpha], state, _state_names(state),
+        (q.h, p.I_e, *_ode_params(alpha == "psc", p, q), *extra), inputs, live, lo=lo,
+        threads=threads,
+    )  # fmt: skip
+
+
 def aeif_cond_exp_step(props, params, state, in_ex, in_in, i_stim, *, surrogate=None,
-                       detach_reset: bool = False, substeps: int = 0):  # fmt: skip
+                       detach_reset: bool = False, substeps: int = 0, native: bool = False,
+                       threads: int = 0):  # fmt: skip
     """One step of ``aeif_cond_exp`` in NEST's order (see the module docstring).
 
     Args:
@@ -252,21 +297,25 @@ def aeif_cond_exp_step(props, params, state, in_ex, in_in, i_stim, *, surrogate=
         i_stim: current (pA) of this step's buffer slot (drives the next step).
         surrogate: surrogate gradient of the spike.
         detach_reset: pass no gradient through the reset.
+        substeps: must be 0 (fixed steps lose the exponential spike: refused).
+        native: the ODE (and the spikes inside it) by the native CPU kernel
+            (:func:`~snnjax.sim._native.rkf45_native`; forward only, float32 rounding
+            apart from the JAX loop).
+        threads: the native kernel's threads (0: all of XLA's intra-op pool).
 
     Returns:
         ``(state, spikes)``; spikes count the spikes of the step (a multiplicity).
     """
-    return _step(
-        False, props, params, state, in_ex, in_in, i_stim, surrogate, detach_reset, substeps
-    )
+    return _step(False, props, params, state, in_ex, in_in, i_stim, surrogate, detach_reset,
+                 substeps, native, threads)  # fmt: skip
 
 
 def aeif_cond_alpha_step(props, params, state, in_ex, in_in, i_stim, *, surrogate=None,
-                         detach_reset: bool = False, substeps: int = 0):  # fmt: skip
+                         detach_reset: bool = False, substeps: int = 0,
+                         native: bool = False, threads: int = 0):  # fmt: skip
     """One step of ``aeif_cond_alpha`` (see :func:`aeif_cond_exp_step`)."""
-    return _step(
-        True, props, params, state, in_ex, in_in, i_stim, surrogate, detach_reset, substeps
-    )
+    return _step(True, props, params, state, in_ex, in_in, i_stim, surrogate, detach_reset,
+                 substeps, native, threads)  # fmt: skip
 
 
 def _v_m(params, state) -> Array:
@@ -278,11 +327,12 @@ _SHARED = {
     "Params": AeifCondParams, "Props": AeifProps, "propagators": propagators,
     "validate": validate, "defaults": DEFAULTS, "initial_state": INITIAL_STATE, "V_m": _v_m,
     "recordables": {"V_m": "V_m", "g_ex": "g_ex", "g_in": "g_in", "w": "w"},
-    "numerical": True,
+    "numerical": True, "native_ode": True,
 }  # fmt: skip
 SPEC_EXP = ModelSpec(name="aeif_cond_exp", State=AeifCondExpState,
                      init_state=aeif_cond_exp_init_state, step=aeif_cond_exp_step,
-                     **_SHARED)  # fmt: skip
+                     native_block=functools.partial(native_block, False), **_SHARED)  # fmt: skip
 SPEC_ALPHA = ModelSpec(name="aeif_cond_alpha", State=AeifCondAlphaState,
                        init_state=aeif_cond_alpha_init_state, step=aeif_cond_alpha_step,
+                       native_block=functools.partial(native_block, True),
                        **_SHARED)  # fmt: skip

@@ -11,13 +11,14 @@ a spike of weight :math:`w` pA adding :math:`w` to :math:`I_\text{ex}` (``w > 0`
 :math:`|w|` to :math:`I_\text{in}`.
 """
 
+import functools
 from typing import NamedTuple
 
 import jax.numpy as jnp
 import numpy as np
 
 from ..._types import Array, ArrayLike
-from ._aeif import AeifProps, _step, _v_m
+from ._aeif import AeifProps, _step, _v_m, native_block
 from ._aeif import validate as _validate_aeif
 from ._common import _check_n, _check_params_type, _f32, _initial
 from ._rkf45 import step_constants
@@ -89,11 +90,11 @@ def aeif_psc_exp_init_state(
 
 
 def aeif_psc_exp_step(props, params, state, in_ex, in_in, i_stim, *, surrogate=None,
-                      detach_reset: bool = False, substeps: int = 0):  # fmt: skip
+                      detach_reset: bool = False, substeps: int = 0, native: bool = False,
+                      threads: int = 0):  # fmt: skip
     """One step of ``aeif_psc_exp`` (weights in pA; see :func:`~._aeif.aeif_cond_exp_step`)."""
-    return _step(
-        "psc", props, params, state, in_ex, in_in, i_stim, surrogate, detach_reset, substeps
-    )
+    return _step("psc", props, params, state, in_ex, in_in, i_stim, surrogate, detach_reset,
+                 substeps, native, threads)  # fmt: skip
 
 
 SPEC = ModelSpec(
@@ -101,5 +102,5 @@ SPEC = ModelSpec(
     init_state=aeif_psc_exp_init_state, propagators=propagators, step=aeif_psc_exp_step,
     validate=validate, defaults=DEFAULTS, initial_state={"V_m": -70.6, "w": 0.0},
     recordables={"V_m": "V_m", "I_syn_ex": "I_ex", "I_syn_in": "I_in", "w": "w"}, V_m=_v_m,
-    numerical=True,
+    numerical=True, native_ode=True, native_block=functools.partial(native_block, "psc"),
 )  # fmt: skip
