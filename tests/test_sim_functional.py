@@ -184,6 +184,23 @@ def test_gradients_flow_through_weights_parameters_and_generators():
     assert float(jax.grad(v_mean)(0.0)) > 0
 
 
+def test_samples_of_every_neuron_carry_their_gradient():
+    """A multimeter on every neuron of a population (its samples shaped as the spikes, a
+    block record's leaves of one shape once stored bitcast together: no gradient)."""
+    sim = Simulator(0.1, seed=3, native=False)
+    n = sim.create("iaf_psc_exp", 8, {"I_e": 450.0})
+    mm = sim.create("multimeter", 1, {"record_from": ["V_m"]})
+    sim.connect(mm, n)
+    fn = functional(sim, surrogate="exact")
+
+    def v_mean(i_e):
+        q = fn.params._replace(neurons=({**fn.params.neurons[0],
+                                         "I_e": fn.params.neurons[0]["I_e"] + i_e},))  # fmt: skip
+        return fn.run(q, fn.state, 30)[1].samples.mean()
+
+    assert float(jax.grad(v_mean)(0.0)) > 0
+
+
 def test_the_float64_gradient_check():
     out = grad_check(FitParams(order=10, simtime=60.0, presim=20.0))
     assert out["spikes"] > 0  # spikes happen, yet no perturbation moves one

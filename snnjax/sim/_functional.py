@@ -297,7 +297,8 @@ def _check(t, need, *, layout, max_syn, h):
 
 def functional(sim=None, *, max_spikes: int | None = None, max_synapses: int | None = None,
                tile: int | None = None, surrogate=None, detach_reset: bool | None = None,
-               native: bool | None = None, spike_dtype: str = "float32") -> Functional:  # fmt: skip
+               native: bool | None = None, spike_dtype: str = "float32",
+               max_attempts: int | None = None) -> Functional:  # fmt: skip
     """The built network of ``sim`` as a :class:`Functional` (building it first if needed).
 
     Args:
@@ -319,13 +320,23 @@ def functional(sim=None, *, max_spikes: int | None = None, max_synapses: int | N
         native: delivery, Poisson input and the take-out by the native CPU kernels
             (:mod:`snnjax.sim._native`; batched under ``vmap``, one call for all
             instances), differentiated as their pure-JAX twins (the same values bit for
-            bit), and the adaptive RKF45 of ``iaf_cond_*``/``hh_*`` models (differentiated
-            as the JAX loop, whose values differ by float32 rounding); ``None``: as the
+            bit), and the adaptive RKF45 of the ``iaf_cond_*``, ``aeif_*`` and ``hh_*``
+            (differentiated as the bounded JAX loop, ``max_attempts``, whose values differ
+            by float32 rounding); ``None``: as the
             simulator (``Simulator(native=...)``), ``False``: pure JAX.
         spike_dtype: dtype of :attr:`Trace.spikes`: ``"float32"`` (carries the surrogate
             gradient) or ``"uint8"`` (forward runs: a quarter of the memory and of the
             time spent filling it, which dominates batched runs of small networks; a
             neuron spiking more than 255 times in one step raises).
+        max_attempts: reverse mode through NEST's adaptive RKF45 (``iaf_cond_*``,
+            ``aeif_*``, ``hh_*`` without ``integrator_substeps``): each step's RKF45
+            attempts in a static loop of at most this many lockstep iterations over a
+            group's neurons (forward runs keep the dynamic loop; the reverse pass skips
+            iterations in chunks of 8 once every neuron is done, but its memory and time
+            grow with the bound); a neuron needing more raises from the reverse pass.
+            ``None``: the largest of the network's models' own bounds (``iaf_cond_*``: 16,
+            ``hh_*``: 64, ``aeif_*``: 256; measured needs: at most 4, 16 and ~130, the
+            AdEx upstroke under its ``yp`` control at ``gsl_error_tol`` 1e-6).
 
     Raises:
         ValueError: a bad capacity or ``spike_dtype``, or ``native=True`` where the kernels
@@ -334,7 +345,7 @@ def functional(sim=None, *, max_spikes: int | None = None, max_synapses: int | N
     sim = simulator() if sim is None else sim
     native = sim.native if native is None else use_native(native, jax.devices()[0].platform)
     for name, value in (("max_spikes", max_spikes), ("max_synapses", max_synapses),
-                        ("tile", tile)):  # fmt: skip
+                        ("tile", tile), ("max_attempts", max_attempts)):  # fmt: skip
         low = 0 if name == "max_synapses" else 1
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)
                                   or value < low):  # fmt: skip
@@ -368,7 +379,8 @@ def functional(sim=None, *, max_spikes: int | None = None, max_synapses: int | N
                                  max_spikes=spikes_cap, tiles=tiles, tile=tile,
                                  max_send=own_cap, max_route=own_cap,
                                  recorded=(False,) * len(layout.plastic),
-                                 plastic_native=(), spike_dtype=spike_dtype)  # fmt: skip
+                                 plastic_native=(), spike_dtype=spike_dtype,
+                                 attempts=max_attempts or 0)  # fmt: skip
     S = sim.shards
     params = SimParams(
         weight=arrays.csr.weight,

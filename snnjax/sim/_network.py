@@ -52,6 +52,7 @@ from ._exchange import MeshComm, Sent, exchange
 from ._groups import groups_of, merge, split, step_groups
 from ._native import emit_native, poisson_values, take_native
 from ._plastic import PlasticArrays, PostHistory, deliver_plastic, record_post
+from .models._rkf45 import bounded_attempts
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,6 +95,9 @@ class Layout:
             :func:`jax.checkpoint` (reverse mode recomputes it instead of storing it).
         spike_dtype: the dense record's dtype (``"float32"``: carries the surrogate
             gradient; ``"uint8"``: a quarter of the memory, forward runs).
+        attempts: a functional run's reverse mode through NEST's adaptive RKF45: at most
+            this many lockstep attempts per step (:func:`~.models._rkf45.bounded_attempts`;
+            0: the largest of the models' own, :attr:`~.models.NestModel.attempts`).
     """
 
     models: tuple[Any, ...]
@@ -121,6 +125,7 @@ class Layout:
     dense: bool = False
     plastic_native: tuple = ()
     spike_dtype: str = "float32"
+    attempts: int = 0
 
 
 class PoissonInput(NamedTuple):
@@ -418,6 +423,31 @@ def _twin_vjp(fast, twin):
     return f
 
 
+def _bounded(twin, attempts: int):
+    """``twin`` (a block: ``twin(arrays, params, props, state, t, sg, live)``) with NEST's
+    adaptive RKF45 in static loops of at most ``attempts`` lockstep attempts per step
+    (reverse-mode differentiable), raising (from the reverse pass) where a neuron needed
+    more."""
+
+    def run(*args):
+        with bounded_attempts(attempts):
+            state, record = twin(*args)
+        jax.debug.callback(functools.partial(_too_few_attempts, attempts), args[4],
+                           record.n_bad)  # fmt: skip
+        return state, record
+
+    return run
+
+
+def _too_few_attempts(attempts: int, t0, n_bad) -> None:
+    if np.any(np.asarray(n_bad) > 0):
+        raise RuntimeError(
+            f"reverse mode through the adaptive RKF45 from step {int(np.min(t0))}: a neuron "
+            f"needed more than {attempts} attempts in one step (or failed); make the "
+            "Functional with a larger `max_attempts`"
+        )
+
+
 def run_blocks(
     layout: Layout,
     steps: int,
@@ -467,8 +497,12 @@ def run_blocks(
         return run
 
     run = of(layout)
-    if layout.dense and layout.native:  # the kernels' values, the pure-JAX twin's derivatives
-        run = _twin_vjp(run, of(dataclasses.replace(layout, native=False)))
+    adaptive = any(m.attempts for m in layout.models)
+    if layout.dense and (layout.native or adaptive):
+        # the kernels' values, the pure-JAX twin's derivatives (bounded RKF45 loops)
+        twin = of(dataclasses.replace(layout, native=False))
+        bound = layout.attempts or max(m.attempts for m in layout.models)
+        run = _twin_vjp(run, _bounded(twin, bound) if adaptive else twin)
 
     def block(state, i):
         live = jnp.clip(n_steps - i * steps, 0, steps)
@@ -480,7 +514,7 @@ def run_blocks(
     capacity = sg_counts.shape[0]
     state = state._replace(neurons=merge(state.neurons, groups))
     shapes, tree = jax.tree.flatten(jax.eval_shape(block, state, jnp.int32(0))[1])
-    packing = _packing(shapes)
+    packing = _packing(shapes, layout.dense)
 
     def body(i, carry):  # a loop over the blocks needed (no per-block branch)
         state, records = carry
@@ -497,13 +531,16 @@ def run_blocks(
     return state._replace(neurons=split(layout, state.neurons, groups)), records
 
 
-def _packing(leaves) -> list[list[int]]:
+def _packing(leaves, differentiable: bool) -> list[list[int]]:
     """Groups of a block record's leaves stored as one array (leaves of one shape and of
     32-bit types): one in-place update per group and block instead of one per leaf (each
-    a small XLA kernel, a fixed cost that small networks pay every block)."""
+    a small XLA kernel, a fixed cost that small networks pay every block).
+    ``differentiable``: float leaves stay alone (the packing's bitcasts pass no gradient:
+    a functional run's samples of every neuron, shaped as its spikes, lost theirs)."""
     groups = {}
     for k, x in enumerate(leaves):
-        groups.setdefault(x.shape if x.dtype.itemsize == 4 else k, []).append(k)
+        alone = x.dtype.itemsize != 4 or (differentiable and jnp.issubdtype(x.dtype, jnp.floating))
+        groups.setdefault(k if alone else x.shape, []).append(k)
     return list(groups.values())
 
 

@@ -246,7 +246,7 @@ def _step(alpha, props, params, state, in_ex, in_in, i_stim, surrogate, detach_r
         r, bad = r.astype(jnp.int32), bad != 0
     else:
         control = Control(p.gsl_error_tol, p.gsl_error_tol, 0.0, 1.0)  # control_yp_new
-        aux = (state.r, jnp.zeros(shape, jnp.float32), jnp.zeros(shape, bool))
+        aux = (state.r, jnp.zeros(shape, state.V_m.dtype), jnp.zeros(shape, bool))
         y, step, failed, (r, spikes, bad) = evolve(
             rhs, y, step, q.h, control, aux, after, substeps, ctx=(p, q, stim, slope)
         )
@@ -327,7 +327,7 @@ _SHARED = {
     "Params": AeifCondParams, "Props": AeifProps, "propagators": propagators,
     "validate": validate, "defaults": DEFAULTS, "initial_state": INITIAL_STATE, "V_m": _v_m,
     "recordables": {"V_m": "V_m", "g_ex": "g_ex", "g_in": "g_in", "w": "w"},
-    "numerical": True, "native_ode": True,
+    "numerical": True, "native_ode": True, "attempts": 256,  # needs ~130 at a spike
 }  # fmt: skip
 SPEC_EXP = ModelSpec(name="aeif_cond_exp", State=AeifCondExpState,
                      init_state=aeif_cond_exp_init_state, step=aeif_cond_exp_step,

@@ -103,4 +103,5 @@ SPEC = ModelSpec(
     validate=validate, defaults=DEFAULTS, initial_state={"V_m": -70.6, "w": 0.0},
     recordables={"V_m": "V_m", "I_syn_ex": "I_ex", "I_syn_in": "I_in", "w": "w"}, V_m=_v_m,
     numerical=True, native_ode=True, native_block=functools.partial(native_block, "psc"),
+    attempts=256,
 )  # fmt: skip

@@ -374,7 +374,7 @@ SPEC_PSC_ALPHA = ModelSpec(
     init_state=hh_psc_alpha_init_state, propagators=propagators, step=hh_psc_alpha_step,
     validate=validate, defaults=PSC_DEFAULTS, initial_state=PSC_INITIAL,
     recordables={**_GATES, "I_syn_ex": "I_ex", "I_syn_in": "I_in"}, V_m=_v_m, numerical=True,
-    native_ode=True, native_block=functools.partial(native_block, False),
+    native_ode=True, native_block=functools.partial(native_block, False), attempts=64,
 )  # fmt: skip
 SPEC_TRAUB = ModelSpec(
     name="hh_cond_exp_traub", Params=HHCondExpTraubParams, State=HHCondExpTraubState,
@@ -382,4 +382,5 @@ SPEC_TRAUB = ModelSpec(
     step=hh_cond_exp_traub_step, validate=validate, defaults=TRAUB_DEFAULTS,
     initial_state=TRAUB_INITIAL, recordables={**_GATES, "g_ex": "g_ex", "g_in": "g_in"},
     V_m=_v_m, numerical=True, native_ode=True, native_block=functools.partial(native_block, True),
+    attempts=64,  # needs: hh_psc_alpha <= 4, hh_cond_exp_traub ~16
 )  # fmt: skip

@@ -284,7 +284,7 @@ def _v_m(params: IafCondParams, state) -> Array:
 _SHARED = {
     "Params": IafCondParams, "Props": IafCondProps, "propagators": propagators,
     "validate": validate, "defaults": DEFAULTS, "initial_state": INITIAL_STATE, "V_m": _v_m,
-    "numerical": True, "native_ode": True,
+    "numerical": True, "native_ode": True, "attempts": 16,  # needs: <= 4
 }  # fmt: skip
 SPEC_EXP = ModelSpec(
     name="iaf_cond_exp", State=IafCondExpState, init_state=iaf_cond_exp_init_state,

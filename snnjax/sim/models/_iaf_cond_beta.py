@@ -110,4 +110,5 @@ SPEC = ModelSpec(
     step=iaf_cond_beta_step, validate=validate, defaults=DEFAULTS,
     initial_state={"V_m": -70.0}, recordables={"V_m": "V_m", "g_ex": "g_ex", "g_in": "g_in"},
     V_m=_v_m, numerical=True, native_ode=True, native_block=functools.partial(native_block, "beta"),
+    attempts=16,
 )  # fmt: skip

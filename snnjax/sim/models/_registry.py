@@ -235,6 +235,12 @@ class NestModel:
         return self._spec.numerical
 
     @property
+    def attempts(self) -> int:
+        """Lockstep RKF45 attempts per step a reverse-mode run allows by default (0: the
+        model has no adaptive loop: exact integration or fixed ``substeps``)."""
+        return 0 if self.substeps else self._spec.attempts
+
+    @property
     def has_native_block(self) -> bool:
         """Whether :meth:`native_block` runs this model (the exactly integrated
         ``iaf_psc_delta``, ``iaf_psc_exp`` and ``iaf_psc_alpha``; the ``iaf_cond_*`` and

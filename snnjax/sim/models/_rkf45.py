@@ -22,10 +22,20 @@ state only (inputs are constant over a step, as in NEST). Optionally (``lo``) th
 (:math:`y = y_\text{hi} + y_\text{lo}`, Fast2Sum after every accepted step), which the
 next step adds back. Rounding a state of ~65 mV to float32 every step is what makes a
 fast Hodgkin-Huxley swing differ from NEST's double by 1e-2 mV; compensated, by ~6e-4 mV.
+
+Reverse mode cannot go through a loop of dynamic length (``lax.while_loop``); traced
+under :func:`bounded_attempts`, :func:`evolve` runs a static number of lockstep
+iterations instead (``fori_loop`` over chunks of :data:`_CHUNK`, each skipped by a
+``lax.cond`` once every neuron has reached ``h``; an iteration after that changes
+nothing, so the numbers are the dynamic loop's to float32 rounding, XLA compiling the
+static body apart, while the bound suffices; a neuron still short of ``h`` after it has
+failed, as after ``_MAX_ITERATIONS``). Gradients then go through every accepted attempt,
+the step-size control included.
 """
 
+import contextlib
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
 import jax
@@ -48,6 +58,21 @@ _ORDER = 5  # rkf45_order()
 _MAX_ITERATIONS = 100_000  # lockstep attempts per simulation step before giving up
 _PHASE1 = 1  # lockstep iterations over every neuron before the rest are compacted
 _CAP_DIV = 32  # compacted neurons per round: a power of two >= n / _CAP_DIV
+_BOUND = [0]  # the lockstep iterations of a bounded evolve (0: the dynamic loop)
+_CHUNK = 8  # a bounded evolve's iterations between two checks that any neuron is short of h
+
+
+@contextlib.contextmanager
+def bounded_attempts(attempts: int) -> Iterator[None]:
+    """Trace :func:`evolve` with at most ``attempts`` lockstep iterations per step, in a
+    static loop (reverse-mode differentiable; see the module docstring)."""
+    if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1:
+        raise ValueError(f"`attempts` must be an int >= 1; got {attempts!r}")
+    _BOUND.append(attempts)
+    try:
+        yield
+    finally:
+        _BOUND.pop()
 
 
 class Control(NamedTuple):
@@ -180,6 +205,9 @@ def evolve(f: Callable, y: tuple, step, h, control: Control, aux=None, after=Non
     carry = (jnp.int32(0), jnp.zeros_like(step), step, y, f(y, aux, ctx), aux)
     n = step.shape[0] if step.ndim == 1 else 0
     cap = 1 << max(6, (n // _CAP_DIV - 1).bit_length()) if n >= 512 else 0
+    if _BOUND[-1]:  # a static loop over every neuron
+        _, t, step, y, _, aux = _iterate(f, after, control, h, ctx, carry, _BOUND[-1], True)
+        return y, step, t < h, aux
     if not cap:
         _, t, step, y, _, aux = _iterate(f, after, control, h, ctx, carry, _MAX_ITERATIONS)
         return y, step, t < h, aux
@@ -237,9 +265,10 @@ def _rk_step(f, y, k1, h0, aux):
     return rkf45_step(f, y, k1, h0, aux.lo)
 
 
-def _iterate(f, after, control: Control, h, ctx, carry, limit: int):
+def _iterate(f, after, control: Control, h, ctx, carry, limit: int, static: bool = False):
     """GSL's ``try_step`` of every neuron short of ``h``, in lockstep, until all reach it or
-    ``limit`` iterations are done: ``carry = (i, t, step, y, k1, aux)``."""
+    ``limit`` iterations are done (``static``: ``limit`` iterations, those after all reach
+    it changing nothing): ``carry = (i, t, step, y, k1, aux)``."""
 
     def cond(carry):
         i, t, *_ = carry
@@ -269,6 +298,13 @@ def _iterate(f, after, control: Control, h, ctx, carry, limit: int):
             k1 = _pick(ok, f(y, aux, ctx), k1)
         return i + 1, jnp.where(ok, t_new, t), step, y, k1, aux
 
+    if static:  # chunks of _CHUNK iterations, each skipped once every neuron is done
+
+        def chunk(_, c):
+            return jax.lax.cond(cond(c), lambda c: jax.lax.fori_loop(
+                0, _CHUNK, lambda _, c: body(c), c), lambda c: c, c)  # fmt: skip
+
+        return jax.lax.fori_loop(0, -(-limit // _CHUNK), chunk, carry)
     return jax.lax.while_loop(cond, body, carry)
 
 

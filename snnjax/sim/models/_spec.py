@@ -33,6 +33,9 @@ class ModelSpec:
         V_m: ``V_m(params, state)``, the absolute membrane potential (mV) as a multimeter
             records it (``None``: the model has none).
         numerical: integrated numerically (:mod:`._rkf45`): ``step`` takes ``substeps``.
+        attempts: a numerical model's lockstep RKF45 attempts per step that reverse mode
+            allows by default (:func:`~snnjax.sim.functional`'s ``max_attempts``; measured
+            needs with a margin of 4 or more).
         native_ode: ``step`` takes ``native``: its ODE by the native CPU kernel
             (:func:`~snnjax.sim._native.rkf45_native`) where ``True``.
         nest: a NEST model (``False``: snnjax's own, e.g. the trainer's neurons).
@@ -56,6 +59,7 @@ class ModelSpec:
     recordables: dict[str, str | None]
     V_m: Callable[[Any, Any], Any] | None
     numerical: bool = False
+    attempts: int = 0
     native_ode: bool = False
     nest: bool = True
     native_block: Callable[..., Any] | None = None
