@@ -514,7 +514,7 @@ def run_blocks(
     capacity = sg_counts.shape[0]
     state = state._replace(neurons=merge(state.neurons, groups))
     shapes, tree = jax.tree.flatten(jax.eval_shape(block, state, jnp.int32(0))[1])
-    packing = _packing(shapes, layout.dense)
+    packing = _packing(shapes, layout.dense and layout.spike_dtype == "float32")
 
     def body(i, carry):  # a loop over the blocks needed (no per-block branch)
         state, records = carry
