@@ -1,6 +1,7 @@
 """Reverse mode through NEST's adaptive RKF45 (``iaf_cond_*``, ``aeif_*``, ``hh_*``) in
 functional runs: float64 gradients against central finite differences, the bound on a
-step's attempts (``max_attempts``) and its error, the native path's gradients."""
+step's attempts (``max_attempts``) and its error, the native path's gradients, forward
+mode."""
 
 import jax
 import jax.numpy as jnp
@@ -130,3 +131,20 @@ def test_native_runs_take_the_bounded_twins_gradients():
         grads.append(np.asarray(jax.grad(loss)(jnp.zeros(2))))
     assert np.all(grads[0] != 0)
     np.testing.assert_allclose(grads[0], grads[1], rtol=1e-3)
+
+
+@pytest.mark.parametrize("native", [False, True])
+def test_forward_mode_gives_the_reverse_modes_derivative(native):
+    """``jax.jvp`` (a custom_jvp over the kernels and the bounded loops: their twins'
+    tangents) equals ``jax.grad`` along each direction."""
+    if native and not native_available():
+        pytest.skip("native kernels not built")
+    fn = _functional("iaf_cond_exp", native=native)
+
+    def loss(theta):
+        return jnp.mean(fn.run(_scaled(fn, fn.params, theta), fn.state, STEPS)[1].samples)
+
+    grad = np.asarray(jax.grad(loss)(jnp.zeros(2)))
+    for k in range(2):
+        tangent = jax.jvp(loss, (jnp.zeros(2),), (jnp.zeros(2).at[k].set(1.0),))[1]
+        assert float(tangent) == pytest.approx(grad[k], rel=1e-5)

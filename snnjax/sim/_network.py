@@ -354,7 +354,7 @@ def _block(layout, comm, arrays: NetworkArrays, grouped, steps: int, state: SimS
         # every array an argument (custom_vjp); dynamic loops, not reverse-differentiable
         update = functools.partial(_plastic, dataclasses.replace(layout, tiles=0))
         if layout.dense and layout.tiles:  # a functional run: the static loops' derivatives
-            update = _twin_vjp(update, functools.partial(_plastic, layout))
+            update = _differentiated_as(update, functools.partial(_plastic, layout))
         elif layout.dense:
             update = forward_only(update, "gradients through plastic synapses with "
                                    "`max_synapses=0`")  # fmt: skip
@@ -412,14 +412,15 @@ def _exchange(layout: Layout, comm, arrays: NetworkArrays, spikes: jax.Array):
                     layout.N, layout.max_send, layout.max_route)  # fmt: skip
 
 
-def _twin_vjp(fast, twin):
+def _differentiated_as(fast, twin):
     """``fast`` differentiated as ``twin``, the same computation in a form reverse mode can
     go through (the native kernels' pure-JAX twin: the same values bit for bit; the plastic
     synapses' static loops for their dynamic ones: the same algorithm, XLA may contract
-    its float operations otherwise): reverse mode runs ``twin``'s VJP at the inputs,
-    recomputing its forward pass."""
-    f = jax.custom_vjp(fast)
-    f.defvjp(lambda *args: (fast(*args), args), lambda args, ct: jax.vjp(twin, *args)[1](ct))
+    its float operations otherwise; NEST's adaptive RKF45 in bounded loops: float32
+    rounding apart): the tangents are ``twin``'s at the inputs (its forward pass runs
+    beside ``fast``'s), so forward mode works as well as reverse mode."""
+    f = jax.custom_jvp(fast)
+    f.defjvp(lambda args, tangents: (fast(*args), jax.jvp(twin, args, tangents)[1]))
     return f
 
 
@@ -502,7 +503,7 @@ def run_blocks(
         # the kernels' values, the pure-JAX twin's derivatives (bounded RKF45 loops)
         twin = of(dataclasses.replace(layout, native=False))
         bound = layout.attempts or max(m.attempts for m in layout.models)
-        run = _twin_vjp(run, _bounded(twin, bound) if adaptive else twin)
+        run = _differentiated_as(run, _bounded(twin, bound) if adaptive else twin)
 
     def block(state, i):
         live = jnp.clip(n_steps - i * steps, 0, steps)
