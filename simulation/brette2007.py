@@ -1,4 +1,4 @@
-"""Simulate a Brette et al. (2007) benchmark network (COBA, CUBA, COBAHH) on snnjax or NEST.
+"""Simulate a Brette et al. (2007) network (COBA, CUBA, COBAHH, COBA with AdEx) on snnjax or NEST.
 
 Usage::
 
