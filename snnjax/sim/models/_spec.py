@@ -34,8 +34,8 @@ class ModelSpec:
             records it (``None``: the model has none).
         numerical: integrated numerically (:mod:`._rkf45`): ``step`` takes ``substeps``.
         attempts: a numerical model's lockstep RKF45 attempts per step that reverse mode
-            allows by default (:func:`~snnjax.sim.functional`'s ``max_attempts``; measured
-            needs with a margin of 4 or more).
+            allows by default (:func:`~snnjax.sim.functional`'s ``max_attempts``: the
+            measured needs with a margin, 2x for the AdEx upstroke).
         native_ode: ``step`` takes ``native``: its ODE by the native CPU kernel
             (:func:`~snnjax.sim._native.rkf45_native`) where ``True``.
         nest: a NEST model (``False``: snnjax's own, e.g. the trainer's neurons).
