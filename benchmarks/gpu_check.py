@@ -29,8 +29,10 @@ Sections (budget in seconds on a GPU):
 * ``sim`` (160): ``simulation/brunel.py`` (order 2500, 1 s) and
   ``simulation/microcircuit.py`` (PD14, presim 0.5 s + 1 s: first at scale 0.1, then the
   largest of scale 1 / 0.5 / 0.25 that the first run's timing predicts to fit the time
-  left, see :func:`plan_pd14`), each in its own process as ``benchmarks/sim_cpu.py`` runs
-  them: build time, simulation time, RTF, rates, bytes/synapse.
+  left but 60 s, see :func:`plan_pd14`), each in its own process as
+  ``benchmarks/sim_cpu.py`` runs them: build time, simulation time, RTF, rates,
+  bytes/synapse; then ``simulation/sweep.py`` (#15: 64 Brunel instances as one vmapped
+  run, batched vs one by one: ``speedup_per_instance`` on the GPU).
 
 ``--smoke`` runs the same code on CPU at tiny sizes (the kernels in interpret mode);
 ``tests/test_gpu_check.py`` runs it in the default suite, so the script cannot rot.
@@ -516,8 +518,43 @@ def _sim_case(rec: Record, case: str, script: str, argv: list[str], meta: dict) 
     return row
 
 
+SWEEP_RESERVE_S = 60.0  # the sim section's time kept for the sweep after PD14
+SWEEP_KEYS = ("instances", "n_neurons", "batched_s", "batched_s_per_instance",
+              "one_by_one_s_per_instance", "speedup_per_instance")  # fmt: skip
+
+
+def _sweep_case(rec: Record, smoke: bool) -> bool:
+    """#15's Brunel phase diagram as one vmapped simulation (``simulation/sweep.py``: 64
+    instances of order 100 batched vs one by one; pure JAX off the CPU) within the time
+    left: ``rec["sweep"]``; False where it failed (not for lack of time)."""
+    argv = ("--g 3 5 --eta 1 2 --order 10 --simtime 50 --presim 10 --one-by-one 2".split()
+            if smoke else [])  # fmt: skip
+    timeout = rec.remaining() - 1.0
+    if timeout < 5.0:
+        rec["sweep"] = {"error": f"skipped: {max(timeout, 0):.0f} s left"}
+        return True
+    _say(f"sim: sweep.py {' '.join(argv)} (timeout {timeout:.0f} s)")
+    with tempfile.TemporaryDirectory() as tmp:
+        out = pathlib.Path(tmp) / "sweep.json"
+        cmd = [sys.executable, str(ROOT / "simulation" / "sweep.py"), "--out", str(out),
+               "--no-plot", "--no-progress", *argv]  # fmt: skip
+        try:
+            subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            rec["sweep"] = {"error": f"timeout after {timeout:.0f} s"}
+            return True
+        except subprocess.CalledProcessError as err:
+            rec["sweep"] = {"error": f"exit code {err.returncode} (see log)"}
+            return False
+        result = json.loads(out.read_text())
+    rec["sweep"] = {key: result[key] for key in SWEEP_KEYS}
+    _say(f"sim: sweep {_row(rec.data['sweep'])}")
+    return True
+
+
 def section_sim(rec: Record, args) -> str:
-    """Brunel order 2500, then PD14 at scale 0.1 and at the largest scale that fits."""
+    """Brunel order 2500, then PD14 at scale 0.1 and at the largest scale that fits with
+    :data:`SWEEP_RESERVE_S` left, then the vmapped sweep."""
     rec["pd14_anchors_rtf"] = PD14_ANCHORS_RTF
     rec["cases"] = []
     if args.smoke:
@@ -536,15 +573,18 @@ def section_sim(rec: Record, args) -> str:
 
     probe = pd14(probe_scale)
     if probe is not None:
-        scale, reason, predicted = plan_pd14(probe, probe_scale, ladder, rec.remaining())
+        scale, reason, predicted = plan_pd14(probe, probe_scale, ladder,
+                                             rec.remaining() - SWEEP_RESERVE_S)  # fmt: skip
         rec["pd14_plan"] = {"scale": scale, "reason": reason, "predicted_s": predicted}
         _say(f"sim: PD14 plan: {reason}")
         if scale is not None:
             pd14(scale)
+    swept = _sweep_case(rec, args.smoke)
     errors = [c["error"] for c in rec.data["cases"] if "error" in c]
-    if any(e.startswith("exit code") for e in errors):
+    if not swept or any(e.startswith("exit code") for e in errors):
         return "failed"
-    return "partial" if errors else "ok"  # the rest: out of time (timeout, skipped)
+    out_of_time = errors or "error" in rec.data["sweep"]  # timeout, skipped
+    return "partial" if out_of_time else "ok"
 
 
 CHILDREN = {

@@ -48,6 +48,8 @@ def test_gpu_check_smoke_writes_every_section(tmp_path):
     assert [c["case"] for c in cases] == ["brunel", "pd14"]
     assert all(c["n_synapses"] > 0 and c["rtf"] > 0 and c["rates_hz"] for c in cases)
     assert sections["sim"]["result"]["pd14_plan"]["scale"] is None
+    sweep = sections["sim"]["result"]["sweep"]
+    assert sweep["instances"] == 4 and sweep["speedup_per_instance"] > 0
 
 
 def test_plan_pd14_picks_the_largest_scale_that_fits():
