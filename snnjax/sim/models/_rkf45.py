@@ -205,8 +205,9 @@ def evolve(f: Callable, y: tuple, step, h, control: Control, aux=None, after=Non
     carry = (jnp.int32(0), jnp.zeros_like(step), step, y, f(y, aux, ctx), aux)
     n = step.shape[0] if step.ndim == 1 else 0
     cap = 1 << max(6, (n // _CAP_DIV - 1).bit_length()) if n >= 512 else 0
-    if _BOUND[-1]:  # a static loop over every neuron
-        _, t, step, y, _, aux = _iterate(f, after, control, h, ctx, carry, _BOUND[-1], True)
+    if _BOUND[-1]:  # a static loop over every neuron, recomputed in reverse mode
+        bounded = jax.checkpoint(lambda c: _iterate(f, after, control, h, ctx, c, _BOUND[-1], True))
+        _, t, step, y, _, aux = bounded(carry)
         return y, step, t < h, aux
     if not cap:
         _, t, step, y, _, aux = _iterate(f, after, control, h, ctx, carry, _MAX_ITERATIONS)
