@@ -425,16 +425,14 @@ def _differentiated_as(fast, twin):
 
 
 def _bounded(twin, attempts: int):
-    """``twin`` (a block: ``twin(arrays, params, props, state, t, sg, live)``) with NEST's
-    adaptive RKF45 in static loops of at most ``attempts`` lockstep attempts per step
-    (reverse-mode differentiable), raising (from the reverse pass) where a neuron needed
-    more."""
+    """``twin`` (a block) with NEST's adaptive RKF45 in static loops of at most
+    ``attempts`` lockstep attempts per step (reverse-mode differentiable), raising (from
+    the reverse pass) where a neuron needed more."""
 
-    def run(*args):
+    def run(arrays, params, props, state, t, sg, live):
         with bounded_attempts(attempts):
-            state, record = twin(*args)
-        jax.debug.callback(functools.partial(_too_few_attempts, attempts), args[4],
-                           record.n_bad)  # fmt: skip
+            state, record = twin(arrays, params, props, state, t, sg, live)
+        jax.debug.callback(functools.partial(_too_few_attempts, attempts), t, record.n_bad)
         return state, record
 
     return run

@@ -94,8 +94,8 @@ struct Instance {
 // (AVX2 width) measured as fast as 16.
 constexpr int kGroup = 3;
 
-// The rows of y: N state variables, then (kLo) their compensations (then the model's kAux
-// rows).
+// The rows of y: N state variables, then (kLo) their compensations; a model's kAux rows
+// follow them in the kernel's buffers.
 template <class Model>
 constexpr int kRows = Model::kLo ? 2 * Model::kN : Model::kN;
 
@@ -398,6 +398,26 @@ SNNJAX_INLINE vf StepInput(const float* input, const snnjax_block::Part& c, int6
   return LoadLanes(input + t * c.stride + i, lanes);
 }
 
+// The step's spike input into the synapses' rows row_ex, row_in: exponential synapses add
+// the excitatory weight and the inhibitory weight's size; alpha synapses add weight x jump
+// (parameters jump, jump + 1) to their derivatives, as XLA's fused multiply-adds, the
+// inhibitory weight by its size or (kSigned: hh_psc_alpha's current) as it is.
+template <bool kAlpha, bool kSigned = false>
+SNNJAX_INLINE void SynapticInput(const snnjax_block::Part& c, int64_t t, int64_t i,
+                                 int64_t lanes, int row_ex, int row_in, int jump = 0) {
+  const Consecutive at{i, lanes};
+  const vf ex = StepInput(c.ex, c, t, i, lanes), inh = StepInput(c.in, c, t, i, lanes);
+  float* const y_ex = c.f[row_ex] + i;
+  float* const y_in = c.f[row_in] + i;
+  if constexpr (kAlpha) {
+    StoreLanes(Fma(ex, at(c.p[jump]), LoadLanes(y_ex, lanes)), y_ex, lanes);
+    StoreLanes(Fma(kSigned ? inh : -inh, at(c.p[jump + 1]), LoadLanes(y_in, lanes)), y_in, lanes);
+  } else {
+    StoreLanes(LoadLanes(y_ex, lanes) + ex, y_ex, lanes);
+    StoreLanes(LoadLanes(y_in, lanes) - inh, y_in, lanes);
+  }
+}
+
 // After a step: the spikes, V_m = NaN where `bad`, the step's current as I_stim (row R).
 template <int R>
 SNNJAX_INLINE void Finish(const snnjax_block::Part& c, int64_t t, int64_t i, int64_t lanes,
@@ -444,14 +464,7 @@ struct CondBlock {
                                  int64_t i, int64_t lanes) {
     const Consecutive at{i, lanes};
     float* const* f = c.f;
-    const vf ex = StepInput(c.ex, c, t, i, lanes), inh = StepInput(c.in, c, t, i, lanes);
-    if constexpr (kAlpha) {  // XLA's fused multiply-adds
-      StoreLanes(Fma(ex, at(c.p[kCounts + 1]), LoadLanes(f[1] + i, lanes)), f[1] + i, lanes);
-      StoreLanes(Fma(-inh, at(c.p[kCounts + 2]), LoadLanes(f[3] + i, lanes)), f[3] + i, lanes);
-    } else {
-      StoreLanes(LoadLanes(f[1] + i, lanes) + ex, f[1] + i, lanes);
-      StoreLanes(LoadLanes(f[2] + i, lanes) - inh, f[2] + i, lanes);
-    }
+    SynapticInput<kAlpha>(c, t, i, lanes, 1, kAlpha ? 3 : 2, kCounts + 1);
     const vi refractory = LoadLanes(s.x + i, lanes) != 0.0f;
     const vi r = LoadLanes(c.r + i, lanes);
     const vf reset = at(c.p[2]);
@@ -491,16 +504,9 @@ struct HHBlock {
                                  int64_t i, int64_t lanes) {
     const Consecutive at{i, lanes};
     float* const* f = c.f;
-    const vf ex = StepInput(c.ex, c, t, i, lanes), inh = StepInput(c.in, c, t, i, lanes);
-    vf threshold = vf{};
-    if constexpr (kTraub) {  // g_ex, g_in
-      StoreLanes(LoadLanes(f[4] + i, lanes) + ex, f[4] + i, lanes);
-      StoreLanes(LoadLanes(f[5] + i, lanes) - inh, f[5] + i, lanes);
-      threshold = at(c.p[9]) + 30.0f;  // V_T + 30
-    } else {  // dI_ex, dI_in (inhibitory weights stay negative)
-      StoreLanes(Fma(ex, at(c.p[kCounts + 1]), LoadLanes(f[4] + i, lanes)), f[4] + i, lanes);
-      StoreLanes(Fma(inh, at(c.p[kCounts + 2]), LoadLanes(f[6] + i, lanes)), f[6] + i, lanes);
-    }
+    // traub: g_ex, g_in; else dI_ex, dI_in (inhibitory weights stay negative)
+    SynapticInput<!kTraub, true>(c, t, i, lanes, 4, kTraub ? 5 : 6, kCounts + 1);
+    const vf threshold = kTraub ? at(c.p[9]) + 30.0f : vf{};  // V_T + 30, or 0
     const vf v = LoadLanes(f[0] + i, lanes);
     const vi r = LoadLanes(c.r + i, lanes);
     const vi spike = (r == 0) & (v >= threshold) & (LoadLanes(s.x + i, lanes) > v);
@@ -540,17 +546,8 @@ struct AeifBlock {
   // the ODE failed or found an instability.
   SNNJAX_INLINE static void Post(const snnjax_block::Part& c, const Scratch& s, int64_t t,
                                  int64_t i, int64_t lanes) {
-    const Consecutive at{i, lanes};
     float* const* f = c.f;
-    const vf ex = StepInput(c.ex, c, t, i, lanes), inh = StepInput(c.in, c, t, i, lanes);
-    if constexpr (kSyn == 1) {  // XLA's fused multiply-adds
-      StoreLanes(Fma(ex, at(c.p[Ode::kParams]), LoadLanes(f[1] + i, lanes)), f[1] + i, lanes);
-      StoreLanes(Fma(-inh, at(c.p[Ode::kParams + 1]), LoadLanes(f[3] + i, lanes)), f[3] + i,
-                 lanes);
-    } else {
-      StoreLanes(LoadLanes(f[1] + i, lanes) + ex, f[1] + i, lanes);
-      StoreLanes(LoadLanes(f[2] + i, lanes) - inh, f[2] + i, lanes);
-    }
+    SynapticInput<kSyn == 1>(c, t, i, lanes, 1, kSyn == 1 ? 3 : 2, Ode::kParams);
     const vi r = __builtin_convertvector(LoadLanes(s.x + i, lanes), vi);
     StoreLanes(r > 0 ? r - 1 : r, c.r + i, lanes);
     const vi bad = (LoadLanes(s.failed + i, lanes) != 0) | (LoadLanes(s.bad + i, lanes) != 0.0f);

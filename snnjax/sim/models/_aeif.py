@@ -43,6 +43,7 @@ from ._common import (
     _input,
     _read,
     native_rows_block,
+    ode_fields,
 )
 from ._rkf45 import Control, evolve, step_constants
 from ._spec import ModelSpec
@@ -171,11 +172,6 @@ def aeif_cond_alpha_init_state(
 _NAMES = {False: "aeif_cond_exp", True: "aeif_cond_alpha", "psc": "aeif_psc_exp"}
 
 
-def _state_names(state) -> list[str]:
-    """The integrated state fields (``V_m``, the synapses' variables, ``w``)."""
-    return [f for f in state._fields if f not in ("i_0", "r", "step")]
-
-
 def _step(alpha, props, params, state, in_ex, in_in, i_stim, surrogate, detach_reset,
           substeps=0, native=False, threads=0):  # fmt: skip
     """One step; ``alpha``: alpha conductances (``True``), exponential *currents*
@@ -197,7 +193,7 @@ def _step(alpha, props, params, state, in_ex, in_in, i_stim, surrogate, detach_r
     surrogate = surrogate or _default_surrogate()
     stim = state.i_0 + p.I_e
     slope = jnp.where(p.Delta_T > 0, p.Delta_T, 1.0)
-    names = _state_names(state)
+    names = ode_fields(state)
     iw = names.index("w")
 
     def rhs(y, aux, ctx):  # per-neuron values from ctx only (evolve compacts them)
@@ -279,7 +275,7 @@ def native_block(alpha, props, params, state, inputs, live, *, lo, threads):
     p, q = _read(params, props, 1)
     extra = (q.psc_ex, q.psc_in) if alpha is True else ()
     return native_rows_block(
-        _NAMES[alpha], state, _state_names(state),
+        _NAMES[alpha], state, ode_fields(state),
         (q.h, p.I_e, *_ode_params(alpha == "psc", p, q), *extra), inputs, live, lo=lo,
         threads=threads,
     )  # fmt: skip

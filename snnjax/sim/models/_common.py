@@ -297,6 +297,12 @@ def _read(params: NamedTuple, props: NamedTuple, ndim: int, flags: Collection[st
     return align_params(params, ndim), align_params(props, ndim)
 
 
+def ode_fields(state) -> list[str]:
+    """The state fields a numerically integrated model's ODE integrates (all but ``i_0``,
+    ``r``, ``step`` and the compensations ``*_lo``), in the state's order."""
+    return [f for f in state._fields if f not in ("i_0", "r", "step") and f[-3:] != "_lo"]
+
+
 def native_rows_block(name, state, names, params, inputs, live, *, lo, threads):
     """``live`` steps of a numerically integrated model by its native block kernel
     (:func:`~snnjax.sim._native.block_native`): the state fields ``names``, then ``i_0``

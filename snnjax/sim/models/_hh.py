@@ -42,6 +42,7 @@ from ._common import (
     _input,
     _read,
     native_rows_block,
+    ode_fields,
 )
 from ._rkf45 import CONTROL_Y, evolve, step_constants
 from ._spec import ModelSpec
@@ -262,7 +263,7 @@ def _step(traub, props, params, state, in_ex, in_in, i_stim, surrogate, detach_r
     shape = _check_step(name, classes, props, params, state, inputs)
     p, q = _read(params, props, len(shape))
     stim = state.i_0 + p.I_e
-    names = [f for f in state._fields if f not in ("i_0", "r", "step") and f[-3:] != "_lo"]
+    names = ode_fields(state)
 
     def rhs(y, aux, ctx):  # per-neuron values from ctx only (evolve compacts them)
         del aux
@@ -322,7 +323,7 @@ def native_block(traub, props, params, state, inputs, live, *, lo, threads):
     :func:`_step` with the native ODE, by one call of the native block kernel
     (:func:`~snnjax.sim._native.block_native`; bit for bit)."""
     p, q = _read(params, props, 1)
-    names = [f for f in state._fields if f not in ("i_0", "r", "step") and f[-3:] != "_lo"]
+    names = ode_fields(state)
     extra = () if traub else (q.psc_ex, q.psc_in)
     return native_rows_block(
         "hh_cond_exp_traub" if traub else "hh_psc_alpha", state,

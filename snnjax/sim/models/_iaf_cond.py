@@ -44,6 +44,7 @@ from ._common import (
     _input,
     _read,
     native_rows_block,
+    ode_fields,
 )
 from ._rkf45 import CONTROL_Y, evolve, step_constants
 from ._spec import ModelSpec
@@ -185,7 +186,7 @@ def _step(alpha, props, params, state, in_ex, in_in, i_stim, surrogate, detach_r
         return dv, -y[1] / decay_ex, -y[2] / decay_in
 
     fields = state._asdict()
-    names = [f for f in state._fields if f not in ("i_0", "r", "step")]
+    names = ode_fields(state)
     step = jnp.where(jnp.isnan(state.step), q.h, state.step)
     y = tuple(fields[f] for f in names)
     if native and not substeps and len(shape) == 1:
@@ -233,7 +234,7 @@ def native_block(alpha, props, params, state, inputs, live, *, lo, threads):
     :func:`_step` with the native ODE, by one call of the native block kernel
     (:func:`~snnjax.sim._native.block_native`; bit for bit)."""
     p, q = _read(params, props, 1)
-    names = [f for f in state._fields if f not in ("i_0", "r", "step")]
+    names = ode_fields(state)
     extra = (q.psc_ex, q.psc_in) if alpha else ()
     return native_rows_block(
         _NAMES[alpha], state, names,
